@@ -1,0 +1,97 @@
+# backupbot - one readable GNU Makefile.  `make V=1` shows the commands.
+
+PREFIX	?= /usr/local
+CC	?= cc
+PKGS	 = libcurl libcjson libsodium
+CFLAGS	?= -O2 -g
+WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Ibot \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
+LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium)
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+BUILD	?= build
+CORE_SRC = bot/util.c bot/log.c bot/config.c bot/cmd.c bot/msg.c \
+	   bot/outbox.c bot/state.c bot/matrix.c bot/sync.c bot/session.c \
+	   bot/bot.c handlers/help.c handlers/status.c handlers/table.c
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ = $(BUILD)/bot/main.o
+
+all: backupbot
+
+backupbot: $(CORE_OBJ) $(MAIN_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+
+# ---- dependencies: one target that every entry point shares ----------
+DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
+	   libsodium-dev libcmocka-dev python3 python3-yaml python3-jsonschema \
+	   clang curl
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (run make as root, or apt-get install them)"; exit 1; fi; \
+	fi
+
+# ---- tests -------------------------------------------------------------
+UNIT_TESTS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+unit: $(UNIT_TESTS)
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory backupbot unit
+	$(Q)tests/run.sh
+
+# The same suite under AddressSanitizer and UBSan, in its own build dir.
+test-asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" backupbot-asan unit
+	$(Q)BACKUPBOT=./backupbot-asan BUILD=build-asan tests/run.sh
+
+backupbot-asan: $(CORE_OBJ) $(MAIN_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory backupbot
+	$(Q)tests/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory backupbot
+	$(Q)tests/bench/run.sh
+
+# Banned functions (curl's list): unbounded or shell-running calls.
+check: backupbot
+	$(Q)! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|gets|system|popen)\s*\(' \
+	  bot/*.c handlers/*.c || { echo "banned function used"; exit 1; }
+
+clean:
+	rm -rf build build-asan backupbot backupbot-asan
+
+.PHONY: all deps unit test test-asan demo bench check clean

@@ -1,0 +1,79 @@
+/*
+ * cmd.h - chat commands: turning a message body into argv, the command
+ * table, and lookup.  One handler per file in handlers/, each exporting a
+ * `const struct cmd_entry`; handlers/table.c holds the NULL-terminated list.
+ */
+#ifndef BB_CMD_H
+#define BB_CMD_H
+
+#include <stddef.h>
+
+struct bot;
+struct msg;
+
+#define CMD_MAX_ARGS	32
+#define CMD_MAX_LEN	4096
+
+/* Never run from the backlog without a fresh request (e.g. restore). */
+#define CMD_DANGEROUS	0x1
+
+/* What a handler gets. */
+struct cmd_ctx {
+	struct bot	 *bot;
+	const char	 *room_id;
+	const char	 *event_id;	/* the command message */
+	const char	 *thread_root;	/* where replies go */
+	const char	 *sender;
+	int		  argc;
+	char		**argv;		/* argv[0] is the command name */
+};
+
+struct cmd_entry {
+	const char	*name;
+	const char	*alias;		/* or NULL */
+	const char	*usage;		/* arguments, e.g. "[COMMAND]" */
+	const char	*summary;	/* one line for !help */
+	int		 min_args;	/* not counting the name */
+	int		 max_args;	/* -1: unlimited */
+	int		 flags;
+	/* Answers through bot_reply(); returns 0, or -1 after replying. */
+	int		(*exec)(struct cmd_ctx *);
+};
+
+extern const struct cmd_entry *cmd_table[];
+
+/*
+ * Split a command line into argv: whitespace separates words; '...' quotes
+ * literally; "..." quotes with \" and \\ escapes; a backslash outside
+ * quotes escapes the next character.  Input must be valid UTF-8 with no
+ * control characters, at most CMD_MAX_LEN bytes and CMD_MAX_ARGS words.
+ * Returns argc >= 0 with *argv allocated (cmd_argv_free), or -1 with
+ * *cause set (caller frees).
+ */
+int  cmd_tokenize(const char *line, char ***argv, char **cause);
+void cmd_argv_free(int argc, char **argv);
+
+/*
+ * The command text of a message body, or NULL if it is not a command:
+ * strips a reply fallback (leading "> " lines and the blank line after
+ * them), then requires the prefix.  Returns a pointer into body.
+ */
+const char *cmd_extract(const char *body, const char *prefix);
+
+/* 1 if s is valid UTF-8 without control characters. */
+int cmd_valid_text(const char *s, size_t len);
+
+/*
+ * Find a command by name, alias or unique prefix.  On failure returns NULL
+ * and, if suggest is not NULL, sets *suggest to a "did you mean" hint
+ * (caller frees) or NULL.
+ */
+const struct cmd_entry *cmd_find(const char *name, char **suggest);
+
+/* Usage line, e.g. "!help [COMMAND]" (caller frees). */
+char *cmd_usage(const struct cmd_entry *c, const char *prefix);
+
+/* Edit distance, capped at max+1. */
+int cmd_distance(const char *a, const char *b, int max);
+
+#endif

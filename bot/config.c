@@ -1,0 +1,487 @@
+/*
+ * config.c - the bot.conf parser and validator.
+ *
+ * Why not inih: an operator should see every mistake at once with its line
+ * number, and inih (as packaged) stops reporting at the first bad line and
+ * does not tell the handler which line it is on.  The format is small, so a
+ * line-at-a-time parser that a fuzzer can drive is the clearer choice.
+ *
+ * Syntax: `[section]` or `[kind name]` headers, `key = value` lines, and
+ * comments starting with `;` or `#`, also after a value when preceded by
+ * whitespace.  Lists are comma separated.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "util.h"
+
+enum key_type { K_STRING, K_LIST, K_DURATION, K_INT, K_BOOL, K_SECRET };
+
+struct key_def {
+	const char	*section;
+	const char	*key;
+	enum key_type	 type;
+	size_t		 offset;
+	long		 min, max;		/* K_INT, K_DURATION */
+};
+
+#define O(f) offsetof(struct config, f)
+static const struct key_def keys[] = {
+	{ "matrix", "homeserver",	  K_STRING,   O(homeserver), 0, 0 },
+	{ "matrix", "user_id",		  K_STRING,   O(user_id), 0, 0 },
+	{ "matrix", "access_token_file",  K_SECRET,   O(access_token_file), 0, 0 },
+	{ "matrix", "password_file",	  K_SECRET,   O(password_file), 0, 0 },
+	{ "matrix", "device_id",	  K_STRING,   O(device_id), 0, 0 },
+	{ "matrix", "device_name",	  K_STRING,   O(device_name), 0, 0 },
+	{ "matrix", "rooms",		  K_LIST,     O(rooms), 0, 0 },
+	{ "matrix", "admins",		  K_LIST,     O(admins), 0, 0 },
+	{ "matrix", "command_prefix",	  K_STRING,   O(command_prefix), 0, 0 },
+	{ "matrix", "min_power_level",	  K_INT,      O(min_power_level), 0, 1000000 },
+	{ "matrix", "backlog_max_age",	  K_DURATION, O(backlog_max_age), 0, 7 * 86400 },
+	{ "matrix", "sync_timeout",	  K_DURATION, O(sync_timeout), 1, 300 },
+	{ "matrix", "tls_verify",	  K_BOOL,     O(tls_verify), 0, 0 },
+	{ "storage", "state_dir",	  K_STRING,   O(state_dir), 0, 0 },
+	{ "storage", "backup_dir",	  K_STRING,   O(backup_dir), 0, 0 },
+	{ "log", "debug",		  K_BOOL,     O(log_debug), 0, 0 },
+};
+#undef O
+
+struct parser {
+	const char		*name;
+	struct config		*cfg;
+	struct config_errors	*errs;
+	int			 check_files;
+	char			 section[64];
+	int			 section_ok;
+	int			 section_line;
+	unsigned char		 seen[nitems(keys)];
+	int			 seen_line[nitems(keys)];
+	int			 seen_section[8];
+};
+
+static void perr(struct parser *, int, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+perr(struct parser *p, int line, const char *fmt, ...)
+{
+	struct config_errors *e = p->errs;
+	va_list ap;
+	char *m;
+
+	va_start(ap, fmt);
+	m = xvasprintf(fmt, ap);
+	va_end(ap);
+	e->msg = xrealloc(e->msg, (e->n + 1) * sizeof(*e->msg));
+	if (line > 0)
+		e->msg[e->n++] = xasprintf("%s:%d: %s", p->name, line, m);
+	else
+		e->msg[e->n++] = xasprintf("%s: %s", p->name, m);
+	free(m);
+}
+
+long
+config_parse_duration(const char *s)
+{
+	long long v;
+	char num[32];
+	size_t n = strlen(s);
+	long mult = 1;
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n + 1);
+	switch (num[n - 1]) {
+	case 's': mult = 1; num[--n] = '\0'; break;
+	case 'm': mult = 60; num[--n] = '\0'; break;
+	case 'h': mult = 3600; num[--n] = '\0'; break;
+	case 'd': mult = 86400; num[--n] = '\0'; break;
+	default: break;
+	}
+	if (str_to_ll(num, 0, 100L * 365 * 86400, &v) == -1)
+		return -1;
+	return (long)v * mult;
+}
+
+static void
+strlist_add(struct strlist *l, const char *s)
+{
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = xstrdup(s);
+}
+
+static void
+strlist_release(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Printable: no control characters (values end up in argv and messages). */
+static int
+value_printable(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void
+set_value(struct parser *p, const struct key_def *k, const char *v, int line)
+{
+	char *field = (char *)p->cfg + k->offset;
+	long long ll;
+	long d;
+
+	switch (k->type) {
+	case K_STRING:
+	case K_SECRET:
+		if (*v == '\0') {
+			perr(p, line, "%s: empty value", k->key);
+			return;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		if (k->type == K_SECRET && p->check_files) {
+			struct stat st;
+
+			if (stat(v, &st) == -1)
+				perr(p, line, "%s: %s: %s", k->key, v,
+				    strerror(errno));
+			else if (!S_ISREG(st.st_mode))
+				perr(p, line, "%s: %s: not a regular file",
+				    k->key, v);
+			else if (st.st_mode & (S_IRWXG | S_IRWXO))
+				perr(p, line, "%s: %s: permissions %04o are "
+				    "too open for a secret (chmod 600 %s)",
+				    k->key, v, (unsigned)(st.st_mode & 07777),
+				    v);
+		}
+		break;
+	case K_LIST: {
+		struct strlist *l = (struct strlist *)field;
+		char *copy = xstrdup(v), *s = copy, *comma;
+
+		strlist_release(l);
+		for (;;) {
+			comma = strchr(s, ',');
+			if (comma != NULL)
+				*comma = '\0';
+			s = str_trim(s);
+			if (*s == '\0')
+				perr(p, line, "%s: empty list item", k->key);
+			else
+				strlist_add(l, s);
+			if (comma == NULL)
+				break;
+			s = comma + 1;
+		}
+		free(copy);
+		break;
+	}
+	case K_DURATION:
+		d = config_parse_duration(v);
+		if (d < 0 || d < k->min || d > k->max)
+			perr(p, line, "%s: '%s' is not a duration between "
+			    "%lds and %lds (use 30s, 5m, 2h, 1d)", k->key, v,
+			    k->min, k->max);
+		else
+			*(long *)field = d;
+		break;
+	case K_INT:
+		if (str_to_ll(v, k->min, k->max, &ll) == -1)
+			perr(p, line, "%s: '%s' is not a number between %ld "
+			    "and %ld", k->key, v, k->min, k->max);
+		else
+			*(int *)field = (int)ll;
+		break;
+	case K_BOOL:
+		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on")
+		    || !strcmp(v, "1"))
+			*(int *)field = 1;
+		else if (!strcmp(v, "no") || !strcmp(v, "false") ||
+		    !strcmp(v, "off") || !strcmp(v, "0"))
+			*(int *)field = 0;
+		else
+			perr(p, line, "%s: '%s' is not yes or no", k->key, v);
+		break;
+	}
+}
+
+static const char *known_sections[] = { "matrix", "storage", "log" };
+
+static void
+parse_section(struct parser *p, char *s, int line)
+{
+	char *end = strchr(s, ']');
+	size_t i;
+
+	p->section_ok = 0;
+	if (end == NULL || *str_trim(end + 1) != '\0') {
+		perr(p, line, "malformed section header (expected [name])");
+		return;
+	}
+	*end = '\0';
+	s = str_trim(s + 1);
+	if (strlen(s) >= sizeof(p->section)) {
+		perr(p, line, "section name too long");
+		return;
+	}
+	for (i = 0; i < nitems(known_sections); i++)
+		if (!strcmp(s, known_sections[i]))
+			break;
+	if (i == nitems(known_sections)) {
+		perr(p, line, "unknown section [%s]", s);
+		return;
+	}
+	if (p->seen_section[i])
+		perr(p, line, "section [%s] repeated (first at line %d)", s,
+		    p->seen_section[i]);
+	p->seen_section[i] = line;
+	memcpy(p->section, s, strlen(s) + 1);
+	p->section_ok = 1;
+	p->section_line = line;
+}
+
+/* Cut a trailing comment: `;` or `#` at the start or after whitespace. */
+static void
+cut_comment(char *s)
+{
+	for (char *c = s; *c != '\0'; c++) {
+		if ((*c == ';' || *c == '#') &&
+		    (c == s || isspace((unsigned char)c[-1]))) {
+			*c = '\0';
+			return;
+		}
+	}
+}
+
+static void
+parse_line(struct parser *p, char *s, int line)
+{
+	char *eq, *key, *value;
+	size_t i;
+
+	s = str_trim(s);
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return;
+	if (*s == '[') {
+		cut_comment(s);
+		parse_section(p, str_trim(s), line);
+		return;
+	}
+	if ((eq = strchr(s, '=')) == NULL) {
+		perr(p, line, "expected 'key = value', got '%.40s'", s);
+		return;
+	}
+	*eq = '\0';
+	key = str_trim(s);
+	value = eq + 1;
+	cut_comment(value);
+	value = str_trim(value);
+	if (p->section[0] == '\0') {
+		perr(p, line, "'%.40s' is outside any section", key);
+		return;
+	}
+	if (!p->section_ok)
+		return;		/* the bad section was already reported */
+	if (!value_printable(value)) {
+		perr(p, line, "%.40s: control characters in value", key);
+		return;
+	}
+	for (i = 0; i < nitems(keys); i++)
+		if (!strcmp(keys[i].section, p->section) &&
+		    !strcmp(keys[i].key, key))
+			break;
+	if (i == nitems(keys)) {
+		perr(p, line, "unknown key '%.40s' in [%s]", key, p->section);
+		return;
+	}
+	if (p->seen[i]) {
+		perr(p, line, "%s repeated (first at line %d)", key,
+		    p->seen_line[i]);
+		return;
+	}
+	p->seen[i] = 1;
+	p->seen_line[i] = line;
+	set_value(p, &keys[i], value, line);
+}
+
+static int
+key_line(struct parser *p, const char *key)
+{
+	for (size_t i = 0; i < nitems(keys); i++)
+		if (!strcmp(keys[i].key, key))
+			return p->seen_line[i];
+	return 0;
+}
+
+static void
+validate(struct parser *p)
+{
+	struct config *c = p->cfg;
+	size_t i;
+
+	if (c->homeserver == NULL)
+		perr(p, 0, "[matrix] homeserver is required");
+	else if (!str_startswith(c->homeserver, "https://") &&
+	    !str_startswith(c->homeserver, "http://"))
+		perr(p, key_line(p, "homeserver"), "homeserver: '%s' must "
+		    "start with https:// (or http:// for a local server)",
+		    c->homeserver);
+	if (c->user_id == NULL)
+		perr(p, 0, "[matrix] user_id is required");
+	else if (c->user_id[0] != '@' || strchr(c->user_id, ':') == NULL)
+		perr(p, key_line(p, "user_id"), "user_id: '%s' is not a "
+		    "Matrix user id (@name:server)", c->user_id);
+	if (c->access_token_file == NULL && c->password_file == NULL)
+		perr(p, 0, "[matrix] access_token_file or password_file is "
+		    "required");
+	if (c->rooms.n == 0)
+		perr(p, 0, "[matrix] rooms is required");
+	for (i = 0; i < c->rooms.n; i++)
+		if ((c->rooms.v[i][0] != '!' && c->rooms.v[i][0] != '#') ||
+		    strchr(c->rooms.v[i], ':') == NULL)
+			perr(p, key_line(p, "rooms"), "rooms: '%s' is neither "
+			    "a room id (!id:server) nor an alias (#name:server)",
+			    c->rooms.v[i]);
+	if (c->admins.n == 0)
+		perr(p, 0, "[matrix] admins is required (nobody could "
+		    "command the bot)");
+	for (i = 0; i < c->admins.n; i++)
+		if (c->admins.v[i][0] != '@' ||
+		    strchr(c->admins.v[i], ':') == NULL)
+			perr(p, key_line(p, "admins"), "admins: '%s' is not a "
+			    "Matrix user id (@name:server)", c->admins.v[i]);
+	if (strlen(c->command_prefix) > 16 ||
+	    strpbrk(c->command_prefix, " \t") != NULL)
+		perr(p, key_line(p, "command_prefix"), "command_prefix: at "
+		    "most 16 characters without spaces");
+	if (c->state_dir[0] != '/')
+		perr(p, key_line(p, "state_dir"), "state_dir: '%s' must be "
+		    "an absolute path", c->state_dir);
+	if (c->backup_dir[0] != '/')
+		perr(p, key_line(p, "backup_dir"), "backup_dir: '%s' must be "
+		    "an absolute path", c->backup_dir);
+}
+
+static void
+set_defaults(struct config *c)
+{
+	c->command_prefix = xstrdup("!");
+	c->min_power_level = -1;
+	c->backlog_max_age = 300;
+	c->sync_timeout = 30;
+	c->tls_verify = 1;
+	c->state_dir = xstrdup("/var/lib/backupbot");
+	c->backup_dir = xstrdup("/var/backups/backupbot");
+	c->device_name = xstrdup("backupbot");
+}
+
+struct config *
+config_parse(const char *name, const char *text, size_t len, int check_files,
+    struct config_errors *errs)
+{
+	struct parser p;
+	const char *s = text, *end = text + len;
+	int line = 0;
+
+	memset(&p, 0, sizeof(p));
+	memset(errs, 0, sizeof(*errs));
+	p.name = name;
+	p.errs = errs;
+	p.check_files = check_files;
+	p.cfg = xcalloc(1, sizeof(*p.cfg));
+	p.cfg->path = xstrdup(name);
+	set_defaults(p.cfg);
+
+	while (s < end) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+		char *l;
+
+		line++;
+		if (memchr(s, '\0', n) != NULL) {
+			perr(&p, line, "NUL byte in line");
+		} else if (n > 4096) {
+			perr(&p, line, "line longer than 4096 bytes");
+		} else {
+			l = xstrndup(s, n);
+			parse_line(&p, l, line);
+			free(l);
+		}
+		s += n + (nl != NULL);
+	}
+	validate(&p);
+	if (errs->n > 0) {
+		config_free(p.cfg);
+		return NULL;
+	}
+	return p.cfg;
+}
+
+struct config *
+config_load(const char *path, struct config_errors *errs)
+{
+	struct config *cfg;
+	size_t len;
+	char *text;
+
+	memset(errs, 0, sizeof(*errs));
+	if ((text = file_read(path, 1024 * 1024, &len)) == NULL) {
+		errs->msg = xmalloc(sizeof(*errs->msg));
+		errs->msg[0] = xasprintf("%s: %s", path, strerror(errno));
+		errs->n = 1;
+		return NULL;
+	}
+	cfg = config_parse(path, text, len, 1, errs);
+	free(text);
+	return cfg;
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < nitems(keys); i++) {
+		char *field = (char *)c + keys[i].offset;
+
+		if (keys[i].type == K_STRING || keys[i].type == K_SECRET)
+			free(*(char **)field);
+		else if (keys[i].type == K_LIST)
+			strlist_release((struct strlist *)field);
+	}
+	free(c->path);
+	free(c);
+}
+
+void
+config_errors_release(struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->msg[i]);
+	free(errs->msg);
+	memset(errs, 0, sizeof(*errs));
+}
+
+int
+config_is_admin(const struct config *cfg, const char *mxid)
+{
+	for (size_t i = 0; i < cfg->admins.n; i++)
+		if (!strcmp(cfg->admins.v[i], mxid))
+			return 1;
+	return 0;
+}

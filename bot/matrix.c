@@ -1,0 +1,354 @@
+/*
+ * matrix.c - HTTP requests to the homeserver on libcurl (see matrix.h).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "log.h"
+#include "matrix.h"
+#include "util.h"
+
+struct mx_call {
+	struct mx		*client;
+	CURL			*easy;
+	struct curl_slist	*headers;
+	struct buf		 body;
+	long			 retry_after_s;	/* from the header, -1 */
+	char			 errbuf[CURL_ERROR_SIZE];
+	char			*req_body;
+	mx_cb			 cb;
+	void			*arg;
+	struct mx_call		*next;
+};
+
+struct mx {
+	char		*base;		/* homeserver URL without trailing / */
+	char		*auth_header;	/* "Authorization: Bearer ..." */
+	int		 tls_verify;
+	CURLM		*multi;
+	struct mx_call	*calls;
+	int		 pending;
+};
+
+struct mx *
+mx_new(const char *homeserver, int tls_verify)
+{
+	struct mx *c = xcalloc(1, sizeof(*c));
+	size_t n = strlen(homeserver);
+
+	while (n > 0 && homeserver[n - 1] == '/')
+		n--;
+	c->base = xstrndup(homeserver, n);
+	c->tls_verify = tls_verify;
+	if ((c->multi = curl_multi_init()) == NULL)
+		fatalx("curl_multi_init failed");
+	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
+	return c;
+}
+
+static void
+call_free(struct mx_call *call)
+{
+	if (call->easy != NULL)
+		curl_easy_cleanup(call->easy);
+	curl_slist_free_all(call->headers);
+	buf_release(&call->body);
+	free(call->req_body);
+	free(call);
+}
+
+void
+mx_free(struct mx *c)
+{
+	struct mx_call *call, *next;
+
+	if (c == NULL)
+		return;
+	for (call = c->calls; call != NULL; call = next) {
+		next = call->next;
+		curl_multi_remove_handle(c->multi, call->easy);
+		call_free(call);
+	}
+	curl_multi_cleanup(c->multi);
+	mx_set_token(c, NULL);
+	free(c->base);
+	free(c);
+}
+
+void
+mx_set_token(struct mx *c, const char *token)
+{
+	if (c->auth_header != NULL) {
+		secure_wipe(c->auth_header, strlen(c->auth_header));
+		free(c->auth_header);
+		c->auth_header = NULL;
+	}
+	if (token != NULL)
+		c->auth_header = xasprintf("Authorization: Bearer %s", token);
+}
+
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct mx_call *call = arg;
+
+	if (buf_add(&call->body, ptr, size * nmemb) == -1)
+		return 0;	/* over the cap: curl aborts the transfer */
+	return size * nmemb;
+}
+
+static size_t
+header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct mx_call *call = arg;
+	size_t n = size * nmemb;
+	char line[128];
+	long long v;
+
+	if (n < 12 || n >= sizeof(line) || strncasecmp(ptr, "retry-after:",
+	    12) != 0)
+		return n;
+	memcpy(line, ptr + 12, n - 12);
+	line[n - 12] = '\0';
+	/* Only the delay-seconds form; an HTTP date falls back to backoff. */
+	if (str_to_ll(str_trim(line), 0, 86400, &v) == 0)
+		call->retry_after_s = (long)v;
+	return n;
+}
+
+static struct mx_call *
+call_new(struct mx *c, const char *method, const char *path,
+    const char *body, long timeout_ms)
+{
+	struct mx_call *call = xcalloc(1, sizeof(*call));
+	char *url = xasprintf("%s%s", c->base, path);
+	CURL *e;
+
+	call->client = c;
+	call->retry_after_s = -1;
+	buf_init(&call->body, MX_BODY_CAP);
+	if ((e = call->easy = curl_easy_init()) == NULL)
+		fatalx("curl_easy_init failed");
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	free(url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "backupbot");
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (!c->tls_verify) {
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	if (body != NULL) {
+		call->req_body = xstrdup(body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->req_body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
+		    (long)strlen(call->req_body));
+		call->headers = curl_slist_append(call->headers,
+		    "Content-Type: application/json");
+	} else if (!strcmp(method, "POST") || !strcmp(method, "PUT")) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, "{}");
+		call->headers = curl_slist_append(call->headers,
+		    "Content-Type: application/json");
+	}
+	if (c->auth_header != NULL)
+		call->headers = curl_slist_append(call->headers,
+		    c->auth_header);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->headers);
+	return call;
+}
+
+/* Fill a response from a finished call. */
+static void
+call_response(struct mx_call *call, CURLcode rc, struct mx_resp *r)
+{
+	const cJSON *ra;
+
+	memset(r, 0, sizeof(*r));
+	r->retry_after_ms = -1;
+	if (rc != CURLE_OK) {
+		if (call->body.overflow)
+			snprintf(r->net_error, sizeof(r->net_error),
+			    "response larger than %d bytes", MX_BODY_CAP);
+		else
+			snprintf(r->net_error, sizeof(r->net_error), "%s",
+			    call->errbuf[0] ? call->errbuf :
+			    curl_easy_strerror(rc));
+		return;
+	}
+	curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	r->body = buf_detach(&call->body, &r->len);
+	r->json = cJSON_ParseWithLength(r->body, r->len);
+	if (cJSON_IsObject(r->json)) {
+		const cJSON *ec, *er;
+
+		ec = cJSON_GetObjectItemCaseSensitive(r->json, "errcode");
+		er = cJSON_GetObjectItemCaseSensitive(r->json, "error");
+		if (cJSON_IsString(ec))
+			r->errcode = ec->valuestring;
+		if (cJSON_IsString(er))
+			r->error = er->valuestring;
+		ra = cJSON_GetObjectItemCaseSensitive(r->json,
+		    "retry_after_ms");
+		if (cJSON_IsNumber(ra) && ra->valuedouble >= 0 &&
+		    ra->valuedouble < 86400000.0)
+			r->retry_after_ms = (long)ra->valuedouble;
+	}
+	/* The header is the current form; it wins over the body field. */
+	if (call->retry_after_s >= 0)
+		r->retry_after_ms = call->retry_after_s * 1000;
+}
+
+void
+mx_resp_release(struct mx_resp *r)
+{
+	cJSON_Delete(r->json);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+struct mx_call *
+mx_start(struct mx *c, const char *method, const char *path,
+    const char *body, long timeout_ms, mx_cb cb, void *arg)
+{
+	struct mx_call *call = call_new(c, method, path, body, timeout_ms);
+
+	call->cb = cb;
+	call->arg = arg;
+	curl_easy_setopt(call->easy, CURLOPT_PRIVATE, call);
+	call->next = c->calls;
+	c->calls = call;
+	c->pending++;
+	curl_multi_add_handle(c->multi, call->easy);
+	log_debug("%s %s", method, path);
+	return call;
+}
+
+static void
+unlink_call(struct mx *c, struct mx_call *call)
+{
+	for (struct mx_call **pp = &c->calls; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == call) {
+			*pp = call->next;
+			c->pending--;
+			break;
+		}
+	}
+	curl_multi_remove_handle(c->multi, call->easy);
+}
+
+void
+mx_cancel(struct mx *c, struct mx_call *call)
+{
+	if (call == NULL)
+		return;
+	unlink_call(c, call);
+	call_free(call);
+}
+
+int
+mx_pending(const struct mx *c)
+{
+	return c->pending;
+}
+
+int
+mx_poll(struct mx *c, int extra_fd, int timeout_ms)
+{
+	struct curl_waitfd wfd;
+	struct CURLMsg *m;
+	int running, left;
+	CURLMcode mc;
+
+	memset(&wfd, 0, sizeof(wfd));
+	wfd.fd = extra_fd;
+	wfd.events = CURL_WAIT_POLLIN;
+	mc = curl_multi_poll(c->multi, extra_fd >= 0 ? &wfd : NULL,
+	    extra_fd >= 0 ? 1 : 0, timeout_ms, NULL);
+	if (mc != CURLM_OK) {
+		log_warnx("curl_multi_poll: %s", curl_multi_strerror(mc));
+		return -1;
+	}
+	mc = curl_multi_perform(c->multi, &running);
+	if (mc != CURLM_OK) {
+		log_warnx("curl_multi_perform: %s", curl_multi_strerror(mc));
+		return -1;
+	}
+	while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+		struct mx_call *call;
+		struct mx_resp r;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+		    (char **)&call);
+		call_response(call, m->data.result, &r);
+		unlink_call(c, call);
+		if (call->cb != NULL)
+			call->cb(&r, call->arg);
+		mx_resp_release(&r);
+		call_free(call);
+	}
+	return 0;
+}
+
+void
+mx_call(struct mx *c, const char *method, const char *path, const char *body,
+    long timeout_ms, struct mx_resp *out)
+{
+	struct mx_call *call = call_new(c, method, path, body, timeout_ms);
+	CURLcode rc;
+
+	log_debug("%s %s", method, path);
+	rc = curl_easy_perform(call->easy);
+	call_response(call, rc, out);
+	call_free(call);
+}
+
+char *
+mx_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	struct buf b;
+
+	buf_init(&b, (size_t)-1 / 2);
+	buf_add(&b, "", 0);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' ||
+		    ch == '~')
+			buf_add(&b, s, 1);
+		else {
+			char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
+
+			buf_add(&b, e, 3);
+		}
+	}
+	return buf_detach(&b, NULL);
+}
+
+char *
+mx_describe(const struct mx_resp *r)
+{
+	if (r->status == 0)
+		return xasprintf("network error: %s", r->net_error);
+	if (r->errcode != NULL)
+		return xasprintf("HTTP %ld %s: %.200s", r->status, r->errcode,
+		    r->error != NULL ? r->error : "");
+	return xasprintf("HTTP %ld", r->status);
+}

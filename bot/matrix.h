@@ -1,0 +1,73 @@
+/*
+ * matrix.h - the HTTP side of the Matrix client-server API, on libcurl.
+ *
+ * Requests are asynchronous on one curl multi handle and finish with a
+ * callback; mx_poll() is the heart of the daemon's event loop.  Blocking
+ * calls (mx_call) exist for start-up and `backupbot check`.
+ *
+ * The access token is kept here only, sent in the Authorization header
+ * (never in a URL, so it cannot reach a log line), and wiped on free.
+ * Response bodies are capped (MX_BODY_CAP) so a hostile server cannot make
+ * the bot allocate without bound.
+ */
+#ifndef BB_MATRIX_H
+#define BB_MATRIX_H
+
+#include <stddef.h>
+
+#define MX_BODY_CAP	(32 * 1024 * 1024)
+#define MX_V3		"/_matrix/client/v3"
+
+struct cJSON;
+
+struct mx_resp {
+	long		 status;	/* HTTP status, 0 on network error */
+	char		*body;
+	size_t		 len;
+	struct cJSON	*json;		/* parsed body, or NULL */
+	const char	*errcode;	/* from json, or NULL */
+	const char	*error;
+	long		 retry_after_ms;/* Retry-After / retry_after_ms, -1 */
+	char		 net_error[256];
+};
+
+typedef void (*mx_cb)(struct mx_resp *r, void *arg);
+
+struct mx;
+struct mx_call;
+
+struct mx *mx_new(const char *homeserver, int tls_verify);
+void mx_free(struct mx *c);
+/* Copies the token; the old one is wiped. */
+void mx_set_token(struct mx *c, const char *token);
+
+/*
+ * Start a request.  path starts with "/_matrix/" and is already escaped
+ * (mx_escape); body is JSON text or NULL.  cb runs from mx_poll(); the
+ * response is released after it returns.
+ */
+struct mx_call *mx_start(struct mx *c, const char *method, const char *path,
+    const char *body, long timeout_ms, mx_cb cb, void *arg);
+/* Abandon a request without calling its callback. */
+void mx_cancel(struct mx *c, struct mx_call *call);
+/* Requests in flight. */
+int mx_pending(const struct mx *c);
+
+/*
+ * Wait up to timeout_ms for network activity or extra_fd (may be -1)
+ * becoming readable, then run callbacks of finished requests.  Returns 0,
+ * or -1 on a curl failure (logged).
+ */
+int mx_poll(struct mx *c, int extra_fd, int timeout_ms);
+
+/* Blocking request; fills out (release with mx_resp_release). */
+void mx_call(struct mx *c, const char *method, const char *path,
+    const char *body, long timeout_ms, struct mx_resp *out);
+void mx_resp_release(struct mx_resp *r);
+
+/* Percent-encode s for use as one path segment or query value. */
+char *mx_escape(const char *s);
+/* "HTTP 404 M_NOT_FOUND: Room not found" or the network error. */
+char *mx_describe(const struct mx_resp *r);
+
+#endif

@@ -1,0 +1,423 @@
+/*
+ * outbox.c - the durable send queue (see outbox.h for the contract).
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "log.h"
+#include "msg.h"
+#include "outbox.h"
+#include "util.h"
+
+#define OUTBOX_ITEM_MAX	(1024 * 1024)
+#define SENT_KEEP	256
+
+struct sent {
+	uint64_t	 seq;
+	char		*event_id;
+};
+
+struct outbox {
+	char			*dir;
+	struct outbox_item	*head;
+	size_t			 depth;
+	uint64_t		 next_seq;
+	struct sent		 sent[SENT_KEEP];
+	size_t			 sent_next;
+};
+
+static char *
+item_path(const struct outbox *ob, uint64_t seq)
+{
+	return xasprintf("%s/%020llu.json", ob->dir, (unsigned long long)seq);
+}
+
+static void
+item_free(struct outbox_item *it)
+{
+	if (it == NULL)
+		return;
+	free(it->txn_id);
+	free(it->room_id);
+	free(it->type);
+	cJSON_Delete(it->content);
+	free(it->edit_event);
+	free(it->source_event);
+	free(it);
+}
+
+static int
+item_store(struct outbox *ob, const struct outbox_item *it)
+{
+	cJSON *j = cJSON_CreateObject();
+	char *path, *text;
+	int r;
+
+	cJSON_AddNumberToObject(j, "seq", (double)it->seq);
+	cJSON_AddStringToObject(j, "txn_id", it->txn_id);
+	cJSON_AddStringToObject(j, "room_id", it->room_id);
+	cJSON_AddStringToObject(j, "type", it->type);
+	cJSON_AddItemToObject(j, "content", cJSON_Duplicate(it->content, 1));
+	if (it->edit_of != 0)
+		cJSON_AddNumberToObject(j, "edit_of", (double)it->edit_of);
+	if (it->edit_event != NULL)
+		cJSON_AddStringToObject(j, "edit_event", it->edit_event);
+	if (it->source_event != NULL)
+		cJSON_AddStringToObject(j, "source_event", it->source_event);
+	text = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	path = item_path(ob, it->seq);
+	r = file_write_atomic(path, text, strlen(text), 0600);
+	if (r == -1)
+		log_warn("outbox: cannot write %s", path);
+	free(path);
+	free(text);
+	return r;
+}
+
+static const char *
+jstr(const cJSON *j, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static struct outbox_item *
+item_load(const char *path)
+{
+	struct outbox_item *it;
+	const cJSON *seq, *content, *edit_of;
+	size_t len;
+	char *text;
+	cJSON *j;
+
+	if ((text = file_read(path, OUTBOX_ITEM_MAX, &len)) == NULL)
+		return NULL;
+	j = cJSON_ParseWithLength(text, len);
+	free(text);
+	if (j == NULL)
+		return NULL;
+	seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
+	content = cJSON_GetObjectItemCaseSensitive(j, "content");
+	edit_of = cJSON_GetObjectItemCaseSensitive(j, "edit_of");
+	if (!cJSON_IsNumber(seq) || seq->valuedouble < 1 ||
+	    jstr(j, "txn_id") == NULL || jstr(j, "room_id") == NULL ||
+	    jstr(j, "type") == NULL || !cJSON_IsObject(content)) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	it = xcalloc(1, sizeof(*it));
+	it->seq = (uint64_t)seq->valuedouble;
+	it->txn_id = xstrdup(jstr(j, "txn_id"));
+	it->room_id = xstrdup(jstr(j, "room_id"));
+	it->type = xstrdup(jstr(j, "type"));
+	it->content = cJSON_Duplicate(content, 1);
+	if (cJSON_IsNumber(edit_of))
+		it->edit_of = (uint64_t)edit_of->valuedouble;
+	if (jstr(j, "edit_event") != NULL)
+		it->edit_event = xstrdup(jstr(j, "edit_event"));
+	if (jstr(j, "source_event") != NULL)
+		it->source_event = xstrdup(jstr(j, "source_event"));
+	cJSON_Delete(j);
+	return it;
+}
+
+/* Insert keeping the list sorted by seq. */
+static void
+insert_sorted(struct outbox *ob, struct outbox_item *it)
+{
+	struct outbox_item **pp = &ob->head;
+
+	while (*pp != NULL && (*pp)->seq < it->seq)
+		pp = &(*pp)->next;
+	it->next = *pp;
+	*pp = it;
+	ob->depth++;
+}
+
+struct outbox *
+outbox_open(const char *dir, char **cause)
+{
+	struct outbox *ob;
+	struct dirent *de;
+	DIR *d;
+
+	*cause = NULL;
+	if (dir_make(dir, 0700) == -1) {
+		*cause = xasprintf("%s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	if ((d = opendir(dir)) == NULL) {
+		*cause = xasprintf("%s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	ob = xcalloc(1, sizeof(*ob));
+	ob->dir = xstrdup(dir);
+	ob->next_seq = 1;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		struct outbox_item *it;
+		char *path;
+
+		if (de->d_name[0] == '.')
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		if (n > 4 && !strcmp(de->d_name + n - 4, ".tmp")) {
+			unlink(path);	/* an interrupted write */
+			free(path);
+			continue;
+		}
+		if (n < 5 || strcmp(de->d_name + n - 5, ".json") != 0) {
+			free(path);
+			continue;
+		}
+		if ((it = item_load(path)) == NULL) {
+			char *bad = xasprintf("%s.corrupt", path);
+
+			log_warnx("outbox: %s is unreadable, moved to %s",
+			    path, bad);
+			rename(path, bad);
+			free(bad);
+		} else {
+			if (it->seq >= ob->next_seq)
+				ob->next_seq = it->seq + 1;
+			insert_sorted(ob, it);
+		}
+		free(path);
+	}
+	closedir(d);
+	if (ob->depth > 0)
+		log_info("outbox: %zu message(s) waiting from before", ob->depth);
+	return ob;
+}
+
+void
+outbox_free(struct outbox *ob)
+{
+	struct outbox_item *it, *next;
+
+	if (ob == NULL)
+		return;
+	for (it = ob->head; it != NULL; it = next) {
+		next = it->next;
+		item_free(it);
+	}
+	for (size_t i = 0; i < SENT_KEEP; i++)
+		free(ob->sent[i].event_id);
+	free(ob->dir);
+	free(ob);
+}
+
+static char *
+new_txn_id(uint64_t seq)
+{
+	unsigned char r[8];
+	char hex[17];
+
+	randombytes_buf(r, sizeof(r));
+	sodium_bin2hex(hex, sizeof(hex), r, sizeof(r));
+	return xasprintf("bb%llx.%s", (unsigned long long)seq, hex);
+}
+
+uint64_t
+outbox_push(struct outbox *ob, const char *room_id, const char *type,
+    cJSON *content, uint64_t edit_of, const char *source_event)
+{
+	struct outbox_item *it;
+
+	if (edit_of != 0) {
+		/* A newer edit replaces one still waiting to be sent. */
+		for (it = ob->head; it != NULL; it = it->next) {
+			if (it->edit_of == edit_of && !it->inflight) {
+				cJSON_Delete(it->content);
+				it->content = content;
+				item_store(ob, it);
+				return it->seq;
+			}
+		}
+	}
+	it = xcalloc(1, sizeof(*it));
+	it->seq = ob->next_seq++;
+	it->txn_id = new_txn_id(it->seq);
+	it->room_id = xstrdup(room_id);
+	it->type = xstrdup(type);
+	it->content = content;
+	it->edit_of = edit_of;
+	if (edit_of != 0 && outbox_event_id(ob, edit_of) != NULL)
+		it->edit_event = xstrdup(outbox_event_id(ob, edit_of));
+	if (source_event != NULL)
+		it->source_event = xstrdup(source_event);
+	if (item_store(ob, it) == -1) {
+		/* Cannot make it durable: do not pretend it is queued. */
+		item_free(it);
+		return 0;
+	}
+	insert_sorted(ob, it);
+	return it->seq;
+}
+
+static void
+unlink_item(struct outbox *ob, struct outbox_item *it)
+{
+	struct outbox_item **pp;
+	char *path = item_path(ob, it->seq);
+
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("outbox: cannot remove %s", path);
+	else
+		dir_sync_of(path);
+	free(path);
+	for (pp = &ob->head; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == it) {
+			*pp = it->next;
+			ob->depth--;
+			break;
+		}
+	}
+	item_free(it);
+}
+
+static void
+remember_sent(struct outbox *ob, uint64_t seq, const char *event_id)
+{
+	struct sent *s = &ob->sent[ob->sent_next];
+
+	free(s->event_id);
+	s->seq = seq;
+	s->event_id = xstrdup(event_id);
+	ob->sent_next = (ob->sent_next + 1) % SENT_KEEP;
+}
+
+const char *
+outbox_event_id(const struct outbox *ob, uint64_t seq)
+{
+	for (size_t i = 0; i < SENT_KEEP; i++)
+		if (ob->sent[i].event_id != NULL && ob->sent[i].seq == seq)
+			return ob->sent[i].event_id;
+	return NULL;
+}
+
+struct outbox_item *
+outbox_head(struct outbox *ob, int64_t now)
+{
+	struct outbox_item *it;
+
+	while ((it = ob->head) != NULL) {
+		if (it->edit_of != 0 && it->edit_event == NULL) {
+			const char *ev = outbox_event_id(ob, it->edit_of);
+
+			if (ev == NULL) {
+				/* Its target was dropped or is from a
+				 * previous run that did not record it. */
+				log_warnx("outbox: edit %llu of an unknown "
+				    "message dropped",
+				    (unsigned long long)it->seq);
+				unlink_item(ob, it);
+				continue;
+			}
+			it->edit_event = xstrdup(ev);
+		}
+		break;
+	}
+	if (it == NULL || it->not_before > now)
+		return NULL;
+	return it;
+}
+
+int64_t
+outbox_wait(struct outbox *ob, int64_t now)
+{
+	if (ob->head == NULL)
+		return -1;
+	return ob->head->not_before > now ? ob->head->not_before - now : 0;
+}
+
+size_t
+outbox_depth(const struct outbox *ob)
+{
+	return ob->depth;
+}
+
+void
+outbox_foreach_source(const struct outbox *ob,
+    void (*fn)(const char *, void *), void *arg)
+{
+	for (const struct outbox_item *it = ob->head; it != NULL; it = it->next)
+		if (it->source_event != NULL)
+			fn(it->source_event, arg);
+}
+
+int64_t
+backoff_delay(int attempt, int64_t base, int64_t max, uint32_t rnd)
+{
+	int64_t d = base;
+
+	if (attempt < 0)
+		attempt = 0;
+	for (int i = 0; i < attempt && d < max; i++)
+		d *= 2;
+	if (d > max)
+		d = max;
+	/* jitter: uniform in [d/2, d] */
+	return d / 2 + (int64_t)(rnd % (uint32_t)(d / 2 + 1));
+}
+
+enum outbox_action
+outbox_result(struct outbox *ob, struct outbox_item *it, long status,
+    const char *event_id, long retry_after_ms, int64_t now)
+{
+	it->inflight = 0;
+	if (status >= 200 && status < 300 && event_id != NULL) {
+		uint64_t seq = it->seq;
+
+		remember_sent(ob, seq, event_id);
+		/* Edits waiting for this message now know its event id. */
+		for (struct outbox_item *e = ob->head; e != NULL; e = e->next) {
+			if (e->edit_of == seq && e->edit_event == NULL) {
+				e->edit_event = xstrdup(event_id);
+				item_store(ob, e);
+			}
+		}
+		unlink_item(ob, it);
+		return OUTBOX_SENT;
+	}
+	if (status == 413) {
+		if (msg_shrink(it->content) == 0) {
+			item_store(ob, it);
+			log_warnx("outbox: message %llu too large, shrunk",
+			    (unsigned long long)it->seq);
+			return OUTBOX_SHRUNK;
+		}
+		log_warnx("outbox: message %llu too large and cannot be "
+		    "shrunk; dropped", (unsigned long long)it->seq);
+		unlink_item(ob, it);
+		return OUTBOX_DROPPED;
+	}
+	if (status == 0 || status == 429 || status == 408 || status >= 500 ||
+	    status == 401 || (status >= 200 && status < 300)) {
+		int64_t d;
+
+		if (status == 429 && retry_after_ms >= 0)
+			d = retry_after_ms > 3600000 ? 3600000 : retry_after_ms;
+		else
+			d = backoff_delay(it->attempts, 500, 60000,
+			    randombytes_random());
+		it->attempts++;
+		it->not_before = now + d;
+		return OUTBOX_RETRY;
+	}
+	log_warnx("outbox: message %llu to %s refused with HTTP %ld; dropped",
+	    (unsigned long long)it->seq, it->room_id, status);
+	unlink_item(ob, it);
+	return OUTBOX_DROPPED;
+}

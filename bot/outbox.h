@@ -1,0 +1,83 @@
+/*
+ * outbox.h - the durable queue of messages to send.
+ *
+ * Every message is written to state_dir/outbox/SEQ.json (atomically) with
+ * its transaction id *before* any attempt to send it, and removed only
+ * when the homeserver has accepted it.  A retry reuses the txnId, so the
+ * homeserver deduplicates; messages go out one at a time in sequence
+ * order, which keeps the order within every thread.
+ *
+ * An edit names its target by sequence number; the target's event id is
+ * filled in when the target is sent.  A newer edit of the same target
+ * replaces an older one still waiting, so progress reports never pile up.
+ */
+#ifndef BB_OUTBOX_H
+#define BB_OUTBOX_H
+
+#include <stdint.h>
+
+struct cJSON;
+
+struct outbox_item {
+	uint64_t	 seq;
+	char		*txn_id;
+	char		*room_id;
+	char		*type;		/* m.room.message, m.reaction */
+	struct cJSON	*content;
+	uint64_t	 edit_of;	/* seq of the edited message, 0 */
+	char		*edit_event;	/* its event id, once known */
+	char		*source_event;	/* the command this answers */
+	int		 attempts;
+	int		 inflight;	/* being sent: never coalesced */
+	int64_t		 not_before;	/* monotonic ms; retry time */
+	struct outbox_item *next;
+};
+
+struct outbox;
+
+/* Open (creating) dir and load what is queued.  NULL with *cause. */
+struct outbox *outbox_open(const char *dir, char **cause);
+void outbox_free(struct outbox *ob);
+
+/*
+ * Queue a message (takes ownership of content).  edit_of is the seq of a
+ * message to replace, or 0.  Returns its seq, or 0 when it could not be
+ * stored (logged; the caller cannot do better than that).
+ */
+uint64_t outbox_push(struct outbox *ob, const char *room_id, const char *type,
+    struct cJSON *content, uint64_t edit_of, const char *source_event);
+
+/* The next item to send if it is due (now in monotonic ms), else NULL. */
+struct outbox_item *outbox_head(struct outbox *ob, int64_t now);
+/* Milliseconds until the head is due, -1 when empty. */
+int64_t outbox_wait(struct outbox *ob, int64_t now);
+size_t outbox_depth(const struct outbox *ob);
+/* Event id of a sent message by seq, or NULL if unknown. */
+const char *outbox_event_id(const struct outbox *ob, uint64_t seq);
+/* Calls fn for the source event of every queued item. */
+void outbox_foreach_source(const struct outbox *ob,
+    void (*fn)(const char *event_id, void *arg), void *arg);
+
+/* What to do after an attempt; see outbox_result(). */
+enum outbox_action {
+	OUTBOX_SENT,		/* accepted: removed */
+	OUTBOX_RETRY,		/* kept, retry after a delay */
+	OUTBOX_SHRUNK,		/* 413: content shrunk, retry now */
+	OUTBOX_DROPPED		/* permanent error: removed, logged */
+};
+
+/*
+ * Record the result of sending the head.  status is the HTTP status (0
+ * for a network error), event_id the accepted event's id, retry_after_ms
+ * the server's hint (-1 if none).  Returns what happened.
+ */
+enum outbox_action outbox_result(struct outbox *ob, struct outbox_item *it,
+    long status, const char *event_id, long retry_after_ms, int64_t now);
+
+/*
+ * Exponential backoff with jitter: base * 2^attempt capped at max, then a
+ * random value in [d/2, d].  rnd is a uniform random 32-bit value.
+ */
+int64_t backoff_delay(int attempt, int64_t base, int64_t max, uint32_t rnd);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * session.h - start-up steps shared by `run` and `check`: logging in,
+ * resolving and joining rooms, reading their state, the sync filter.
+ * These are blocking calls, made before the event loop starts.
+ */
+#ifndef BB_SESSION_H
+#define BB_SESSION_H
+
+struct bot;
+struct mx_resp;
+struct room;
+
+/* Result of a start-up step. */
+enum step { STEP_OK, STEP_RETRY, STEP_FATAL };
+
+/*
+ * Authenticate: access_token_file, or password_file with the session kept
+ * in state_dir (the device id is reused across logins).  Sets bot->user_id
+ * and bot->device_id.  *cause explains a failure (caller frees).
+ */
+enum step session_login(struct bot *bot, char **cause);
+
+/* Resolve a room alias (or return a copy of a room id); NULL + *cause. */
+char *session_resolve_room(struct bot *bot, const char *room, char **cause,
+    enum step *how);
+
+/* Fetch m.room.encryption and m.room.power_levels of a joined room. */
+void session_room_state(struct bot *bot, struct room *r);
+
+/* Build bot->rooms from the config: resolve, check membership, state. */
+enum step session_rooms(struct bot *bot, char **cause);
+
+/* Upload the sync filter; sets bot->filter_id. */
+enum step session_filter(struct bot *bot, char **cause);
+
+/* Classify a failed response of a start-up call. */
+enum step session_classify(const struct mx_resp *r);
+
+#endif

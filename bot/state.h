@@ -1,0 +1,41 @@
+/*
+ * state.h - what the bot remembers across restarts, in state_dir:
+ *
+ *   next_batch   the sync position, saved after a batch is recorded
+ *   seen         ids of handled events (append-only, compacted at start)
+ *   session      access token and device id from a password login (0600)
+ *   outbox/      the outbox (outbox.h)
+ *
+ * Files are written with tmp + fsync + rename; the seen journal is
+ * appended and fsynced before next_batch moves past its events.
+ */
+#ifndef BB_STATE_H
+#define BB_STATE_H
+
+#include <stddef.h>
+
+#define STATE_SEEN_KEEP	4096
+
+struct state;
+
+struct state *state_open(const char *dir, char **cause);
+void state_free(struct state *st);
+
+/* NULL on the first start ever. */
+const char *state_next_batch(const struct state *st);
+int state_set_next_batch(struct state *st, const char *token);
+
+int  state_seen(const struct state *st, const char *event_id);
+/* Marks in memory; state_flush_seen() makes it durable. */
+void state_mark_seen(struct state *st, const char *event_id);
+int  state_flush_seen(struct state *st);
+
+/* Session from a password login: token and device id, or NULL. */
+int state_load_session(struct state *st, char **token, char **device_id);
+int state_save_session(struct state *st, const char *token,
+    const char *device_id);
+int state_clear_session(struct state *st);
+
+const char *state_dir(const struct state *st);
+
+#endif

@@ -1,0 +1,15 @@
+/*
+ * table.c - the command table, in the order !help lists it.
+ */
+#include <stddef.h>
+
+#include "cmd.h"
+
+extern const struct cmd_entry cmd_help_entry;
+extern const struct cmd_entry cmd_status_entry;
+
+const struct cmd_entry *cmd_table[] = {
+	&cmd_help_entry,
+	&cmd_status_entry,
+	NULL
+};
