@@ -310,7 +310,11 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	}
 	if (backlog && ev->ts > 0 &&
 	    now_ms() - ev->ts > bot->cfg->backlog_max_age * 1000) {
-		char *shown = xstrndup(line, strcspn(line, "\n"));
+		char *first = xstrndup(line, strcspn(line, "\n"));
+		char *shown = xasprintf("%s%s", bot->cfg->command_prefix,
+		    first);
+
+		free(first);
 
 		log_info("not running %s's command from the backlog (too old)",
 		    ev->sender);

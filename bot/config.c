@@ -7,8 +7,8 @@
  * line-at-a-time parser that a fuzzer can drive is the clearer choice.
  *
  * Syntax: `[section]` or `[kind name]` headers, `key = value` lines, and
- * comments starting with `;` or `#`, also after a value when preceded by
- * whitespace.  Lists are comma separated.
+ * comments: whole lines starting with `;` or `#`, and `;` after a value
+ * when preceded by whitespace.  Lists are comma separated.
  */
 #include <sys/stat.h>
 
@@ -255,12 +255,15 @@ parse_section(struct parser *p, char *s, int line)
 	p->section_line = line;
 }
 
-/* Cut a trailing comment: `;` or `#` at the start or after whitespace. */
+/*
+ * Cut a trailing comment: `;` at the start or after whitespace.  Not `#`:
+ * room aliases start with it (`rooms = #ops:example.org`).
+ */
 static void
 cut_comment(char *s)
 {
 	for (char *c = s; *c != '\0'; c++) {
-		if ((*c == ';' || *c == '#') &&
+		if (*c == ';' &&
 		    (c == s || isspace((unsigned char)c[-1]))) {
 			*c = '\0';
 			return;
@@ -349,6 +352,9 @@ validate(struct parser *p)
 	if (c->access_token_file == NULL && c->password_file == NULL)
 		perr(p, 0, "[matrix] access_token_file or password_file is "
 		    "required");
+	if (c->access_token_file != NULL && c->password_file != NULL)
+		perr(p, key_line(p, "password_file"), "password_file: set "
+		    "either access_token_file or password_file, not both");
 	if (c->rooms.n == 0)
 		perr(p, 0, "[matrix] rooms is required");
 	for (i = 0; i < c->rooms.n; i++)

@@ -1,0 +1,874 @@
+/*
+ * test_config.c - bot.conf parsing: values, defaults, comments, lists,
+ * durations, every error at once with FILE:LINE, secret file permissions.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "util.h"
+#include "testutil.h"
+
+#define GOOD_MATRIX \
+	"[matrix]\n" \
+	"homeserver = https://matrix.example.org\n" \
+	"user_id = @backupbot:example.org\n" \
+	"access_token_file = /etc/backupbot/token\n" \
+	"rooms = !ops:example.org\n" \
+	"admins = @alice:example.org\n"
+
+static struct config *
+parse(const char *text, struct config_errors *errs)
+{
+	return config_parse("t.conf", text, strlen(text), 0, errs);
+}
+
+static void
+dump_errors(const struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		print_message("  error[%zu]: %s\n", i, errs->msg[i]);
+}
+
+static int
+has_error(const struct config_errors *errs, const char *msg)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		if (!strcmp(errs->msg[i], msg))
+			return 1;
+	return 0;
+}
+
+static int
+has_error_part(const struct config_errors *errs, const char *part)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		if (strstr(errs->msg[i], part) != NULL)
+			return 1;
+	return 0;
+}
+
+/* Exactly these errors, in any order. */
+static void
+expect_errors(const struct config_errors *errs, const char **want, size_t n)
+{
+	int ok = errs->n == n;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!has_error(errs, want[i])) {
+			print_message("missing error: %s\n", want[i]);
+			ok = 0;
+		}
+	}
+	if (!ok) {
+		print_message("got %zu error(s), wanted %zu:\n", errs->n, n);
+		dump_errors(errs);
+	}
+	assert_true(ok);
+}
+
+static void
+parse_ok(const char *text, struct config **cfg)
+{
+	struct config_errors errs;
+
+	*cfg = parse(text, &errs);
+	if (*cfg == NULL)
+		dump_errors(&errs);
+	assert_non_null(*cfg);
+	assert_int_equal(errs.n, 0);
+	config_errors_release(&errs);
+}
+
+static void
+test_all_keys(void **state)
+{
+	const char *text =
+	    "; backupbot configuration\n"
+	    "# another comment style\n"
+	    "\n"
+	    "[matrix]\n"
+	    "homeserver = https://matrix.example.org\n"
+	    "user_id = @backupbot:example.org\n"
+	    "access_token_file = /etc/backupbot/token\n"
+	    "device_id = BBDEVICE01\n"
+	    "device_name = Backup Bot\n"
+	    "rooms = !ops:example.org, #backups:example.org\n"
+	    "admins = @alice:example.org,@bob:example.org\n"
+	    "command_prefix = bb:\n"
+	    "min_power_level = 50\n"
+	    "backlog_max_age = 10m\n"
+	    "sync_timeout = 45s\n"
+	    "tls_verify = no\n"
+	    "\n"
+	    "[storage]\n"
+	    "state_dir = /var/lib/bb\n"
+	    "backup_dir = /srv/backups\n"
+	    "\n"
+	    "[log]\n"
+	    "debug = yes\n";
+	struct config *c;
+
+	(void)state;
+	parse_ok(text, &c);
+	assert_string_equal(c->path, "t.conf");
+	assert_string_equal(c->homeserver, "https://matrix.example.org");
+	assert_string_equal(c->user_id, "@backupbot:example.org");
+	assert_string_equal(c->access_token_file, "/etc/backupbot/token");
+	assert_null(c->password_file);
+	assert_string_equal(c->device_id, "BBDEVICE01");
+	assert_string_equal(c->device_name, "Backup Bot");
+	assert_int_equal(c->rooms.n, 2);
+	assert_string_equal(c->rooms.v[0], "!ops:example.org");
+	assert_string_equal(c->rooms.v[1], "#backups:example.org");
+	assert_int_equal(c->admins.n, 2);
+	assert_string_equal(c->admins.v[0], "@alice:example.org");
+	assert_string_equal(c->admins.v[1], "@bob:example.org");
+	assert_string_equal(c->command_prefix, "bb:");
+	assert_int_equal(c->min_power_level, 50);
+	assert_int_equal(c->backlog_max_age, 600);
+	assert_int_equal(c->sync_timeout, 45);
+	assert_int_equal(c->tls_verify, 0);
+	assert_string_equal(c->state_dir, "/var/lib/bb");
+	assert_string_equal(c->backup_dir, "/srv/backups");
+	assert_int_equal(c->log_debug, 1);
+	assert_true(config_is_admin(c, "@alice:example.org"));
+	assert_true(config_is_admin(c, "@bob:example.org"));
+	assert_false(config_is_admin(c, "@mallory:example.org"));
+	assert_false(config_is_admin(c, "@alice:example.org "));
+	config_free(c);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	parse_ok(GOOD_MATRIX, &c);
+	assert_string_equal(c->command_prefix, "!");
+	assert_int_equal(c->backlog_max_age, 300);
+	assert_int_equal(c->sync_timeout, 30);
+	assert_int_equal(c->min_power_level, -1);
+	assert_int_equal(c->tls_verify, 1);
+	assert_int_equal(c->log_debug, 0);
+	assert_string_equal(c->state_dir, "/var/lib/backupbot");
+	assert_string_equal(c->backup_dir, "/var/backups/backupbot");
+	assert_string_equal(c->device_name, "backupbot");
+	assert_null(c->device_id);
+	assert_null(c->password_file);
+	config_free(c);
+}
+
+static void
+test_password_file_alone(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	parse_ok("[matrix]\n"
+	    "homeserver = http://localhost:8008\n"
+	    "user_id = @bb:localhost\n"
+	    "password_file = /run/secrets/pw\n"
+	    "rooms = #ops:localhost\n"
+	    "admins = @root:localhost\n", &c);
+	assert_null(c->access_token_file);
+	assert_string_equal(c->password_file, "/run/secrets/pw");
+	assert_string_equal(c->homeserver, "http://localhost:8008");
+	config_free(c);
+}
+
+/*
+ * Comments: whole lines starting with ';' or '#' (also indented), and
+ * " ;" after a value.  '#' after a value is *not* a comment, because room
+ * aliases start with it (bot.conf.example says so).
+ */
+static void
+test_inline_comments(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	parse_ok("; comment\n"
+	    "# comment\n"
+	    "[matrix] ; the Matrix side\n"
+	    "homeserver = https://m.example.org ; our server\n"
+	    "user_id = @bb:example.org\t; the bot\n"
+	    "access_token_file = /etc/bb/token;not-a-comment\n"
+	    "device_name = bot #1\n"
+	    "rooms = !a:example.org, #ops:example.org ; main rooms\n"
+	    "admins = @a:example.org ;boss\n"
+	    "  ; indented comment\n"
+	    "\t# indented comment\n"
+	    "  # indented = comment\n"
+	    "[storage]   ; where things go\n"
+	    "state_dir = /var/lib/bb  ; trailing\n", &c);
+	assert_string_equal(c->homeserver, "https://m.example.org");
+	assert_string_equal(c->user_id, "@bb:example.org");
+	/* ';' not preceded by whitespace is part of the value */
+	assert_string_equal(c->access_token_file, "/etc/bb/token;not-a-comment");
+	assert_string_equal(c->device_name, "bot #1");
+	assert_int_equal(c->rooms.n, 2);
+	assert_string_equal(c->rooms.v[0], "!a:example.org");
+	assert_string_equal(c->rooms.v[1], "#ops:example.org");
+	assert_int_equal(c->admins.n, 1);
+	assert_string_equal(c->admins.v[0], "@a:example.org");
+	assert_string_equal(c->state_dir, "/var/lib/bb");
+	config_free(c);
+}
+
+static void
+test_room_alias_not_a_comment(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	parse_ok("[matrix]\n"
+	    "homeserver = https://m.example.org\n"
+	    "user_id = @bb:example.org\n"
+	    "access_token_file = /t\n"
+	    "rooms = #ops:example.org, #backups:example.org\n"
+	    "admins = @a:example.org\n", &c);
+	assert_int_equal(c->rooms.n, 2);
+	assert_string_equal(c->rooms.v[0], "#ops:example.org");
+	assert_string_equal(c->rooms.v[1], "#backups:example.org");
+	config_free(c);
+}
+
+static void
+test_token_and_password_exclusive(void **state)
+{
+	struct config_errors errs;
+
+	(void)state;
+	assert_null(parse(GOOD_MATRIX "password_file = /pw\n", &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0], "t.conf:7: password_file: set either "
+	    "access_token_file or password_file, not both");
+	config_errors_release(&errs);
+}
+
+static void
+test_crlf_and_spaces(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	parse_ok("[ matrix ]\r\n"
+	    "  homeserver=https://m.example.org\r\n"
+	    "user_id   =   @bb:example.org   \r\n"
+	    "access_token_file = /t\r\n"
+	    "rooms = !a:example.org\r\n"
+	    "admins = @a:example.org\r\n", &c);
+	assert_string_equal(c->homeserver, "https://m.example.org");
+	assert_string_equal(c->user_id, "@bb:example.org");
+	assert_string_equal(c->rooms.v[0], "!a:example.org");
+	config_free(c);
+}
+
+static void
+test_lists(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	parse_ok("[matrix]\n"
+	    "homeserver = https://m.example.org\n"
+	    "user_id = @bb:example.org\n"
+	    "access_token_file = /t\n"
+	    "rooms =   !a:example.org ,#b:example.org,   !c:example.org   \n"
+	    "admins = @a:example.org , @b:example.org\n", &c);
+	assert_int_equal(c->rooms.n, 3);
+	assert_string_equal(c->rooms.v[0], "!a:example.org");
+	assert_string_equal(c->rooms.v[1], "#b:example.org");
+	assert_string_equal(c->rooms.v[2], "!c:example.org");
+	assert_int_equal(c->admins.n, 2);
+	assert_string_equal(c->admins.v[1], "@b:example.org");
+	config_free(c);
+}
+
+static void
+test_list_empty_items(void **state)
+{
+	struct config_errors errs;
+	const char *want[] = {
+		"t.conf:7: rooms: empty list item",
+		"t.conf:8: admins: empty list item",
+		"t.conf:8: admins: empty list item",
+	};
+
+	(void)state;
+	assert_null(parse(GOOD_MATRIX
+	    "rooms = !b:example.org,,!c:example.org\n"
+	    "admins = ,@b:example.org,\n", &errs));
+	/* rooms/admins were already given above: these are repeats */
+	assert_true(has_error(&errs,
+	    "t.conf:7: rooms repeated (first at line 5)"));
+	assert_true(has_error(&errs,
+	    "t.conf:8: admins repeated (first at line 6)"));
+	assert_int_equal(errs.n, 2);
+	config_errors_release(&errs);
+
+	assert_null(parse("[matrix]\n"
+	    "homeserver = https://m.example.org\n"
+	    "user_id = @bb:example.org\n"
+	    "access_token_file = /t\n"
+	    "\n"
+	    "\n"
+	    "rooms = !b:example.org,,!c:example.org\n"
+	    "admins = ,@b:example.org,\n", &errs));
+	expect_errors(&errs, want, nitems(want));
+	config_errors_release(&errs);
+}
+
+static void
+test_durations(void **state)
+{
+	(void)state;
+	assert_int_equal(config_parse_duration("30s"), 30);
+	assert_int_equal(config_parse_duration("5m"), 300);
+	assert_int_equal(config_parse_duration("2h"), 7200);
+	assert_int_equal(config_parse_duration("1d"), 86400);
+	assert_int_equal(config_parse_duration("90"), 90);
+	assert_int_equal(config_parse_duration("0"), 0);
+	assert_int_equal(config_parse_duration("0s"), 0);
+	assert_int_equal(config_parse_duration(""), -1);
+	assert_int_equal(config_parse_duration("s"), -1);
+	assert_int_equal(config_parse_duration("m"), -1);
+	assert_int_equal(config_parse_duration("5x"), -1);
+	assert_int_equal(config_parse_duration("5M"), -1);
+	assert_int_equal(config_parse_duration("-5"), -1);
+	assert_int_equal(config_parse_duration("-5s"), -1);
+	assert_int_equal(config_parse_duration("+5s"), -1);
+	assert_int_equal(config_parse_duration("5 m"), -1);
+	assert_int_equal(config_parse_duration(" 5m"), -1);
+	assert_int_equal(config_parse_duration("1.5h"), -1);
+	assert_int_equal(config_parse_duration("m5"), -1);
+	assert_int_equal(config_parse_duration("5ms"), -1);
+	assert_int_equal(config_parse_duration("1h30m"), -1);
+	assert_int_equal(config_parse_duration("0x10"), -1);
+	assert_int_equal(config_parse_duration("99999999999999999999"), -1);
+	assert_int_equal(config_parse_duration("9999999999999999999d"), -1);
+	assert_int_equal(config_parse_duration(
+	    "00000000000000000000000000000001"), -1);	/* too long */
+}
+
+static void
+test_duration_keys(void **state)
+{
+	struct config_errors errs;
+	struct config *c;
+	const char *want[] = {
+		"t.conf:8: sync_timeout: '0' is not a duration between 1s "
+		    "and 300s (use 30s, 5m, 2h, 1d)",
+		"t.conf:9: backlog_max_age: '8d' is not a duration between "
+		    "0s and 604800s (use 30s, 5m, 2h, 1d)",
+	};
+
+	(void)state;
+	parse_ok(GOOD_MATRIX "sync_timeout = 5m\nbacklog_max_age = 1d\n", &c);
+	assert_int_equal(c->sync_timeout, 300);
+	assert_int_equal(c->backlog_max_age, 86400);
+	config_free(c);
+	parse_ok(GOOD_MATRIX "sync_timeout = 1\nbacklog_max_age = 0\n", &c);
+	assert_int_equal(c->sync_timeout, 1);
+	assert_int_equal(c->backlog_max_age, 0);
+	config_free(c);
+
+	assert_null(parse(GOOD_MATRIX "\n"
+	    "sync_timeout = 0\n"
+	    "backlog_max_age = 8d\n", &errs));
+	expect_errors(&errs, want, nitems(want));
+	config_errors_release(&errs);
+
+	assert_null(parse(GOOD_MATRIX "sync_timeout = 5 minutes\n", &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0], "t.conf:7: sync_timeout: '5 minutes' "
+	    "is not a duration between 1s and 300s (use 30s, 5m, 2h, 1d)");
+	config_errors_release(&errs);
+}
+
+static void
+test_int_and_bool(void **state)
+{
+	struct config_errors errs;
+	struct config *c;
+	const char *want[] = {
+		"t.conf:7: min_power_level: '-1' is not a number between 0 "
+		    "and 1000000",
+		"t.conf:8: tls_verify: 'maybe' is not yes or no",
+		"t.conf:10: debug: 'Yes' is not yes or no",
+	};
+	const char *yes[] = { "yes", "true", "on", "1" };
+	const char *no[] = { "no", "false", "off", "0" };
+
+	(void)state;
+	for (size_t i = 0; i < nitems(yes); i++) {
+		char text[512];
+
+		snprintf(text, sizeof(text), GOOD_MATRIX "tls_verify = %s\n"
+		    "[log]\ndebug = %s\n", no[i], yes[i]);
+		parse_ok(text, &c);
+		assert_int_equal(c->tls_verify, 0);
+		assert_int_equal(c->log_debug, 1);
+		config_free(c);
+	}
+	parse_ok(GOOD_MATRIX "min_power_level = 0\n", &c);
+	assert_int_equal(c->min_power_level, 0);
+	config_free(c);
+	parse_ok(GOOD_MATRIX "min_power_level = 1000000\n", &c);
+	assert_int_equal(c->min_power_level, 1000000);
+	config_free(c);
+
+	assert_null(parse(GOOD_MATRIX
+	    "min_power_level = -1\n"
+	    "tls_verify = maybe\n"
+	    "[log]\n"
+	    "debug = Yes\n", &errs));
+	expect_errors(&errs, want, nitems(want));
+	config_errors_release(&errs);
+
+	assert_null(parse(GOOD_MATRIX "min_power_level = 1000001\n", &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0], "t.conf:7: min_power_level: "
+	    "'1000001' is not a number between 0 and 1000000");
+	config_errors_release(&errs);
+}
+
+/* One text with one mistake of every kind: all of them are reported. */
+static void
+test_all_errors_at_once(void **state)
+{
+	const char *text =
+	    "homeserver = https://early.example.org\n"		/* 1 */
+	    "[matrix]\n"					/* 2 */
+	    "homeserver = ftp://example.org\n"			/* 3 */
+	    "user_id = backupbot\n"				/* 4 */
+	    "user_id = @bb:example.org\n"			/* 5 */
+	    "rooms = general, !ok:example.org, !nocolon\n"	/* 6 */
+	    "admins = alice:example.org, @bob\n"		/* 7 */
+	    "colour = blue\n"					/* 8 */
+	    "just some words\n"					/* 9 */
+	    "command_prefix =\n"				/* 10 */
+	    "device_name = a\x01z\n"				/* 11 */
+	    "[storage]\n"					/* 12 */
+	    "state_dir = var/lib/bb\n"				/* 13 */
+	    "backup_dir = backups\n"				/* 14 */
+	    "rooms = !x:example.org\n"				/* 15 */
+	    "[matrix]\n"					/* 16 */
+	    "[storage\n"					/* 17 */
+	    "[log] extra\n"					/* 18 */
+	    "debug = maybe\n";					/* 19 */
+	const char *want[] = {
+		"t.conf:1: 'homeserver' is outside any section",
+		"t.conf:5: user_id repeated (first at line 4)",
+		"t.conf:8: unknown key 'colour' in [matrix]",
+		"t.conf:9: expected 'key = value', got 'just some words'",
+		"t.conf:10: command_prefix: empty value",
+		"t.conf:11: device_name: control characters in value",
+		"t.conf:15: unknown key 'rooms' in [storage]",
+		"t.conf:16: section [matrix] repeated (first at line 2)",
+		"t.conf:17: malformed section header (expected [name])",
+		"t.conf:18: malformed section header (expected [name])",
+		/* line 19 is in a bad section: not reported again */
+		"t.conf:3: homeserver: 'ftp://example.org' must start with "
+		    "https:// (or http:// for a local server)",
+		"t.conf:4: user_id: 'backupbot' is not a Matrix user id "
+		    "(@name:server)",
+		"t.conf: [matrix] access_token_file or password_file is "
+		    "required",
+		"t.conf:6: rooms: 'general' is neither a room id "
+		    "(!id:server) nor an alias (#name:server)",
+		"t.conf:6: rooms: '!nocolon' is neither a room id "
+		    "(!id:server) nor an alias (#name:server)",
+		"t.conf:7: admins: 'alice:example.org' is not a Matrix user "
+		    "id (@name:server)",
+		"t.conf:7: admins: '@bob' is not a Matrix user id "
+		    "(@name:server)",
+		"t.conf:13: state_dir: 'var/lib/bb' must be an absolute path",
+		"t.conf:14: backup_dir: 'backups' must be an absolute path",
+	};
+	struct config_errors errs;
+
+	(void)state;
+	assert_null(parse(text, &errs));
+	expect_errors(&errs, want, nitems(want));
+	/* parse errors come in line order, before the validation ones */
+	assert_string_equal(errs.msg[0], want[0]);
+	config_errors_release(&errs);
+}
+
+static void
+test_missing_required(void **state)
+{
+	const char *want[] = {
+		"t.conf: [matrix] homeserver is required",
+		"t.conf: [matrix] user_id is required",
+		"t.conf: [matrix] access_token_file or password_file is "
+		    "required",
+		"t.conf: [matrix] rooms is required",
+		"t.conf: [matrix] admins is required (nobody could command "
+		    "the bot)",
+	};
+	struct config_errors errs;
+
+	(void)state;
+	assert_null(parse("", &errs));
+	expect_errors(&errs, want, nitems(want));
+	config_errors_release(&errs);
+
+	assert_null(parse("[matrix]\n[storage]\n[log]\n", &errs));
+	expect_errors(&errs, want, nitems(want));
+	config_errors_release(&errs);
+}
+
+static void
+test_unknown_section(void **state)
+{
+	struct config_errors errs;
+
+	(void)state;
+	/* keys of a section that was a mistake are not reported again */
+	assert_null(parse(GOOD_MATRIX "[storrage]\nstate_dir = /x\n", &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0], "t.conf:7: unknown section [storrage]");
+	config_errors_release(&errs);
+}
+
+/*
+ * Bug: when the *first* section header is misspelled, every key below it
+ * is also reported as "outside any section", although parse_line says the
+ * bad section was already reported.  An operator is told twice, once
+ * wrongly.
+ */
+static void
+test_unknown_first_section(void **state)
+{
+	struct config_errors errs;
+
+	(void)state;
+	assert_null(parse("[matrx]\n"
+	    "homeserver = https://m.example.org\n"
+	    "user_id = @bb:example.org\n", &errs));
+	if (has_error_part(&errs, "outside any section"))
+		dump_errors(&errs);
+	assert_true(has_error(&errs, "t.conf:1: unknown section [matrx]"));
+	assert_false(has_error_part(&errs, "outside any section"));
+	config_errors_release(&errs);
+
+	assert_null(parse("[matrix\nhomeserver = https://m.example.org\n",
+	    &errs));
+	assert_true(has_error(&errs, "t.conf:1: malformed section header "
+	    "(expected [name])"));
+	assert_false(has_error_part(&errs, "outside any section"));
+	config_errors_release(&errs);
+}
+
+static void
+test_section_name_too_long(void **state)
+{
+	struct config_errors errs;
+	char text[512];
+
+	(void)state;
+	snprintf(text, sizeof(text), GOOD_MATRIX "[%0100d]\n", 0);
+	assert_null(parse(text, &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0], "t.conf:7: section name too long");
+	config_errors_release(&errs);
+}
+
+static void
+test_bad_prefix(void **state)
+{
+	struct config_errors errs;
+
+	(void)state;
+	assert_null(parse(GOOD_MATRIX "command_prefix = 12345678901234567\n",
+	    &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0], "t.conf:7: command_prefix: at most "
+	    "16 characters without spaces");
+	config_errors_release(&errs);
+}
+
+static void
+test_nul_and_long_lines(void **state)
+{
+	static const char head[] = GOOD_MATRIX "device_name = a\0b\n";
+	struct config_errors errs;
+	struct config *c;
+	char *text;
+	size_t n;
+
+	(void)state;
+	/* a NUL byte in line 7 */
+	assert_null(config_parse("t.conf", head, sizeof(head) - 1, 0, &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0], "t.conf:7: NUL byte in line");
+	config_errors_release(&errs);
+
+	/* a line of 5000 bytes, then a good line: both counted */
+	n = strlen(GOOD_MATRIX) + 5000 + 64;
+	text = malloc(n);
+	assert_non_null(text);
+	memcpy(text, GOOD_MATRIX, strlen(GOOD_MATRIX));
+	memset(text + strlen(GOOD_MATRIX), 'a', 5000);
+	snprintf(text + strlen(GOOD_MATRIX) + 5000, 64, "\nbogus = 1\n");
+	assert_null(parse(text, &errs));
+	expect_errors(&errs, (const char *[]){
+	    "t.conf:7: line longer than 4096 bytes",
+	    "t.conf:8: unknown key 'bogus' in [matrix]" }, 2);
+	config_errors_release(&errs);
+	free(text);
+
+	/* exactly 4096 bytes is fine */
+	n = strlen(GOOD_MATRIX) + 4096 + 2;
+	text = malloc(n);
+	assert_non_null(text);
+	memcpy(text, GOOD_MATRIX, strlen(GOOD_MATRIX));
+	memcpy(text + strlen(GOOD_MATRIX), "device_name = ", 14);
+	memset(text + strlen(GOOD_MATRIX) + 14, 'd', 4096 - 14);
+	text[strlen(GOOD_MATRIX) + 4096] = '\n';
+	text[strlen(GOOD_MATRIX) + 4096 + 1] = '\0';
+	parse_ok(text, &c);
+	assert_int_equal(strlen(c->device_name), 4096 - 14);
+	config_free(c);
+	free(text);
+}
+
+static void
+test_no_trailing_newline(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	parse_ok(GOOD_MATRIX "device_name = last", &c);
+	assert_string_equal(c->device_name, "last");
+	config_free(c);
+}
+
+static void
+test_load_missing_file(void **state)
+{
+	struct config_errors errs;
+
+	(void)state;
+	assert_null(config_load("/nonexistent/backupbot/bot.conf", &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0], "/nonexistent/backupbot/bot.conf: "
+	    "No such file or directory");
+	config_errors_release(&errs);
+	/* releasing twice is harmless */
+	config_errors_release(&errs);
+}
+
+/* ---- secret files, through config_load (check_files=1) ---------------- */
+
+struct secret_fixture {
+	char	*dir;
+	char	*conf;
+	char	*token;
+	char	*password;
+};
+
+static int
+secret_setup(void **state)
+{
+	struct secret_fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->dir = tu_mkdtemp();
+	f->conf = tu_path(f->dir, "bot.conf");
+	f->token = tu_path(f->dir, "token");
+	f->password = tu_path(f->dir, "password");
+	*state = f;
+	return 0;
+}
+
+static int
+secret_teardown(void **state)
+{
+	struct secret_fixture *f = *state;
+
+	free(f->conf);
+	free(f->token);
+	free(f->password);
+	tu_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Write bot.conf naming one secret file (key = path on line 4). */
+static void
+write_conf(struct secret_fixture *f, const char *key, const char *path)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text), "[matrix]\n"
+	    "homeserver = https://m.example.org\n"
+	    "user_id = @bb:example.org\n"
+	    "%s = %s\n"
+	    "rooms = !a:example.org\n"
+	    "admins = @a:example.org\n"
+	    "[storage]\n"
+	    "state_dir = %s\n", key, path, f->dir);
+	tu_write_str(f->conf, text, 0644);
+}
+
+static void
+test_secret_0600_ok(void **state)
+{
+	struct secret_fixture *f = *state;
+	struct config_errors errs;
+	struct config *c;
+
+	tu_write_str(f->token, "syt_secret\n", 0600);
+	tu_write_str(f->password, "hunter2\n", 0400);
+	write_conf(f, "access_token_file", f->token);
+	c = config_load(f->conf, &errs);
+	if (c == NULL)
+		dump_errors(&errs);
+	assert_non_null(c);
+	assert_int_equal(errs.n, 0);
+	assert_string_equal(c->path, f->conf);
+	assert_string_equal(c->access_token_file, f->token);
+	assert_string_equal(c->state_dir, f->dir);
+	config_free(c);
+	config_errors_release(&errs);
+
+	write_conf(f, "password_file", f->password);
+	c = config_load(f->conf, &errs);
+	if (c == NULL)
+		dump_errors(&errs);
+	assert_non_null(c);
+	assert_string_equal(c->password_file, f->password);
+	config_free(c);
+	config_errors_release(&errs);
+}
+
+static void
+test_secret_too_open(void **state)
+{
+	struct secret_fixture *f = *state;
+	struct config_errors errs;
+	char want[1024];
+
+	tu_write_str(f->token, "syt_secret\n", 0644);
+	tu_write_str(f->password, "hunter2\n", 0640);
+	write_conf(f, "access_token_file", f->token);
+	assert_null(config_load(f->conf, &errs));
+	assert_int_equal(errs.n, 1);
+	snprintf(want, sizeof(want), "%s:4: access_token_file: %s: "
+	    "permissions 0644 are too open for a secret (chmod 600 %s)",
+	    f->conf, f->token, f->token);
+	assert_string_equal(errs.msg[0], want);
+	assert_non_null(strstr(errs.msg[0], "too open"));
+	config_errors_release(&errs);
+
+	write_conf(f, "password_file", f->password);
+	assert_null(config_load(f->conf, &errs));
+	assert_int_equal(errs.n, 1);
+	snprintf(want, sizeof(want), "%s:4: password_file: %s: "
+	    "permissions 0640 are too open for a secret (chmod 600 %s)",
+	    f->conf, f->password, f->password);
+	assert_string_equal(errs.msg[0], want);
+	config_errors_release(&errs);
+
+	/* group-writable only is refused too */
+	tu_write_str(f->token, "syt_secret\n", 0620);
+	write_conf(f, "access_token_file", f->token);
+	assert_null(config_load(f->conf, &errs));
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.msg[0], ":4: access_token_file: "));
+	assert_non_null(strstr(errs.msg[0], "permissions 0620 are too open"));
+	config_errors_release(&errs);
+}
+
+static void
+test_secret_missing_or_dir(void **state)
+{
+	struct secret_fixture *f = *state;
+	struct config_errors errs;
+	char want[1024];
+
+	/* token file does not exist */
+	write_conf(f, "access_token_file", f->token);
+	assert_null(config_load(f->conf, &errs));
+	assert_int_equal(errs.n, 1);
+	snprintf(want, sizeof(want), "%s:4: access_token_file: %s: No such "
+	    "file or directory", f->conf, f->token);
+	assert_string_equal(errs.msg[0], want);
+	config_errors_release(&errs);
+
+	assert_int_equal(mkdir(f->token, 0700), 0);
+	assert_null(config_load(f->conf, &errs));
+	assert_int_equal(errs.n, 1);
+	snprintf(want, sizeof(want), "%s:4: access_token_file: %s: not a "
+	    "regular file", f->conf, f->token);
+	assert_string_equal(errs.msg[0], want);
+	config_errors_release(&errs);
+}
+
+static void
+test_parse_does_not_check_files(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	/* check_files=0: nonexistent secret paths are fine */
+	parse_ok("[matrix]\n"
+	    "homeserver = https://m.example.org\n"
+	    "user_id = @bb:example.org\n"
+	    "password_file = /nonexistent/pw\n"
+	    "rooms = !a:example.org\n"
+	    "admins = @a:example.org\n", &c);
+	assert_string_equal(c->password_file, "/nonexistent/pw");
+	config_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_all_keys),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_password_file_alone),
+		cmocka_unit_test(test_inline_comments),
+		cmocka_unit_test(test_room_alias_not_a_comment),
+		cmocka_unit_test(test_token_and_password_exclusive),
+		cmocka_unit_test(test_crlf_and_spaces),
+		cmocka_unit_test(test_lists),
+		cmocka_unit_test(test_list_empty_items),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_duration_keys),
+		cmocka_unit_test(test_int_and_bool),
+		cmocka_unit_test(test_all_errors_at_once),
+		cmocka_unit_test(test_missing_required),
+		cmocka_unit_test(test_unknown_section),
+		cmocka_unit_test(test_unknown_first_section),
+		cmocka_unit_test(test_section_name_too_long),
+		cmocka_unit_test(test_bad_prefix),
+		cmocka_unit_test(test_nul_and_long_lines),
+		cmocka_unit_test(test_no_trailing_newline),
+		cmocka_unit_test(test_load_missing_file),
+		cmocka_unit_test_setup_teardown(test_secret_0600_ok,
+		    secret_setup, secret_teardown),
+		cmocka_unit_test_setup_teardown(test_secret_too_open,
+		    secret_setup, secret_teardown),
+		cmocka_unit_test_setup_teardown(test_secret_missing_or_dir,
+		    secret_setup, secret_teardown),
+		cmocka_unit_test(test_parse_does_not_check_files),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,176 @@
+/*
+ * testutil.h - small helpers shared by the unit tests: throwaway
+ * directories, writing and reading files, counting substrings.
+ *
+ * Everything is static inline so that a test file can include this header
+ * and use only what it needs without -Wunused-function warnings.
+ * Include it after <cmocka.h>.
+ */
+#ifndef BB_TESTUTIL_H
+#define BB_TESTUTIL_H
+
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A fresh directory under $TMPDIR (or /tmp); the caller frees the path. */
+static inline char *
+tu_mkdtemp(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *path;
+	size_t n;
+
+	if (base == NULL || *base == '\0')
+		base = "/tmp";
+	n = strlen(base) + sizeof("/bbtest.XXXXXX");
+	path = malloc(n);
+	assert_non_null(path);
+	snprintf(path, n, "%s/bbtest.XXXXXX", base);
+	assert_non_null(mkdtemp(path));
+	return path;
+}
+
+static inline int
+tu_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* rm -rf path and free it. */
+static inline void
+tu_rmtree(char *path)
+{
+	if (path == NULL)
+		return;
+	nftw(path, tu_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(path);
+}
+
+/* "dir/name" (caller frees). */
+static inline char *
+tu_path(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	assert_non_null(p);
+	snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+/* Write len bytes to path with the given mode (enforced with chmod). */
+static inline void
+tu_write(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static inline void
+tu_write_str(const char *path, const char *s, mode_t mode)
+{
+	tu_write(path, s, strlen(s), mode);
+}
+
+/* The whole file as a NUL-terminated string, or NULL (caller frees). */
+static inline char *
+tu_read(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *data = NULL;
+	size_t len = 0, alloc = 0, n;
+	char chunk[4096];
+
+	if (f == NULL)
+		return NULL;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (len + n + 1 > alloc) {
+			alloc = (len + n + 1) * 2;
+			data = realloc(data, alloc);
+			assert_non_null(data);
+		}
+		memcpy(data + len, chunk, n);
+		len += n;
+	}
+	fclose(f);
+	if (data == NULL) {
+		data = malloc(1);
+		assert_non_null(data);
+	}
+	data[len] = '\0';
+	return data;
+}
+
+static inline int
+tu_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* Permission bits of path, or -1. */
+static inline int
+tu_mode(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return -1;
+	return (int)(st.st_mode & 07777);
+}
+
+/* Non-overlapping occurrences of needle in haystack. */
+static inline size_t
+tu_count(const char *haystack, const char *needle)
+{
+	size_t n = 0, l = strlen(needle);
+
+	if (l == 0)
+		return 0;
+	for (const char *p = haystack; (p = strstr(p, needle)) != NULL; p += l)
+		n++;
+	return n;
+}
+
+static inline int
+tu_endswith(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+/* Number of entries in dir whose name ends with suffix. */
+static inline int
+tu_count_files(const char *dir, const char *suffix)
+{
+	struct dirent **list = NULL;
+	int k = scandir(dir, &list, NULL, alphasort), n = 0;
+
+	for (int i = 0; i < k; i++) {
+		if (list[i]->d_name[0] != '.' &&
+		    tu_endswith(list[i]->d_name, suffix))
+			n++;
+		free(list[i]);
+	}
+	free(list);
+	return n;
+}
+
+#endif
