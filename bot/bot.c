@@ -481,6 +481,9 @@ batch_finish(struct loop *l)
 		state_set_next_batch(bot->state, b->next_batch);
 	if (first_ever)
 		log_info("first start: history before now is not executed");
+	if (bot->first_sync)
+		log_info("ready: listening for commands in %zu room(s)",
+		    bot->nrooms);
 	bot->first_sync = 0;
 	gaps_release(l);
 	sync_batch_release(b);

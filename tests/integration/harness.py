@@ -158,11 +158,15 @@ class Bot:
                        self.state_dir, os.path.join(self.t.tmp, 'backups')))
 
     def start(self, wait_ready=True):
+        if not os.path.exists(self.log):
+            open(self.log, 'w').close()
         self.logf = open(self.log, 'a')
+        ready_before = self.log_text().count('ready: listening')
         self.proc = subprocess.Popen([BACKUPBOT, '-c', self.conf, '-d', 'run'],
                                      stdout=self.logf, stderr=self.logf)
         if wait_ready:
-            self.wait_log('logged in as', 15)
+            # after the first sync: what is sent from now on is live
+            self.wait_log('ready: listening', 15, count=ready_before + 1)
         return self
 
     def wait_log(self, text, timeout=15, count=1):

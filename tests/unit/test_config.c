@@ -619,8 +619,7 @@ test_nul_and_long_lines(void **state)
 
 	/* a line of 5000 bytes, then a good line: both counted */
 	n = strlen(GOOD_MATRIX) + 5000 + 64;
-	text = malloc(n);
-	assert_non_null(text);
+	text = xmalloc(n);
 	memcpy(text, GOOD_MATRIX, strlen(GOOD_MATRIX));
 	memset(text + strlen(GOOD_MATRIX), 'a', 5000);
 	snprintf(text + strlen(GOOD_MATRIX) + 5000, 64, "\nbogus = 1\n");
@@ -633,8 +632,7 @@ test_nul_and_long_lines(void **state)
 
 	/* exactly 4096 bytes is fine */
 	n = strlen(GOOD_MATRIX) + 4096 + 2;
-	text = malloc(n);
-	assert_non_null(text);
+	text = xmalloc(n);
 	memcpy(text, GOOD_MATRIX, strlen(GOOD_MATRIX));
 	memcpy(text + strlen(GOOD_MATRIX), "device_name = ", 14);
 	memset(text + strlen(GOOD_MATRIX) + 14, 'd', 4096 - 14);
@@ -684,9 +682,8 @@ struct secret_fixture {
 static int
 secret_setup(void **state)
 {
-	struct secret_fixture *f = calloc(1, sizeof(*f));
+	struct secret_fixture *f = xcalloc(1, sizeof(*f));
 
-	assert_non_null(f);
 	f->dir = tu_mkdtemp();
 	f->conf = tu_path(f->dir, "bot.conf");
 	f->token = tu_path(f->dir, "token");
@@ -870,5 +867,5 @@ main(void)
 		cmocka_unit_test(test_parse_does_not_check_files),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return TU_RUN(tests);
 }

@@ -5,6 +5,10 @@
  * Everything is static inline so that a test file can include this header
  * and use only what it needs without -Wunused-function warnings.
  * Include it after <cmocka.h>.
+ *
+ * tu_run_tests() runs a test array like cmocka_run_group_tests(), leaving
+ * out the tests named in $BB_TEST_SKIP (comma separated): handy to check
+ * that everything else is clean under ASan while a known bug is open.
  */
 #ifndef BB_TESTUTIL_H
 #define BB_TESTUTIL_H
@@ -20,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 /* A fresh directory under $TMPDIR (or /tmp); the caller frees the path. */
 static inline char *
 tu_mkdtemp(void)
@@ -31,8 +37,7 @@ tu_mkdtemp(void)
 	if (base == NULL || *base == '\0')
 		base = "/tmp";
 	n = strlen(base) + sizeof("/bbtest.XXXXXX");
-	path = malloc(n);
-	assert_non_null(path);
+	path = xmalloc(n);
 	snprintf(path, n, "%s/bbtest.XXXXXX", base);
 	assert_non_null(mkdtemp(path));
 	return path;
@@ -62,9 +67,8 @@ static inline char *
 tu_path(const char *dir, const char *name)
 {
 	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
+	char *p = xmalloc(n);
 
-	assert_non_null(p);
 	snprintf(p, n, "%s/%s", dir, name);
 	return p;
 }
@@ -101,16 +105,14 @@ tu_read(const char *path)
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
 		if (len + n + 1 > alloc) {
 			alloc = (len + n + 1) * 2;
-			data = realloc(data, alloc);
-			assert_non_null(data);
+			data = xrealloc(data, alloc);
 		}
 		memcpy(data + len, chunk, n);
 		len += n;
 	}
 	fclose(f);
 	if (data == NULL) {
-		data = malloc(1);
-		assert_non_null(data);
+		data = xmalloc(1);
 	}
 	data[len] = '\0';
 	return data;
@@ -172,5 +174,44 @@ tu_count_files(const char *dir, const char *suffix)
 	free(list);
 	return n;
 }
+
+static inline int
+tu_listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p != NULL && *p != '\0'; ) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && strncmp(p, name, n) == 0)
+			return 1;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static inline int
+tu_run_tests(const char *group, const struct CMUnitTest *tests, size_t n)
+{
+	const char *skip = getenv("BB_TEST_SKIP");
+	struct CMUnitTest *keep = xcalloc(n, sizeof(*keep));
+	size_t k = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (tu_listed(skip, tests[i].name))
+			print_message("[ SKIPPED  ] %s (BB_TEST_SKIP)\n",
+			    tests[i].name);
+		else
+			keep[k++] = tests[i];
+	}
+	rc = _cmocka_run_group_tests(group, keep, k, NULL, NULL);
+	free(keep);
+	return rc;
+}
+
+#define TU_RUN(tests) tu_run_tests(__FILE__, (tests), nitems(tests))
 
 #endif
