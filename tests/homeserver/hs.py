@@ -1334,6 +1334,10 @@ class Request:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'          # keep-alive; every answer has Content-Length
+    # Real homeservers (and the proxies in front of them) set TCP_NODELAY;
+    # without it, a keep-alive client waits for delayed ACKs (~40 ms).
+    disable_nagle_algorithm = True
+    wbufsize = -1                          # one write per answer, flushed at its end
     server_version = 'backupbot-test-hs/1'
     sys_version = ''
 

@@ -180,7 +180,7 @@ test_invalid_utf8(void **state)
 		"\xc2\x80",			/* C1 U+0080 */
 		"\xc2\x85",			/* C1 NEL */
 		"\xc2\x9f",			/* C1 U+009F */
-		"!\xe2\x80\xae" "pleh",		/* U+202E RIGHT-TO-LEFT OVERRIDE */
+		"!\xe2\x80\xaepleh",		/* U+202E RIGHT-TO-LEFT OVERRIDE */
 		"\xe2\x80\xaa",			/* U+202A */
 		"\xe2\x81\xa6",			/* U+2066 */
 		"\xe2\x81\xa9",			/* U+2069 */

@@ -403,8 +403,8 @@ test_int_and_bool(void **state)
 	struct config_errors errs;
 	struct config *c;
 	const char *want[] = {
-		"t.conf:7: min_power_level: '-1' is not a number between 0 "
-		    "and 1000000",
+		("t.conf:7: min_power_level: '-1' is not a number between 0 and "
+		    "1000000"),
 		"t.conf:8: tls_verify: 'maybe' is not yes or no",
 		"t.conf:10: debug: 'Yes' is not yes or no",
 	};

@@ -535,7 +535,6 @@ test_corrupt_and_tmp(void **state)
 	char *tmp = tu_path(f->dir, "00000000000000000009.json.tmp");
 	char *other = tu_path(f->dir, "README");
 	char *moved;
-	size_t n;
 	struct outbox_item *it;
 
 	outbox_push(f->ob, "!r:x", "m.room.message", text("good"), 0, NULL);
@@ -552,11 +551,10 @@ test_corrupt_and_tmp(void **state)
 	assert_false(tu_exists(half));
 	assert_false(tu_exists(tmp));
 	assert_true(tu_exists(other));
-	n = strlen(bad) + sizeof(".corrupt");
-	moved = xmalloc(n);
-	snprintf(moved, n, "%s.corrupt", bad);
+	moved = xasprintf("%s.corrupt", bad);
 	assert_true(tu_exists(moved));
-	snprintf(moved, n, "%s.corrupt", half);
+	free(moved);
+	moved = xasprintf("%s.corrupt", half);
 	assert_true(tu_exists(moved));
 	free(moved);
 	assert_int_equal(tu_count_files(f->dir, ".corrupt"), 2);

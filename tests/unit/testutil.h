@@ -32,13 +32,10 @@ tu_mkdtemp(void)
 {
 	const char *base = getenv("TMPDIR");
 	char *path;
-	size_t n;
 
 	if (base == NULL || *base == '\0')
 		base = "/tmp";
-	n = strlen(base) + sizeof("/bbtest.XXXXXX");
-	path = xmalloc(n);
-	snprintf(path, n, "%s/bbtest.XXXXXX", base);
+	path = xasprintf("%s/bbtest.XXXXXX", base);
 	assert_non_null(mkdtemp(path));
 	return path;
 }
@@ -66,11 +63,7 @@ tu_rmtree(char *path)
 static inline char *
 tu_path(const char *dir, const char *name)
 {
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = xmalloc(n);
-
-	snprintf(p, n, "%s/%s", dir, name);
-	return p;
+	return xasprintf("%s/%s", dir, name);
 }
 
 /* Write len bytes to path with the given mode (enforced with chmod). */

@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""latency.py - command-to-reply latency and RSS of the daemon, against a
+minimal Python bot (the kind of script operators run today) in the same
+run on the same test homeserver.
+
+Latency is measured by the homeserver's own clock: from the moment it
+stored the command to the moment it stored the reply (so the test client
+is not in the figure).  RSS is VmHWM (peak) from /proc.
+
+    latency.py [N]    (N commands, default 200)
+"""
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'integration'))
+import harness  # noqa: E402
+from harness import ALICE, BOT, BOT_TOKEN  # noqa: E402
+
+
+def rss_kb(pid, field):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    return -1
+
+
+def measure(t, n, label):
+    lat = []
+    for _ in range(n):
+        cmd = t.hs.send(t.room_id, ALICE, '!status')
+        ev = [e for e in t.hs.events(t.room_id) if e['event_id'] == cmd][0]
+        while True:
+            replies = [e for e in t.hs.events(t.room_id, sender=BOT, type='m.room.message')
+                       if e['content'].get('m.relates_to', {}).get('event_id') == cmd]
+            if replies:
+                break
+            t.hs.call('POST', '/_test/wait', dict(room_id=t.room_id, sender=BOT, count=10**9,
+                      timeout_ms=20), ok=(200, 408))
+        lat.append(replies[0]['origin_server_ts'] - ev['origin_server_ts'])
+    lat.sort()
+    med = statistics.median(lat)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    print('%-26s median %5.1f ms   p99 %5.1f ms   (n=%d)' % (label, med, p99, n))
+    return med, p99
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    t = harness.Test('bench')
+    try:
+        bot = t.bot().start()
+        time.sleep(3)       # idle: measure what the daemon holds at rest
+        idle = rss_kb(bot.proc.pid, 'VmHWM')
+        med, p99 = measure(t, n, 'backupbot')
+        peak = rss_kb(bot.proc.pid, 'VmHWM')
+        bot.stop()
+        tok = os.path.join(t.tmp, 'token')
+        peer = subprocess.Popen([harness.PYTHON, os.path.join(HERE, 'peer_bot.py'), t.hs.url, tok,
+                                 t.room_id], stdout=subprocess.PIPE, text=True)
+        peer.stdout.readline()
+        pmed, pp99 = measure(t, n, 'peer (python script)')
+        ppeak = rss_kb(peer.pid, 'VmHWM')
+        peer.kill()
+        peer.wait()
+        print('%-26s idle peak RSS %.1f MB, after %d commands %.1f MB' % ('backupbot', idle / 1024, n, peak / 1024))
+        print('%-26s peak RSS %.1f MB' % ('peer (python script)', ppeak / 1024))
+        print('latency ratio backupbot/peer: median %.2f, p99 %.2f' % (med / max(pmed, 0.1), p99 / max(pp99, 0.1)))
+        assert BOT_TOKEN
+    finally:
+        t.finish(False)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,5 @@
+#!/bin/sh
+# make bench: every benchmark, each against its peer in the same run.
+cd "$(dirname "$0")/../.." || exit 1
+echo "== command-to-reply latency and daemon RSS"
+/usr/bin/python3 tests/bench/latency.py "${BENCH_N:-200}"
