@@ -2,13 +2,13 @@
 
 PREFIX	?= /usr/local
 CC	?= cc
-PKGS	 = libcurl libcjson libsodium
+PKGS	 = libcurl libcjson libsodium libzstd
 CFLAGS	?= -O2 -g
 WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Ibot \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium)
+LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium -lzstd)
 
 ifeq ($(V),1)
 Q =
@@ -19,7 +19,8 @@ endif
 BUILD	?= build
 CORE_SRC = bot/util.c bot/log.c bot/config.c bot/cmd.c bot/msg.c \
 	   bot/outbox.c bot/state.c bot/matrix.c bot/sync.c bot/session.c \
-	   bot/bot.c handlers/help.c handlers/status.c handlers/table.c
+	   bot/bot.c bot/pipeline.c bot/retention.c bot/proc.c bot/catalog.c bot/job.c bot/cli.c \
+	   handlers/help.c handlers/status.c handlers/table.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ = $(BUILD)/bot/main.o
 
@@ -38,7 +39,7 @@ $(BUILD)/%.o: %.c
 
 # ---- dependencies: one target that every entry point shares ----------
 DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
-	   libsodium-dev libcmocka-dev python3 python3-yaml python3-jsonschema \
+	   libsodium-dev libzstd-dev libcmocka-dev python3 python3-yaml python3-jsonschema \
 	   clang curl
 
 deps:

@@ -23,48 +23,94 @@
 #include "config.h"
 #include "util.h"
 
-enum key_type { K_STRING, K_LIST, K_DURATION, K_INT, K_BOOL, K_SECRET };
+enum key_type {
+	K_STRING, K_LIST, K_DURATION, K_INT, K_BOOL, K_SECRET, K_ENUM, K_KEEP,
+	K_CONNINFO
+};
+
+/* Which struct a key's offset is into. */
+enum owner { OWN_CFG, OWN_TARGET, OWN_REMOTE };
 
 struct key_def {
-	const char	*section;
+	const char	*section;	/* "matrix", or a kind: "postgres" */
+	enum owner	 owner;
 	const char	*key;
 	enum key_type	 type;
 	size_t		 offset;
 	long		 min, max;		/* K_INT, K_DURATION */
+	const char	*choices;		/* K_ENUM: "a|b|c" */
 };
 
-#define O(f) offsetof(struct config, f)
+#define O(f) OWN_CFG, #f, offsetof(struct config, f)
+#define T(f) OWN_TARGET, #f, offsetof(struct target, f)
+#define R(f) OWN_REMOTE, #f, offsetof(struct remote, f)
 static const struct key_def keys[] = {
-	{ "matrix", "homeserver",	  K_STRING,   O(homeserver), 0, 0 },
-	{ "matrix", "user_id",		  K_STRING,   O(user_id), 0, 0 },
-	{ "matrix", "access_token_file",  K_SECRET,   O(access_token_file), 0, 0 },
-	{ "matrix", "password_file",	  K_SECRET,   O(password_file), 0, 0 },
-	{ "matrix", "device_id",	  K_STRING,   O(device_id), 0, 0 },
-	{ "matrix", "device_name",	  K_STRING,   O(device_name), 0, 0 },
-	{ "matrix", "rooms",		  K_LIST,     O(rooms), 0, 0 },
-	{ "matrix", "admins",		  K_LIST,     O(admins), 0, 0 },
-	{ "matrix", "command_prefix",	  K_STRING,   O(command_prefix), 0, 0 },
-	{ "matrix", "min_power_level",	  K_INT,      O(min_power_level), 0, 1000000 },
-	{ "matrix", "backlog_max_age",	  K_DURATION, O(backlog_max_age), 0, 7 * 86400 },
-	{ "matrix", "sync_timeout",	  K_DURATION, O(sync_timeout), 1, 300 },
-	{ "matrix", "tls_verify",	  K_BOOL,     O(tls_verify), 0, 0 },
-	{ "storage", "state_dir",	  K_STRING,   O(state_dir), 0, 0 },
-	{ "storage", "backup_dir",	  K_STRING,   O(backup_dir), 0, 0 },
-	{ "log", "debug",		  K_BOOL,     O(log_debug), 0, 0 },
+	{ "matrix", O(homeserver),	  K_STRING, 0, 0, NULL },
+	{ "matrix", O(user_id),		  K_STRING, 0, 0, NULL },
+	{ "matrix", O(access_token_file), K_SECRET, 0, 0, NULL },
+	{ "matrix", O(password_file),	  K_SECRET, 0, 0, NULL },
+	{ "matrix", O(device_id),	  K_STRING, 0, 0, NULL },
+	{ "matrix", O(device_name),	  K_STRING, 0, 0, NULL },
+	{ "matrix", O(rooms),		  K_LIST, 0, 0, NULL },
+	{ "matrix", O(admins),		  K_LIST, 0, 0, NULL },
+	{ "matrix", O(command_prefix),	  K_STRING, 0, 0, NULL },
+	{ "matrix", O(min_power_level),	  K_INT, 0, 1000000, NULL },
+	{ "matrix", O(backlog_max_age),	  K_DURATION, 0, 7 * 86400, NULL },
+	{ "matrix", O(sync_timeout),	  K_DURATION, 1, 300, NULL },
+	{ "matrix", O(tls_verify),	  K_BOOL, 0, 0, NULL },
+	{ "storage", O(state_dir),	  K_STRING, 0, 0, NULL },
+	{ "storage", O(backup_dir),	  K_STRING, 0, 0, NULL },
+	{ "storage", O(encryption_key_file), K_SECRET, 0, 0, NULL },
+	{ "storage", O(rclone_config),	  K_STRING, 0, 0, NULL },
+	{ "storage", O(rclone),		  K_STRING, 0, 0, NULL },
+	{ "storage", O(max_parallel_jobs), K_INT, 1, 64, NULL },
+	{ "storage", O(job_timeout),	  K_DURATION, 60, 7 * 86400, NULL },
+	{ "log", OWN_CFG, "debug", K_BOOL, offsetof(struct config, log_debug),
+	    0, 0, NULL },
+	{ "postgres", T(conninfo),	  K_CONNINFO, 0, 0, NULL },
+	{ "postgres", T(password_file),	  K_SECRET, 0, 0, NULL },
+	{ "postgres", T(format),	  K_ENUM, 0, 0, "custom|directory" },
+	{ "postgres", T(jobs),		  K_INT, 1, 64, NULL },
+	{ "postgres", T(compression),	  K_ENUM, 0, 0, "zstd|none|pgdump" },
+	{ "postgres", T(level),		  K_INT, 1, 19, NULL },
+	{ "postgres", T(threads),	  K_INT, 0, 64, NULL },
+	{ "postgres", T(pg_dump),	  K_STRING, 0, 0, NULL },
+	{ "postgres", T(pg_restore),	  K_STRING, 0, 0, NULL },
+	{ "postgres", T(keep_text),	  K_KEEP, 0, 0, NULL },
+	{ "postgres", T(remotes),	  K_LIST, 0, 0, NULL },
+	{ "remote", R(path),		  K_STRING, 0, 0, NULL },
 };
 #undef O
+#undef T
+#undef R
+
+/* Section kinds: singletons, and named ones ([postgres NAME]). */
+static const struct {
+	const char	*name;
+	int		 named;
+	enum owner	 owner;
+	enum target_kind kind;
+} sections[] = {
+	{ "matrix",	0, OWN_CFG, 0 },
+	{ "storage",	0, OWN_CFG, 0 },
+	{ "log",	0, OWN_CFG, 0 },
+	{ "postgres",	1, OWN_TARGET, TARGET_POSTGRES },
+	{ "remote",	1, OWN_REMOTE, 0 },
+};
 
 struct parser {
 	const char		*name;
 	struct config		*cfg;
 	struct config_errors	*errs;
 	int			 check_files;
-	char			 section[64];
+	char			 section[64];	/* kind of the current section */
 	int			 section_ok;
 	int			 section_line;
-	unsigned char		 seen[nitems(keys)];
-	int			 seen_line[nitems(keys)];
-	int			 seen_section[8];
+	enum owner		 owner;
+	size_t			 index;		/* of the target or remote */
+	int			 seen_line[nitems(keys)]; /* in this section */
+	int			 cfg_line[nitems(keys)];  /* singletons, for messages */
+	int			 seen_section[nitems(sections)];
 };
 
 static void perr(struct parser *, int, const char *, ...)
@@ -138,14 +184,79 @@ value_printable(const char *v)
 	return 1;
 }
 
+/* The struct the current section's keys go into. */
+static char *
+section_base(struct parser *p)
+{
+	switch (p->owner) {
+	case OWN_TARGET:
+		return (char *)&p->cfg->targets[p->index];
+	case OWN_REMOTE:
+		return (char *)&p->cfg->remotes[p->index];
+	default:
+		return (char *)p->cfg;
+	}
+}
+
+static int
+choice_ok(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+
+	for (const char *c = choices; *c != '\0'; ) {
+		size_t len = strcspn(c, "|");
+
+		if (len == n && !strncmp(c, v, n))
+			return 1;
+		c += len + (c[len] == '|');
+	}
+	return 0;
+}
+
 static void
 set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 {
-	char *field = (char *)p->cfg + k->offset;
+	char *field = section_base(p) + k->offset;
 	long long ll;
 	long d;
 
 	switch (k->type) {
+	case K_ENUM:
+		if (!choice_ok(k->choices, v)) {
+			perr(p, line, "%s: '%s' is not one of %s", k->key, v,
+			    k->choices);
+			return;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		break;
+	case K_KEEP: {
+		struct target *t = &p->cfg->targets[p->index];
+		char *cause = NULL;
+
+		if (keep_parse(v, &t->keep, &cause) == -1) {
+			perr(p, line, "keep: %s", cause);
+			free(cause);
+			return;
+		}
+		free(t->keep_text);
+		t->keep_text = xstrdup(v);
+		break;
+	}
+	case K_CONNINFO:
+		/* A password here would end up in pg_dump's argv. */
+		if (strstr(v, "password") != NULL) {
+			perr(p, line, "conninfo: no password here; put it in "
+			    "password_file (mode 0600) or ~/.pgpass");
+			return;
+		}
+		if (*v == '\0') {
+			perr(p, line, "%s: empty value", k->key);
+			return;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		break;
 	case K_STRING:
 	case K_SECRET:
 		if (*v == '\0') {
@@ -220,36 +331,131 @@ set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 	}
 }
 
-static const char *known_sections[] = { "matrix", "storage", "log" };
+int
+config_valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CONFIG_NAME_MAX)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		    *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+const char *
+config_kind_name(enum target_kind kind)
+{
+	for (size_t i = 0; i < nitems(sections); i++)
+		if (sections[i].owner == OWN_TARGET && sections[i].kind == kind)
+			return sections[i].name;
+	return "?";
+}
+
+static void target_defaults(struct target *t, enum target_kind kind);
+
+/* Names that chat commands use for groups of targets. */
+static int
+name_reserved(const char *name)
+{
+	for (size_t i = 0; i < nitems(sections); i++)
+		if (sections[i].owner == OWN_TARGET &&
+		    !strcmp(sections[i].name, name))
+			return 1;
+	return !strcmp(name, "all") || !strcmp(name, "latest");
+}
 
 static void
 parse_section(struct parser *p, char *s, int line)
 {
-	char *end = strchr(s, ']');
+	char *end = strchr(s, ']'), *name;
+	struct config *c = p->cfg;
 	size_t i;
 
 	p->section_ok = 0;
+	p->section[0] = '-';	/* keys until the next good header: skipped */
+	p->section[1] = '\0';
+	memset(p->seen_line, 0, sizeof(p->seen_line));
 	if (end == NULL || *str_trim(end + 1) != '\0') {
-		perr(p, line, "malformed section header (expected [name])");
+		perr(p, line, "malformed section header (expected [name] or "
+		    "[kind name])");
 		return;
 	}
 	*end = '\0';
 	s = str_trim(s + 1);
-	if (strlen(s) >= sizeof(p->section)) {
-		perr(p, line, "section name too long");
-		return;
+	name = s + strcspn(s, " \t");
+	if (*name != '\0') {
+		*name++ = '\0';
+		name = str_trim(name);
 	}
-	for (i = 0; i < nitems(known_sections); i++)
-		if (!strcmp(s, known_sections[i]))
+	for (i = 0; i < nitems(sections); i++)
+		if (!strcmp(s, sections[i].name))
 			break;
-	if (i == nitems(known_sections)) {
-		perr(p, line, "unknown section [%s]", s);
+	if (i == nitems(sections)) {
+		perr(p, line, "unknown section [%.40s]", s);
 		return;
 	}
-	if (p->seen_section[i])
-		perr(p, line, "section [%s] repeated (first at line %d)", s,
-		    p->seen_section[i]);
-	p->seen_section[i] = line;
+	if (!sections[i].named) {
+		if (*name != '\0') {
+			perr(p, line, "[%s] takes no name", s);
+			return;
+		}
+		if (p->seen_section[i])
+			perr(p, line, "section [%s] repeated (first at line "
+			    "%d)", s, p->seen_section[i]);
+		p->seen_section[i] = line;
+		p->owner = OWN_CFG;
+	} else {
+		if (*name == '\0') {
+			perr(p, line, "[%s] needs a name: [%s NAME]", s, s);
+			return;
+		}
+		if (!config_valid_name(name)) {
+			perr(p, line, "[%s %.40s]: names are 1-%d characters "
+			    "of a-z, 0-9, _ and -", s, name, CONFIG_NAME_MAX);
+			return;
+		}
+		if (sections[i].owner == OWN_TARGET) {
+			struct target *t;
+
+			if (name_reserved(name)) {
+				perr(p, line, "[%s %s]: '%s' is a reserved "
+				    "word in commands; pick another name", s,
+				    name, name);
+				return;
+			}
+			if ((t = config_target(c, name)) != NULL) {
+				perr(p, line, "target '%s' defined twice "
+				    "(first at line %d)", name, t->line);
+				return;
+			}
+			c->targets = xrealloc(c->targets,
+			    (c->ntargets + 1) * sizeof(*c->targets));
+			t = &c->targets[c->ntargets];
+			target_defaults(t, sections[i].kind);
+			t->name = xstrdup(name);
+			t->line = line;
+			p->index = c->ntargets++;
+		} else {
+			struct remote *r;
+
+			if ((r = config_remote(c, name)) != NULL) {
+				perr(p, line, "remote '%s' defined twice "
+				    "(first at line %d)", name, r->line);
+				return;
+			}
+			c->remotes = xrealloc(c->remotes,
+			    (c->nremotes + 1) * sizeof(*c->remotes));
+			r = &c->remotes[c->nremotes];
+			memset(r, 0, sizeof(*r));
+			r->name = xstrdup(name);
+			r->line = line;
+			p->index = c->nremotes++;
+		}
+		p->owner = sections[i].owner;
+	}
 	memcpy(p->section, s, strlen(s) + 1);
 	p->section_ok = 1;
 	p->section_line = line;
@@ -298,6 +504,10 @@ parse_line(struct parser *p, char *s, int line)
 		perr(p, line, "'%.40s' is outside any section", key);
 		return;
 	}
+	if (*key == '\0') {
+		perr(p, line, "missing key before '='");
+		return;
+	}
 	if (!p->section_ok)
 		return;		/* the bad section was already reported */
 	if (!value_printable(value)) {
@@ -312,13 +522,14 @@ parse_line(struct parser *p, char *s, int line)
 		perr(p, line, "unknown key '%.40s' in [%s]", key, p->section);
 		return;
 	}
-	if (p->seen[i]) {
+	if (p->seen_line[i]) {
 		perr(p, line, "%s repeated (first at line %d)", key,
 		    p->seen_line[i]);
 		return;
 	}
-	p->seen[i] = 1;
 	p->seen_line[i] = line;
+	if (keys[i].owner == OWN_CFG)
+		p->cfg_line[i] = line;
 	set_value(p, &keys[i], value, line);
 }
 
@@ -326,10 +537,43 @@ static int
 key_line(struct parser *p, const char *key)
 {
 	for (size_t i = 0; i < nitems(keys); i++)
-		if (!strcmp(keys[i].key, key))
-			return p->seen_line[i];
+		if (keys[i].owner == OWN_CFG && !strcmp(keys[i].key, key))
+			return p->cfg_line[i];
 	return 0;
 }
+
+static void
+validate_targets(struct parser *p)
+{
+	struct config *c = p->cfg;
+
+	for (size_t i = 0; i < c->nremotes; i++)
+		if (c->remotes[i].path == NULL)
+			perr(p, c->remotes[i].line, "[remote %s]: path is "
+			    "required", c->remotes[i].name);
+	for (size_t i = 0; i < c->ntargets; i++) {
+		struct target *t = &c->targets[i];
+
+		for (size_t k = 0; k < t->remotes.n; k++)
+			if (config_remote(c, t->remotes.v[k]) == NULL)
+				perr(p, t->line, "[%s %s]: remote '%s' is not "
+				    "defined (add a [remote %s] section)",
+				    config_kind_name(t->kind), t->name,
+				    t->remotes.v[k], t->remotes.v[k]);
+		if (t->kind == TARGET_POSTGRES) {
+			if (t->conninfo == NULL)
+				perr(p, t->line, "[postgres %s]: conninfo is "
+				    "required", t->name);
+			if (t->jobs > 1 && strcmp(t->format, "directory") != 0)
+				perr(p, t->line, "[postgres %s]: jobs needs "
+				    "format = directory", t->name);
+		}
+	}
+	if (c->rclone_config != NULL && c->rclone_config[0] != '/')
+		perr(p, key_line(p, "rclone_config"), "rclone_config: '%s' "
+		    "must be an absolute path", c->rclone_config);
+}
+
 
 static void
 validate(struct parser *p)
@@ -381,6 +625,7 @@ validate(struct parser *p)
 	if (c->backup_dir[0] != '/')
 		perr(p, key_line(p, "backup_dir"), "backup_dir: '%s' must be "
 		    "an absolute path", c->backup_dir);
+	validate_targets(p);
 }
 
 static void
@@ -394,7 +639,65 @@ set_defaults(struct config *c)
 	c->state_dir = xstrdup("/var/lib/backupbot");
 	c->backup_dir = xstrdup("/var/backups/backupbot");
 	c->device_name = xstrdup("backupbot");
+	c->rclone = xstrdup("rclone");
+	c->max_parallel_jobs = 2;
+	c->job_timeout = 12 * 3600;
 }
+
+static void
+target_defaults(struct target *t, enum target_kind kind)
+{
+	memset(t, 0, sizeof(*t));
+	t->kind = kind;
+	t->format = xstrdup("custom");
+	t->jobs = 1;
+	t->compression = xstrdup("zstd");
+	t->level = 3;
+	t->threads = 0;
+	t->pg_dump = xstrdup("pg_dump");
+	t->pg_restore = xstrdup("pg_restore");
+}
+
+static void
+free_fields(char *base, enum owner owner)
+{
+	for (size_t i = 0; i < nitems(keys); i++) {
+		char *field = base + keys[i].offset;
+
+		if (keys[i].owner != owner)
+			continue;
+		switch (keys[i].type) {
+		case K_STRING: case K_SECRET: case K_ENUM: case K_KEEP:
+		case K_CONNINFO:
+			free(*(char **)field);
+			break;
+		case K_LIST:
+			strlist_release((struct strlist *)field);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+struct target *
+config_target(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->ntargets; i++)
+		if (!strcmp(cfg->targets[i].name, name))
+			return &cfg->targets[i];
+	return NULL;
+}
+
+struct remote *
+config_remote(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nremotes; i++)
+		if (!strcmp(cfg->remotes[i].name, name))
+			return &cfg->remotes[i];
+	return NULL;
+}
+
 
 struct config *
 config_parse(const char *name, const char *text, size_t len, int check_files,
@@ -462,14 +765,17 @@ config_free(struct config *c)
 {
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < nitems(keys); i++) {
-		char *field = (char *)c + keys[i].offset;
-
-		if (keys[i].type == K_STRING || keys[i].type == K_SECRET)
-			free(*(char **)field);
-		else if (keys[i].type == K_LIST)
-			strlist_release((struct strlist *)field);
+	free_fields((char *)c, OWN_CFG);
+	for (size_t i = 0; i < c->ntargets; i++) {
+		free_fields((char *)&c->targets[i], OWN_TARGET);
+		free(c->targets[i].name);
 	}
+	free(c->targets);
+	for (size_t i = 0; i < c->nremotes; i++) {
+		free_fields((char *)&c->remotes[i], OWN_REMOTE);
+		free(c->remotes[i].name);
+	}
+	free(c->remotes);
 	free(c->path);
 	free(c);
 }

@@ -10,11 +10,44 @@
 
 #include <stddef.h>
 
+#include "retention.h"
+
 #define CONFIG_DEFAULT_PATH "/etc/backupbot/bot.conf"
+#define CONFIG_NAME_MAX	32
 
 struct strlist {
 	char	**v;
 	size_t	  n;
+};
+
+/* [remote NAME]: a place backups are copied to with rclone. */
+struct remote {
+	char		*name;
+	char		*path;		/* any rclone remote path */
+	int		 line;
+};
+
+enum target_kind { TARGET_POSTGRES };
+
+/* [postgres NAME] and the other kinds: something to back up. */
+struct target {
+	char		*name;
+	enum target_kind kind;
+	int		 line;
+	char		*keep_text;
+	struct keep_policy keep;
+	struct strlist	 remotes;	/* names of [remote] sections */
+
+	/* postgres */
+	char		*conninfo;
+	char		*password_file;
+	char		*format;	/* custom | directory */
+	int		 jobs;		/* pg_dump -j, directory format */
+	char		*compression;	/* zstd | none | pgdump */
+	int		 level;		/* zstd level */
+	int		 threads;	/* zstd worker threads */
+	char		*pg_dump;
+	char		*pg_restore;
 };
 
 struct config {
@@ -38,6 +71,16 @@ struct config {
 	/* [storage] */
 	char		*state_dir;
 	char		*backup_dir;
+	char		*encryption_key_file;
+	char		*rclone_config;
+	char		*rclone;		/* the rclone binary */
+	int		 max_parallel_jobs;
+	long		 job_timeout;		/* seconds */
+
+	struct target	*targets;
+	size_t		 ntargets;
+	struct remote	*remotes;
+	size_t		 nremotes;
 
 	/* [log] */
 	int		 log_debug;
@@ -62,6 +105,12 @@ void config_errors_release(struct config_errors *errs);
 
 /* 1 if mxid is listed in admins. */
 int config_is_admin(const struct config *cfg, const char *mxid);
+
+struct target *config_target(const struct config *cfg, const char *name);
+struct remote *config_remote(const struct config *cfg, const char *name);
+const char *config_kind_name(enum target_kind kind);
+/* 1 if s is a valid target or remote name: [a-z0-9_-], 1..32 chars. */
+int config_valid_name(const char *s);
 
 /* Parse "90", "90s", "5m", "2h", "1d" into seconds; -1 on error. */
 long config_parse_duration(const char *s);

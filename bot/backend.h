@@ -1,0 +1,73 @@
+/*
+ * backend.h - one kind of thing to back up (PostgreSQL, ...), as a struct
+ * of function pointers, the way smtpd does its backends.  Backends run in
+ * job children only: they may block.
+ *
+ * The job runner (job.c) owns ids, files, the catalog, remotes and
+ * retention; a backend only turns its source into a byte stream and back.
+ */
+#ifndef BB_BACKEND_H
+#define BB_BACKEND_H
+
+#include <signal.h>
+#include <stdint.h>
+
+struct cJSON;
+struct config;
+struct pipe_out;
+struct proc;
+struct target;
+
+struct job_ctx {
+	const struct config	*cfg;
+	const struct target	*target;
+	const char		*id;
+	/* Report progress: phase ("dump"), bytes done, estimated total. */
+	void	(*progress)(struct job_ctx *, const char *phase,
+		    uint64_t done, uint64_t total);
+	/* A log line for the report ("info", "warning"). */
+	void	(*log)(struct job_ctx *, const char *level, const char *msg);
+	/* Set by SIGTERM/SIGINT: stop, clean up, fail with "cancelled". */
+	volatile sig_atomic_t	*cancelled;
+	void			*arg;
+};
+
+struct backend {
+	const char	*kind;		/* "postgres": the section name */
+	/* file name suffix of the raw stream, before .zst/.enc: ".dump" */
+	const char	*suffix;
+
+	/*
+	 * Check the source before anything is written: reachable, versions
+	 * compatible.  Adds facts to manifest (server version, size...).
+	 * 0, or -1 with *cause (clear, for the operator).
+	 */
+	int	(*prepare)(struct job_ctx *, struct cJSON *manifest,
+		    char **cause);
+	/*
+	 * Stream the backup into out (pipe_out_write) in bounded blocks.
+	 * Every process involved must have succeeded and the stream must
+	 * not be empty, else -1 with *cause (with the tool's last stderr
+	 * lines).  Adds facts to manifest (row counts, tool version...).
+	 */
+	int	(*backup)(struct job_ctx *, struct pipe_out *out,
+		    struct cJSON *manifest, char **cause);
+	/*
+	 * Start a process that reads the original stream on its stdin and
+	 * fails if it is not a readable backup (pg_restore --list).  p gets
+	 * PROC_STDIN.  0 or -1 with *cause.  NULL: no such check.
+	 */
+	int	(*check_reader)(struct job_ctx *, const struct cJSON *manifest,
+		    struct proc *p, char **cause);
+	/*
+	 * Health facts for !status (reachable, version, size).  Adds to
+	 * out; 0 or -1 with *cause.
+	 */
+	int	(*probe)(struct job_ctx *, struct cJSON *out, char **cause);
+};
+
+extern const struct backend backend_postgres;
+
+const struct backend *backend_for(const struct target *t);
+
+#endif

@@ -1,0 +1,345 @@
+/*
+ * catalog.c - backups as files: data + manifest per backup (catalog.h).
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+#define MANIFEST_MAX	(4 * 1024 * 1024)
+
+char *
+catalog_new_id(const char *target, time_t t)
+{
+	char stamp[32];
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	return xasprintf("%s-%s", target, stamp);
+}
+
+/* Where the timestamp starts: after the last '-' before "YYYYmmddT". */
+static const char *
+id_stamp(const char *id)
+{
+	size_t n = strlen(id);
+
+	/* TARGET-YYYYmmddTHHMMSSZ: the stamp is the last 16 characters */
+	if (n < 18 || id[n - 17] != '-')
+		return NULL;
+	return id + n - 16;
+}
+
+time_t
+catalog_id_time(const char *id)
+{
+	const char *s = id_stamp(id);
+	struct tm tm;
+	char *end;
+
+	if (s == NULL)
+		return (time_t)-1;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y%m%dT%H%M%SZ", &tm);
+	if (end == NULL || *end != '\0')
+		return (time_t)-1;
+	return timegm(&tm);
+}
+
+int
+catalog_valid_id(const char *s)
+{
+	size_t n = strlen(s);
+	char target[CONFIG_NAME_MAX + 1];
+
+	if (n < 18 || n > CONFIG_NAME_MAX + 17 || id_stamp(s) == NULL)
+		return 0;
+	memcpy(target, s, n - 17);
+	target[n - 17] = '\0';
+	if (!config_valid_name(target))
+		return 0;
+	for (const char *p = id_stamp(s); *p != '\0'; p++)
+		if (!((*p >= '0' && *p <= '9') || *p == 'T' || *p == 'Z'))
+			return 0;
+	return catalog_id_time(s) != (time_t)-1;
+}
+
+char *
+catalog_dir(const struct config *cfg, const char *target)
+{
+	return xasprintf("%s/%s", cfg->backup_dir, target);
+}
+
+void
+backup_release(struct backup *b)
+{
+	free(b->id);
+	free(b->target);
+	free(b->kind);
+	free(b->data_file);
+	free(b->blake2b);
+	free(b->status);
+	cJSON_Delete(b->manifest);
+	memset(b, 0, sizeof(*b));
+}
+
+void
+catalog_free(struct backup *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		backup_release(&b[i]);
+	free(b);
+}
+
+static const char *
+jstr(const cJSON *j, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int
+jnum(const cJSON *j, const char *key, double *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+
+	if (!cJSON_IsNumber(v))
+		return -1;
+	*out = v->valuedouble;
+	return 0;
+}
+
+int
+catalog_parse_manifest(const char *text, size_t len, struct backup *out,
+    char **cause)
+{
+	double started, ended, bytes;
+	const char *id, *target, *kind, *file, *hash, *status;
+	cJSON *j;
+
+	memset(out, 0, sizeof(*out));
+	*cause = NULL;
+	j = cJSON_ParseWithLength(text, len);
+	if (!cJSON_IsObject(j)) {
+		*cause = xstrdup("not a JSON object");
+		cJSON_Delete(j);
+		return -1;
+	}
+	id = jstr(j, "id");
+	target = jstr(j, "target");
+	kind = jstr(j, "kind");
+	file = jstr(j, "file");
+	hash = jstr(j, "blake2b");
+	status = jstr(j, "status");
+	if (id == NULL || !catalog_valid_id(id) || target == NULL ||
+	    !config_valid_name(target) || kind == NULL || file == NULL ||
+	    hash == NULL || strlen(hash) != 64 || status == NULL ||
+	    jnum(j, "started", &started) == -1 ||
+	    jnum(j, "ended", &ended) == -1 || jnum(j, "bytes", &bytes) == -1 ||
+	    bytes < 0 || bytes > 1e18 || started < 0 || ended < started ||
+	    ended > 1e12) {
+		*cause = xstrdup("required fields missing or malformed");
+		cJSON_Delete(j);
+		return -1;
+	}
+	/* The data file must be a plain name in the same directory. */
+	if (strchr(file, '/') != NULL || file[0] == '.' ||
+	    strncmp(file, id, strlen(id)) != 0) {
+		*cause = xasprintf("data file name '%.80s' is not ID.*", file);
+		cJSON_Delete(j);
+		return -1;
+	}
+	out->id = xstrdup(id);
+	out->target = xstrdup(target);
+	out->kind = xstrdup(kind);
+	out->data_file = xstrdup(file);
+	out->blake2b = xstrdup(hash);
+	out->status = xstrdup(status);
+	out->started = (time_t)started;
+	out->ended = (time_t)ended;
+	out->bytes = (uint64_t)bytes;
+	out->manifest = j;
+	return 0;
+}
+
+static int
+load_manifest(const char *path, struct backup *b, char **cause)
+{
+	size_t len;
+	char *text, *why = NULL;
+	int r;
+
+	if ((text = file_read(path, MANIFEST_MAX, &len)) == NULL) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	r = catalog_parse_manifest(text, len, b, &why);
+	free(text);
+	if (r == -1) {
+		*cause = xasprintf("%s: %s", path, why);
+		free(why);
+	}
+	return r;
+}
+
+static int
+by_id_desc(const void *a, const void *b)
+{
+	return strcmp(((const struct backup *)b)->id,
+	    ((const struct backup *)a)->id);
+}
+
+size_t
+catalog_list(const struct config *cfg, const char *target,
+    struct backup **out)
+{
+	char *dir = catalog_dir(cfg, target);
+	struct backup *list = NULL;
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	*out = NULL;
+	if ((d = opendir(dir)) == NULL) {
+		free(dir);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		char *path, *cause = NULL, *data;
+		struct backup b;
+		struct stat st;
+
+		if (de->d_name[0] == '.' || len < 6 ||
+		    strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		if (load_manifest(path, &b, &cause) == -1) {
+			log_warnx("catalog: %s (skipped)", cause);
+			free(cause);
+			free(path);
+			continue;
+		}
+		free(path);
+		data = xasprintf("%s/%s", dir, b.data_file);
+		if (strcmp(b.target, target) != 0 || strncmp(de->d_name, b.id,
+		    strlen(b.id)) != 0 || stat(data, &st) == -1) {
+			log_warnx("catalog: %s/%s: %s (skipped)", dir,
+			    de->d_name, strcmp(b.target, target) != 0 ?
+			    "manifest of another target" : "data file missing");
+			backup_release(&b);
+			free(data);
+			continue;
+		}
+		free(data);
+		list = xrealloc(list, (n + 1) * sizeof(*list));
+		list[n++] = b;
+	}
+	closedir(d);
+	free(dir);
+	qsort(list, n, sizeof(*list), by_id_desc);
+	*out = list;
+	return n;
+}
+
+int
+catalog_get(const struct config *cfg, const char *target, const char *id,
+    struct backup *out, char **cause)
+{
+	struct backup *list;
+	size_t n = catalog_list(cfg, target, &list);
+
+	*cause = NULL;
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(id, "latest") ? i == 0 : !strcmp(list[i].id, id)) {
+			*out = list[i];
+			memset(&list[i], 0, sizeof(list[i]));
+			catalog_free(list, n);
+			return 0;
+		}
+	}
+	catalog_free(list, n);
+	if (!strcmp(id, "latest"))
+		*cause = xasprintf("no good backup of %s yet", target);
+	else
+		*cause = xasprintf("no backup %s of %s in the catalog", id,
+		    target);
+	return -1;
+}
+
+int
+catalog_write_manifest(const struct config *cfg, const char *target,
+    const char *id, const cJSON *manifest, char **cause)
+{
+	char *dir = catalog_dir(cfg, target);
+	char *path = xasprintf("%s/%s.json", dir, id);
+	char *text = cJSON_Print(manifest);
+	int r;
+
+	*cause = NULL;
+	r = file_write_atomic(path, text, strlen(text), 0600);
+	if (r == -1)
+		*cause = xasprintf("cannot write the manifest %s: %s", path,
+		    strerror(errno));
+	free(text);
+	free(path);
+	free(dir);
+	return r;
+}
+
+int
+catalog_clean_partials(const struct config *cfg)
+{
+	DIR *top, *d;
+	struct dirent *te, *de;
+	int removed = 0;
+
+	if ((top = opendir(cfg->backup_dir)) == NULL)
+		return 0;
+	while ((te = readdir(top)) != NULL) {
+		char *dir;
+
+		if (te->d_name[0] == '.' || !config_valid_name(te->d_name))
+			continue;
+		dir = xasprintf("%s/%s", cfg->backup_dir, te->d_name);
+		if ((d = opendir(dir)) == NULL) {
+			free(dir);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL) {
+			size_t n = strlen(de->d_name);
+			char *path;
+
+			if (!(n > 8 && !strcmp(de->d_name + n - 8,
+			    ".partial")) && !(n > 4 &&
+			    !strcmp(de->d_name + n - 4, ".tmp")))
+				continue;
+			path = xasprintf("%s/%s", dir, de->d_name);
+			if (unlink(path) == 0) {
+				log_info("removed %s, left by an interrupted "
+				    "job", path);
+				removed++;
+			}
+			free(path);
+		}
+		closedir(d);
+		free(dir);
+	}
+	closedir(top);
+	return removed;
+}

@@ -1,0 +1,75 @@
+/*
+ * catalog.h - the catalog of backups is files, no database:
+ *
+ *   backup_dir/TARGET/ID.dump[.zst][.enc]   the data
+ *   backup_dir/TARGET/ID.json               the manifest
+ *
+ * The manifest is written last (tmp + fsync + rename + fsync dir) and is
+ * the mark of a good backup: data without a manifest does not exist for
+ * the catalog.  IDs are TARGET-YYYYmmddTHHMMSSZ, so they sort by time.
+ */
+#ifndef BB_CATALOG_H
+#define BB_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct cJSON;
+struct config;
+
+struct backup {
+	char		*id;
+	char		*target;
+	char		*kind;		/* postgres */
+	char		*data_file;	/* file name inside the target dir */
+	time_t		 started;
+	time_t		 ended;
+	uint64_t	 bytes;		/* as stored */
+	char		*blake2b;
+	char		*status;	/* ok | partial */
+	struct cJSON	*manifest;	/* the whole manifest */
+};
+
+/* A new id for target at time t (UTC). Caller frees. */
+char *catalog_new_id(const char *target, time_t t);
+/*
+ * 1 if s is a well-formed backup id (TARGET-YYYYmmddTHHMMSSZ, optionally
+ * with a -N suffix); used to check chat arguments before they reach a
+ * path or an argv.
+ */
+int catalog_valid_id(const char *s);
+/* Time encoded in an id, or (time_t)-1. */
+time_t catalog_id_time(const char *id);
+
+/* backup_dir/TARGET (caller frees). */
+char *catalog_dir(const struct config *cfg, const char *target);
+
+/*
+ * The good backups of target, newest first (manifests that parse and
+ * whose data file exists).  Returns the count; *out is allocated (free
+ * with catalog_free).  Unreadable manifests are skipped with a warning.
+ */
+size_t catalog_list(const struct config *cfg, const char *target,
+    struct backup **out);
+void catalog_free(struct backup *b, size_t n);
+/* Load one backup by id ("latest" allowed).  0 or -1 with *cause. */
+int catalog_get(const struct config *cfg, const char *target, const char *id,
+    struct backup *out, char **cause);
+void backup_release(struct backup *b);
+
+/* Write a manifest atomically to backup_dir/TARGET/ID.json. 0 or -1. */
+int catalog_write_manifest(const struct config *cfg, const char *target,
+    const char *id, const struct cJSON *manifest, char **cause);
+
+/* Parse a manifest's text (fuzzable).  0 or -1 with *cause. */
+int catalog_parse_manifest(const char *text, size_t len, struct backup *out,
+    char **cause);
+
+/*
+ * Remove *.partial files (and .tmp) left in every target directory by an
+ * interrupted job.  Returns how many were removed.
+ */
+int catalog_clean_partials(const struct config *cfg);
+
+#endif

@@ -1,0 +1,475 @@
+/*
+ * cli.c - backupbot backup/list/verify/keygen/catalog (see cli.h).
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "catalog.h"
+#include "cli.h"
+#include "config.h"
+#include "job.h"
+#include "pipeline.h"
+#include "remote.h"
+#include "retention.h"
+#include "util.h"
+
+void
+cli_size(char *out, size_t n, double b)
+{
+	static const char *unit[] = { "B", "KB", "MB", "GB", "TB" };
+	size_t u = 0;
+
+	while (b >= 1000 && u < nitems(unit) - 1) {
+		b /= 1000;
+		u++;
+	}
+	snprintf(out, n, u == 0 ? "%.0f %s" : "%.1f %s", b, unit[u]);
+}
+
+void
+cli_duration(char *out, size_t n, double s)
+{
+	long v = (long)(s + 0.5);
+
+	if (s < 10)
+		snprintf(out, n, "%.1fs", s);
+	else if (v < 3600)
+		snprintf(out, n, "%ldm %02lds", v / 60, v % 60);
+	else
+		snprintf(out, n, "%ldh %02ldm", v / 3600, (v % 3600) / 60);
+}
+
+void
+cli_age(char *out, size_t n, double s)
+{
+	if (s < 120)
+		snprintf(out, n, "%.0fs", s);
+	else if (s < 7200)
+		snprintf(out, n, "%.0fm", s / 60);
+	else if (s < 172800)
+		snprintf(out, n, "%.0fh", s / 3600);
+	else
+		snprintf(out, n, "%.0fd", s / 86400);
+}
+
+/* ---- terminal reporting ---------------------------------------------- */
+
+struct term {
+	int	 tty;
+	int64_t	 start;
+	int64_t	 last;
+	int	 drawn;
+};
+
+static void
+term_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	struct term *t = arg;
+	int64_t now = mono_ms();
+	double secs = (now - t->start) / 1000.0, rate;
+	char d[32], r[32];
+	int width = 30, fill;
+
+	if (!t->tty || now - t->last < 200)
+		return;
+	t->last = now;
+	rate = secs > 0 ? done / secs : 0;
+	cli_size(d, sizeof(d), (double)done);
+	cli_size(r, sizeof(r), rate);
+	if (total > 0) {
+		double f = (double)done / (double)total;
+
+		if (f > 1)
+			f = 1;
+		fill = (int)(f * width);
+		fprintf(stderr, "\r%-8.8s [%.*s%*s] %3.0f%% %s %s/s ", phase,
+		    fill, "##############################", width - fill, "",
+		    f * 100, d, r);
+	} else
+		fprintf(stderr, "\r%-8.8s %s %s/s            ", phase, d, r);
+	t->drawn = 1;
+}
+
+static void
+term_log(void *arg, const char *level, const char *msg)
+{
+	struct term *t = arg;
+
+	if (t->drawn) {
+		fputc('\n', stderr);
+		t->drawn = 0;
+	}
+	fprintf(stderr, "%s%s\n", strcmp(level, "info") ? "warning: " : "",
+	    msg);
+}
+
+static void
+on_sigint(int sig)
+{
+	(void)sig;
+	job_cancelled = 1;
+}
+
+static void
+catch_interrupts(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static const char *
+jstr(const cJSON *j, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static double
+jnum(const cJSON *j, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* One line per result, as a person reads it. */
+static void
+print_result(const cJSON *r)
+{
+	const char *status = jstr(r, "status");
+	const cJSON *rem = cJSON_GetObjectItemCaseSensitive(r, "remotes");
+	const cJSON *removed = cJSON_GetObjectItemCaseSensitive(r, "removed");
+	const cJSON *it;
+	char size[32], dur[32];
+
+	cli_size(size, sizeof(size), jnum(r, "bytes"));
+	cli_duration(dur, sizeof(dur), jnum(r, "duration"));
+	if (!strcmp(status, "ok") || !strcmp(status, "partial")) {
+		printf("%s %s: %s, %s in %s, blake2b %.16s…\n",
+		    !strcmp(status, "ok") ? "ok" : "PARTIAL", jstr(r, "target"),
+		    jstr(r, "id"), size, dur, jstr(r, "blake2b"));
+	} else
+		printf("%s %s: %s\n", !strcmp(status, "cancelled") ?
+		    "CANCELLED" : "FAILED", jstr(r, "target"),
+		    jstr(r, "error"));
+	cJSON_ArrayForEach(it, rem)
+		printf("  remote %s: %s%s%s\n", it->string, jstr(it, "status"),
+		    *jstr(it, "error") ? ": " : "", jstr(it, "error"));
+	cJSON_ArrayForEach(it, removed)
+		printf("  retention removed %s\n", it->valuestring);
+}
+
+int
+cli_backup(const struct config *cfg, int argc, char **argv)
+{
+	struct term t = { isatty(2), mono_ms(), 0, 0 };
+	struct job_out o = { term_progress, term_log, &t };
+	int failed = 0, matched = 0;
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: backupbot backup TARGET|KIND|all\n");
+		return 2;
+	}
+	catch_interrupts();
+	for (size_t i = 0; i < cfg->ntargets && !job_cancelled; i++) {
+		const struct target *tg = &cfg->targets[i];
+		const char *status;
+		cJSON *r;
+
+		if (strcmp(argv[0], "all") != 0 &&
+		    strcmp(argv[0], tg->name) != 0 &&
+		    strcmp(argv[0], config_kind_name(tg->kind)) != 0)
+			continue;
+		matched++;
+		t.start = mono_ms();
+		r = job_backup(cfg, tg->name, &o);
+		if (t.drawn) {
+			fputc('\n', stderr);
+			t.drawn = 0;
+		}
+		print_result(r);
+		status = jstr(r, "status");
+		if (strcmp(status, "ok") != 0)
+			failed++;
+		cJSON_Delete(r);
+	}
+	if (matched == 0) {
+		fprintf(stderr, "backupbot: no target '%s' in %s\n", argv[0],
+		    cfg->path);
+		return 2;
+	}
+	return failed ? 1 : 0;
+}
+
+int
+cli_list(const struct config *cfg, int argc, char **argv)
+{
+	const char *only = NULL;
+	int json = 0;
+	cJSON *all = cJSON_CreateArray();
+	time_t now = time(NULL);
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (only == NULL && argv[i][0] != '-')
+			only = argv[i];
+		else {
+			fprintf(stderr, "usage: backupbot list [TARGET] "
+			    "[--json]\n");
+			cJSON_Delete(all);
+			return 2;
+		}
+	}
+	if (only != NULL && config_target(cfg, only) == NULL) {
+		fprintf(stderr, "backupbot: no target '%s' in %s\n", only,
+		    cfg->path);
+		cJSON_Delete(all);
+		return 2;
+	}
+	if (!json)
+		printf("%-36s %6s %10s  %-14s %s\n", "ID", "AGE", "SIZE",
+		    "REMOTES", "KEPT AS");
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		const struct target *t = &cfg->targets[i];
+		struct backup *list;
+		struct keep_item *items;
+		size_t n;
+
+		if (only != NULL && strcmp(only, t->name) != 0)
+			continue;
+		n = catalog_list(cfg, t->name, &list);
+		items = xcalloc(n + 1, sizeof(*items));
+		for (size_t k = 0; k < n; k++) {
+			items[k].id = list[k].id;
+			items[k].when = list[k].started;
+			items[k].good = 1;
+		}
+		keep_apply(&t->keep, items, n);
+		for (size_t k = 0; k < n; k++) {
+			const cJSON *rem = cJSON_GetObjectItemCaseSensitive(
+			    list[k].manifest, "remotes"), *it;
+			char age[16], size[16], remotes[128] = "";
+			size_t rl = 0;
+
+			cJSON_ArrayForEach(it, rem) {
+				int ok = !strcmp(jstr(it, "status"), "ok");
+
+				rl += (size_t)snprintf(remotes + rl,
+				    rl < sizeof(remotes) ? sizeof(remotes) - rl
+				    : 0, "%s%s%s", rl ? "," : "", it->string,
+				    ok ? "✓" : "✗");
+				if (rl >= sizeof(remotes))
+					rl = sizeof(remotes) - 1;
+			}
+			if (json) {
+				cJSON *e = cJSON_Duplicate(list[k].manifest, 1);
+
+				cJSON_AddStringToObject(e, "kept_as",
+				    t->keep.set ? items[k].reasons : "all");
+				cJSON_AddItemToArray(all, e);
+				continue;
+			}
+			cli_age(age, sizeof(age), difftime(now,
+			    list[k].started));
+			cli_size(size, sizeof(size), (double)list[k].bytes);
+			printf("%-36s %6s %10s  %-14s %s\n", list[k].id, age,
+			    size, remotes[0] ? remotes : "-", t->keep.set ?
+			    items[k].reasons : "all (no keep policy)");
+		}
+		free(items);
+		catalog_free(list, n);
+	}
+	if (json) {
+		char *s = cJSON_Print(all);
+
+		printf("%s\n", s);
+		free(s);
+	}
+	cJSON_Delete(all);
+	return 0;
+}
+
+int
+cli_verify(const struct config *cfg, int argc, char **argv)
+{
+	struct term t = { isatty(2), mono_ms(), 0, 0 };
+	struct job_out o = { term_progress, term_log, &t };
+	const char *target, *id;
+	char *owned = NULL;
+	cJSON *r;
+	int ok;
+
+	if (argc == 1 && catalog_valid_id(argv[0])) {
+		/* verify ID: the target is the id's prefix */
+		owned = xstrndup(argv[0], strlen(argv[0]) - 17);
+		target = owned;
+		id = argv[0];
+	} else if (argc == 1 || argc == 2) {
+		target = argv[0];
+		id = argc == 2 ? argv[1] : "latest";
+	} else {
+		fprintf(stderr, "usage: backupbot verify ID | TARGET "
+		    "[ID|latest]\n");
+		return 2;
+	}
+	if (strcmp(id, "latest") != 0 && !catalog_valid_id(id)) {
+		fprintf(stderr, "backupbot: '%s' is not a backup id\n", id);
+		free(owned);
+		return 2;
+	}
+	catch_interrupts();
+	r = job_verify(cfg, target, id, &o);
+	ok = !strcmp(jstr(r, "status"), "ok");
+	if (ok)
+		printf("ok %s: %s: hash, decryption, decompression and the "
+		    "restore tool's reading all good\n", target, jstr(r, "id"));
+	else
+		printf("FAILED %s: %s\n", target, jstr(r, "error"));
+	cJSON_Delete(r);
+	free(owned);
+	return ok ? 0 : 1;
+}
+
+int
+cli_keygen(const struct config *cfg, int argc, char **argv)
+{
+	const char *path = argc == 1 ? argv[0] :
+	    cfg != NULL ? cfg->encryption_key_file : NULL;
+	char *cause = NULL;
+
+	if (argc > 1 || path == NULL) {
+		fprintf(stderr, "usage: backupbot keygen [FILE] (default: "
+		    "encryption_key_file from the config)\n");
+		return 2;
+	}
+	if (pipe_keygen(path, &cause) == -1) {
+		fprintf(stderr, "backupbot: keygen: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	printf("wrote a new key to %s (mode 0600). Keep a copy somewhere "
+	    "safe and away from the backups: without it, encrypted backups "
+	    "cannot be restored.\n", path);
+	return 0;
+}
+
+int
+cli_catalog(const struct config *cfg, int argc, char **argv)
+{
+	const struct remote *r;
+	int fetched = 0, failed = 0;
+
+	if (argc != 2 || strcmp(argv[0], "--from") != 0) {
+		fprintf(stderr, "usage: backupbot catalog --from REMOTE\n");
+		return 2;
+	}
+	if ((r = config_remote(cfg, argv[1])) == NULL) {
+		fprintf(stderr, "backupbot: no [remote %s] in %s\n", argv[1],
+		    cfg->path);
+		return 2;
+	}
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		const char *target = cfg->targets[i].name;
+		char **names = NULL, *cause = NULL, *dir;
+		long n = remote_list(cfg, r, target, &names, &cause);
+
+		if (n < 0) {
+			fprintf(stderr, "%s: %s\n", target, cause);
+			free(cause);
+			failed++;
+			continue;
+		}
+		dir = catalog_dir(cfg, target);
+		dir_make(dir, 0700);
+		for (long k = 0; k < n; k++) {
+			size_t len = strlen(names[k]);
+			char *mpath, *dpath, *text, *why = NULL;
+			struct backup b;
+			struct stat st;
+			size_t tl;
+			char hash[2 * PIPE_HASHBYTES + 1];
+			uint64_t bytes;
+			int fd = -1;
+
+			if (len < 6 || strcmp(names[k] + len - 5, ".json"))
+				continue;
+			mpath = xasprintf("%s/%s.fetch", dir, names[k]);
+			if (remote_get(cfg, r, target, names[k], mpath,
+			    &why) == -1 || (text = file_read(mpath,
+			    4 << 20, &tl)) == NULL) {
+				fprintf(stderr, "%s: %s\n", names[k],
+				    why ? why : strerror(errno));
+				free(why);
+				unlink(mpath);
+				free(mpath);
+				failed++;
+				continue;
+			}
+			if (catalog_parse_manifest(text, tl, &b, &why) == -1 ||
+			    strcmp(b.target, target) != 0) {
+				fprintf(stderr, "%s: not a manifest of %s: %s\n",
+				    names[k], target, why ? why : "target");
+				free(why);
+				free(text);
+				unlink(mpath);
+				free(mpath);
+				backup_release(&b);
+				failed++;
+				continue;
+			}
+			dpath = xasprintf("%s/%s", dir, b.data_file);
+			if (stat(dpath, &st) == -1 && remote_get(cfg, r,
+			    target, b.data_file, dpath, &why) == -1) {
+				fprintf(stderr, "%s: %s\n", b.data_file, why);
+				free(why);
+				failed++;
+			} else if ((fd = open(dpath, O_RDONLY)) == -1 ||
+			    pipe_hash_fd(fd, hash, &bytes, &why) == -1 ||
+			    strcmp(hash, b.blake2b) != 0) {
+				fprintf(stderr, "%s: hash does not match its "
+				    "manifest; not added\n", b.data_file);
+				free(why);
+				unlink(dpath);
+				failed++;
+			} else {
+				char *final = xasprintf("%s/%s.json", dir,
+				    b.id);
+
+				file_write_atomic(final, text, tl, 0600);
+				printf("added %s (%s)\n", b.id, b.data_file);
+				free(final);
+				fetched++;
+			}
+			if (fd != -1)
+				close(fd);
+			unlink(mpath);
+			free(dpath);
+			free(text);
+			free(mpath);
+			backup_release(&b);
+		}
+		for (long k = 0; k < n; k++)
+			free(names[k]);
+		free(names);
+		free(dir);
+	}
+	printf("%d backup(s) added to the catalog from %s, %d problem(s)\n",
+	    fetched, r->name, failed);
+	return failed ? 1 : 0;
+}

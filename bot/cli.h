@@ -1,0 +1,24 @@
+/*
+ * cli.h - the shell side of backupbot: backup, list, verify, keygen,
+ * catalog.  The same job code as the daemon's children, reporting on the
+ * terminal instead of in JSON lines.
+ */
+#ifndef BB_CLI_H
+#define BB_CLI_H
+
+struct config;
+
+int cli_backup(const struct config *cfg, int argc, char **argv);
+int cli_list(const struct config *cfg, int argc, char **argv);
+int cli_verify(const struct config *cfg, int argc, char **argv);
+int cli_keygen(const struct config *cfg, int argc, char **argv);
+int cli_catalog(const struct config *cfg, int argc, char **argv);
+
+/* "1.2 GB", "512 KB" into out. */
+void cli_size(char *out, size_t n, double bytes);
+/* "3m 12s" into out. */
+void cli_duration(char *out, size_t n, double seconds);
+/* "2h", "3d" ago into out. */
+void cli_age(char *out, size_t n, double seconds);
+
+#endif

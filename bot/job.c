@@ -1,0 +1,639 @@
+/*
+ * job.c - backup and verify jobs, run in a child or from the CLI (job.h).
+ *
+ * The order of a backup is what makes it trustworthy:
+ *   1. the backend checks the source (reachable, versions);
+ *   2. the stream goes through the pipeline into ID.partial;
+ *   3. only if every process succeeded and bytes were written: fsync,
+ *      rename to the final name, fsync the directory;
+ *   4. the manifest is written last: from then on the backup exists;
+ *   5. copies to every remote, each verified there; the manifest records
+ *      them and travels along;
+ *   6. retention, which never removes the newest good backup.
+ * Any failure before 4 removes the partial file and leaves older backups
+ * untouched.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "backend.h"
+#include "bot.h"
+#include "catalog.h"
+#include "config.h"
+#include "job.h"
+#include "log.h"
+#include "pipeline.h"
+#include "proc.h"
+#include "remote.h"
+#include "retention.h"
+#include "util.h"
+
+volatile sig_atomic_t job_cancelled;
+
+struct run {
+	const struct job_out	*out;
+	struct job_ctx		 ctx;
+};
+
+static void
+ctx_progress(struct job_ctx *c, const char *phase, uint64_t done,
+    uint64_t total)
+{
+	const struct job_out *o = ((struct run *)c->arg)->out;
+
+	if (o->progress != NULL)
+		o->progress(o->arg, phase, done, total);
+}
+
+static void
+ctx_log(struct job_ctx *c, const char *level, const char *msg)
+{
+	const struct job_out *o = ((struct run *)c->arg)->out;
+
+	if (o->log != NULL)
+		o->log(o->arg, level, msg);
+}
+
+static void
+say(const struct job_out *o, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+say(const struct job_out *o, const char *level, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (o->log != NULL)
+		o->log(o->arg, level, s);
+	free(s);
+}
+
+static cJSON *
+result_new(const char *target, const char *kind)
+{
+	cJSON *r = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(r, "status", "failed");
+	cJSON_AddStringToObject(r, "target", target);
+	if (kind != NULL)
+		cJSON_AddStringToObject(r, "kind", kind);
+	return r;
+}
+
+static cJSON *
+result_fail(cJSON *r, const char *cause)
+{
+	cJSON_ReplaceItemInObjectCaseSensitive(r, "status",
+	    cJSON_CreateString(job_cancelled ? "cancelled" : "failed"));
+	cJSON_DeleteItemFromObjectCaseSensitive(r, "error");
+	cJSON_AddStringToObject(r, "error", job_cancelled ?
+	    "cancelled" : cause);
+	return r;
+}
+
+static const char *
+jstr(const cJSON *j, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Load the encryption key when one is configured. */
+static int
+load_key(const struct config *cfg, unsigned char *key, int *have,
+    char **cause)
+{
+	*have = 0;
+	if (cfg->encryption_key_file == NULL)
+		return 0;
+	if (pipe_key_load(cfg->encryption_key_file, key, cause) == -1)
+		return -1;
+	*have = 1;
+	return 0;
+}
+
+/* Copy data + manifest to every remote; record each in the manifest. */
+static int
+copy_to_remotes(const struct config *cfg, const struct target *t,
+    const char *id, const char *data_path, cJSON *manifest, cJSON *result,
+    const struct job_out *o)
+{
+	cJSON *rem = cJSON_GetObjectItemCaseSensitive(manifest, "remotes");
+	char *mpath = xasprintf("%s/%s/%s.json", cfg->backup_dir, t->name, id);
+	int failures = 0;
+
+	for (size_t i = 0; i < t->remotes.n && !job_cancelled; i++) {
+		const struct remote *r = config_remote(cfg, t->remotes.v[i]);
+		const char *files[] = { data_path };
+		cJSON *st = cJSON_CreateObject();
+		char *cause = NULL;
+
+		say(o, "info", "copying to remote %s", r->name);
+		if (o->progress != NULL)
+			o->progress(o->arg, r->name, 0, 0);
+		if (remote_put(cfg, r, t->name, files, 1, &cause) == 0) {
+			cJSON_AddStringToObject(st, "status", "ok");
+			cJSON_AddNumberToObject(st, "at", (double)time(NULL));
+		} else {
+			cJSON_AddStringToObject(st, "status", "failed");
+			cJSON_AddStringToObject(st, "error", cause);
+			say(o, "warning", "remote %s: %s", r->name, cause);
+			failures++;
+		}
+		free(cause);
+		cJSON_AddItemToObject(rem, r->name, st);
+	}
+	/* The manifest now says where the copies are; it travels too. */
+	{
+		char *cause = NULL;
+
+		if (catalog_write_manifest(cfg, t->name, id, manifest,
+		    &cause) == -1) {
+			say(o, "warning", "%s", cause);
+			free(cause);
+		}
+	}
+	for (size_t i = 0; i < t->remotes.n && !job_cancelled; i++) {
+		const struct remote *r = config_remote(cfg, t->remotes.v[i]);
+		cJSON *st = cJSON_GetObjectItemCaseSensitive(rem, r->name);
+		const char *files[] = { mpath };
+		char *cause = NULL;
+
+		if (st == NULL || strcmp(jstr(st, "status"), "ok") != 0)
+			continue;
+		if (remote_put(cfg, r, t->name, files, 1, &cause) == -1) {
+			cJSON_ReplaceItemInObjectCaseSensitive(st, "status",
+			    cJSON_CreateString("failed"));
+			cJSON_AddStringToObject(st, "error", cause);
+			say(o, "warning", "remote %s: manifest: %s", r->name,
+			    cause);
+			failures++;
+		}
+		free(cause);
+	}
+	free(mpath);
+	cJSON_AddItemToObject(result, "remotes", cJSON_Duplicate(rem, 1));
+	return failures;
+}
+
+cJSON *
+job_backup(const struct config *cfg, const char *target,
+    const struct job_out *o)
+{
+	const struct target *t = config_target(cfg, target);
+	const struct backend *be;
+	unsigned char key[PIPE_KEYBYTES];
+	char hash[2 * PIPE_HASHBYTES + 1];
+	char *id = NULL, *dir = NULL, *partial = NULL, *final = NULL;
+	char *cause = NULL, *name = NULL;
+	struct pipe_opts opts;
+	struct pipe_out *po = NULL;
+	uint64_t in_bytes = 0, out_bytes = 0;
+	cJSON *manifest = NULL, *result;
+	struct run run;
+	int fd = -1, have_key = 0, remote_failures;
+	time_t started = time(NULL);
+	int64_t t0 = mono_ms();
+
+	if (t == NULL)
+		return result_fail(result_new(target, NULL),
+		    "no such target in the configuration");
+	be = backend_for(t);
+	result = result_new(t->name, be->kind);
+	memset(&run, 0, sizeof(run));
+	run.out = o;
+	run.ctx.cfg = cfg;
+	run.ctx.target = t;
+	run.ctx.progress = ctx_progress;
+	run.ctx.log = ctx_log;
+	run.ctx.cancelled = &job_cancelled;
+	run.ctx.arg = &run;
+
+	id = catalog_new_id(t->name, started);
+	run.ctx.id = id;
+	cJSON_AddStringToObject(result, "id", id);
+	dir = catalog_dir(cfg, t->name);
+	if (dir_make(dir, 0700) == -1) {
+		cause = xasprintf("cannot create %s: %s", dir,
+		    strerror(errno));
+		goto fail;
+	}
+	if (load_key(cfg, key, &have_key, &cause) == -1)
+		goto fail;
+
+	manifest = cJSON_CreateObject();
+	cJSON_AddNumberToObject(manifest, "format_version", 1);
+	cJSON_AddStringToObject(manifest, "id", id);
+	cJSON_AddStringToObject(manifest, "target", t->name);
+	cJSON_AddStringToObject(manifest, "kind", be->kind);
+	cJSON_AddStringToObject(manifest, "backupbot", BB_VERSION);
+	cJSON_AddNumberToObject(manifest, "started", (double)started);
+	say(o, "info", "backup %s of %s started", id, t->name);
+	if (be->prepare(&run.ctx, manifest, &cause) == -1)
+		goto fail;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.compression = !strcmp(t->compression, "zstd") ? PIPE_ZSTD :
+	    PIPE_NONE;
+	opts.level = t->level;
+	opts.threads = t->threads;
+	opts.key = have_key ? key : NULL;
+	partial = xasprintf("%s/%s.partial", dir, id);
+	fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		cause = xasprintf("cannot create %s: %s", partial,
+		    strerror(errno));
+		goto fail;
+	}
+	if ((po = pipe_out_new(fd, &opts, &cause)) == NULL)
+		goto fail;
+	if (be->backup(&run.ctx, po, manifest, &cause) == -1)
+		goto fail;
+	if (job_cancelled) {
+		cause = xstrdup("cancelled");
+		goto fail;
+	}
+	if (pipe_out_finish(po, hash, &in_bytes, &out_bytes, &cause) == -1)
+		goto fail;
+	pipe_out_free(po);
+	po = NULL;
+	if (in_bytes == 0 || out_bytes == 0) {
+		cause = xstrdup("the backup is empty");
+		goto fail;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		cause = xasprintf("closing %s: %s", partial, strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	name = xasprintf("%s%s%s%s", id, be->suffix,
+	    opts.compression == PIPE_ZSTD ? ".zst" : "", have_key ? ".enc" : "");
+	final = xasprintf("%s/%s", dir, name);
+	if (rename(partial, final) == -1 || dir_sync_of(final) == -1) {
+		cause = xasprintf("cannot rename %s: %s", partial,
+		    strerror(errno));
+		goto fail;
+	}
+	free(partial);
+	partial = NULL;
+
+	cJSON_AddStringToObject(manifest, "file", name);
+	cJSON_AddNumberToObject(manifest, "bytes", (double)out_bytes);
+	cJSON_AddNumberToObject(manifest, "bytes_raw", (double)in_bytes);
+	cJSON_AddStringToObject(manifest, "blake2b", hash);
+	{
+		cJSON *c = cJSON_AddObjectToObject(manifest, "compression_info");
+
+		cJSON_AddStringToObject(c, "algorithm", t->compression);
+		if (opts.compression == PIPE_ZSTD)
+			cJSON_AddNumberToObject(c, "level", opts.level);
+	}
+	cJSON_AddStringToObject(manifest, "encryption", have_key ?
+	    "secretstream-xchacha20poly1305" : "none");
+	cJSON_AddNumberToObject(manifest, "ended", (double)time(NULL));
+	cJSON_AddStringToObject(manifest, "status", "ok");
+	cJSON_AddObjectToObject(manifest, "remotes");
+	if (catalog_write_manifest(cfg, t->name, id, manifest, &cause) == -1) {
+		unlink(final);
+		goto fail;
+	}
+	say(o, "info", "backup %s written: %llu bytes", id,
+	    (unsigned long long)out_bytes);
+
+	cJSON_AddStringToObject(result, "file", name);
+	cJSON_AddNumberToObject(result, "bytes", (double)out_bytes);
+	cJSON_AddNumberToObject(result, "bytes_raw", (double)in_bytes);
+	cJSON_AddStringToObject(result, "blake2b", hash);
+	cJSON_AddStringToObject(result, "encryption", have_key ?
+	    "secretstream-xchacha20poly1305" : "none");
+
+	remote_failures = copy_to_remotes(cfg, t, id, final, manifest, result,
+	    o);
+	if (remote_failures > 0) {
+		cJSON_ReplaceItemInObjectCaseSensitive(manifest, "status",
+		    cJSON_CreateString("partial"));
+		if (catalog_write_manifest(cfg, t->name, id, manifest,
+		    &cause) == -1) {
+			say(o, "warning", "%s", cause);
+			free(cause);
+			cause = NULL;
+		}
+	}
+	cJSON_ReplaceItemInObjectCaseSensitive(result, "status",
+	    cJSON_CreateString(remote_failures ? "partial" : "ok"));
+	if (!job_cancelled)
+		job_retention(cfg, t->name, result, o);
+	cJSON_AddNumberToObject(result, "duration",
+	    (double)(mono_ms() - t0) / 1000.0);
+	sodium_memzero(key, sizeof(key));
+	cJSON_Delete(manifest);
+	free(final);
+	free(name);
+	free(dir);
+	free(id);
+	return result;
+
+fail:
+	if (po != NULL)
+		pipe_out_free(po);
+	if (fd != -1)
+		close(fd);
+	if (partial != NULL)
+		unlink(partial);
+	sodium_memzero(key, sizeof(key));
+	say(o, "warning", "backup of %s failed: %s", t->name,
+	    job_cancelled ? "cancelled" : cause ? cause : "?");
+	result_fail(result, cause ? cause : "unknown error");
+	cJSON_AddNumberToObject(result, "duration",
+	    (double)(mono_ms() - t0) / 1000.0);
+	free(cause);
+	cJSON_Delete(manifest);
+	free(final);
+	free(name);
+	free(partial);
+	free(dir);
+	free(id);
+	return result;
+}
+
+/* Items of the catalog for retention, with their reasons. */
+static void
+retention_items(const struct config *cfg, const struct target *t,
+    struct backup *list, size_t n, struct keep_item *items)
+{
+	(void)cfg;
+	for (size_t i = 0; i < n; i++) {
+		memset(&items[i], 0, sizeof(items[i]));
+		items[i].id = list[i].id;
+		items[i].when = list[i].started;
+		items[i].good = 1;
+	}
+	keep_apply(&t->keep, items, n);
+}
+
+void
+job_retention(const struct config *cfg, const char *target, cJSON *result,
+    const struct job_out *o)
+{
+	const struct target *t = config_target(cfg, target);
+	struct backup *list;
+	struct keep_item *items;
+	cJSON *removed = cJSON_AddArrayToObject(result, "removed");
+	size_t n;
+
+	if (t == NULL || !t->keep.set)
+		return;
+	n = catalog_list(cfg, target, &list);
+	if (n == 0)
+		return;
+	items = xcalloc(n, sizeof(*items));
+	retention_items(cfg, t, list, n, items);
+	for (size_t i = 0; i < n; i++) {
+		char *m, *d;
+
+		/* list is newest first: index 0 is the newest good backup */
+		if (items[i].keep || i == 0)
+			continue;
+		m = xasprintf("%s/%s/%s.json", cfg->backup_dir, target,
+		    list[i].id);
+		d = xasprintf("%s/%s/%s", cfg->backup_dir, target,
+		    list[i].data_file);
+		/* Manifest first: a backup without one does not exist. */
+		if (unlink(m) == -1 && errno != ENOENT)
+			say(o, "warning", "retention: cannot remove %s: %s",
+			    m, strerror(errno));
+		else {
+			dir_sync_of(m);
+			unlink(d);
+			cJSON_AddItemToArray(removed,
+			    cJSON_CreateString(list[i].id));
+			say(o, "info", "retention: removed %s", list[i].id);
+		}
+		for (size_t k = 0; k < t->remotes.n; k++) {
+			const struct remote *r = config_remote(cfg,
+			    t->remotes.v[k]);
+			char *mname = xasprintf("%s.json", list[i].id);
+			const char *names[] = { mname, list[i].data_file };
+			char *cause = NULL;
+
+			if (remote_delete(cfg, r, target, names, 2,
+			    &cause) == -1) {
+				say(o, "warning", "retention on %s: %s",
+				    r->name, cause);
+				free(cause);
+			}
+			free(mname);
+		}
+		free(m);
+		free(d);
+	}
+	free(items);
+	catalog_free(list, n);
+}
+
+cJSON *
+job_verify(const struct config *cfg, const char *target, const char *id,
+    const struct job_out *o)
+{
+	const struct target *t = config_target(cfg, target);
+	const struct backend *be;
+	unsigned char key[PIPE_KEYBYTES];
+	enum pipe_compression comp;
+	char *cause = NULL, *path = NULL;
+	struct backup b;
+	struct run run;
+	int have_key = 0, fd = -1, status;
+	uint64_t raw = 0;
+	cJSON *result;
+	const char *enc, *algo;
+	const cJSON *ci;
+
+	memset(&b, 0, sizeof(b));
+	if (t == NULL)
+		return result_fail(result_new(target, NULL),
+		    "no such target in the configuration");
+	be = backend_for(t);
+	result = result_new(target, be->kind);
+	if (catalog_get(cfg, target, id, &b, &cause) == -1)
+		goto fail;
+	cJSON_AddStringToObject(result, "id", b.id);
+	enc = jstr(b.manifest, "encryption");
+	if (enc != NULL && strcmp(enc, "none") != 0) {
+		if (cfg->encryption_key_file == NULL) {
+			cause = xstrdup("the backup is encrypted and no "
+			    "encryption_key_file is configured");
+			goto fail;
+		}
+		if (load_key(cfg, key, &have_key, &cause) == -1)
+			goto fail;
+	}
+	ci = cJSON_GetObjectItemCaseSensitive(b.manifest, "compression_info");
+	algo = jstr(ci, "algorithm");
+	comp = algo != NULL && !strcmp(algo, "zstd") ? PIPE_ZSTD : PIPE_NONE;
+	path = xasprintf("%s/%s/%s", cfg->backup_dir, target, b.data_file);
+	say(o, "info", "verifying %s", b.id);
+	/* Pass 1: every byte: hash, authentication, decompression. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		cause = xasprintf("%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (pipe_in_run(fd, -1, comp, have_key ? key : NULL, b.blake2b, &raw,
+	    &cause) == -1)
+		goto fail;
+	close(fd);
+	fd = -1;
+	cJSON_AddStringToObject(result, "blake2b", b.blake2b);
+	cJSON_AddNumberToObject(result, "bytes_raw", (double)raw);
+	/* Pass 2: the tool that restores it can read it. */
+	memset(&run, 0, sizeof(run));
+	run.out = o;
+	run.ctx.cfg = cfg;
+	run.ctx.target = t;
+	run.ctx.id = b.id;
+	run.ctx.progress = ctx_progress;
+	run.ctx.log = ctx_log;
+	run.ctx.cancelled = &job_cancelled;
+	run.ctx.arg = &run;
+	if (be->check_reader != NULL) {
+		struct proc p;
+		char *feed_cause = NULL;
+
+		if (be->check_reader(&run.ctx, b.manifest, &p, &cause) == -1)
+			goto fail;
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+			cause = xasprintf("%s: %s", path, strerror(errno));
+			proc_wait(&p, &status);
+			goto fail;
+		}
+		/* The reader may stop early (it has what it needs). */
+		pipe_in_run(fd, p.in_fd, comp, have_key ? key : NULL, NULL,
+		    NULL, &feed_cause);
+		free(feed_cause);
+		close(fd);
+		fd = -1;
+		proc_wait(&p, &status);
+		if (!proc_ok(status)) {
+			char *st = proc_status_text(status);
+
+			cause = xasprintf("the restore tool cannot read the "
+			    "backup: it %s", st);
+			free(st);
+			goto fail;
+		}
+	}
+	cJSON_ReplaceItemInObjectCaseSensitive(result, "status",
+	    cJSON_CreateString("ok"));
+	sodium_memzero(key, sizeof(key));
+	free(path);
+	backup_release(&b);
+	return result;
+
+fail:
+	if (fd != -1)
+		close(fd);
+	sodium_memzero(key, sizeof(key));
+	result_fail(result, cause ? cause : "unknown error");
+	free(cause);
+	free(path);
+	backup_release(&b);
+	return result;
+}
+
+/* ---- the daemon's child: JSON lines on stdout ------------------------- */
+
+static void
+emit(cJSON *j)
+{
+	char *s = cJSON_PrintUnformatted(j);
+
+	fprintf(stdout, "%s\n", s);
+	fflush(stdout);
+	free(s);
+	cJSON_Delete(j);
+}
+
+static void
+json_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	static int64_t last;
+	int64_t now = mono_ms();
+	cJSON *j;
+
+	(void)arg;
+	if (now - last < 500 && done != 0 && done != total)
+		return;
+	last = now;
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "event", "progress");
+	cJSON_AddStringToObject(j, "phase", phase);
+	cJSON_AddNumberToObject(j, "done", (double)done);
+	cJSON_AddNumberToObject(j, "total", (double)total);
+	emit(j);
+}
+
+static void
+json_log(void *arg, const char *level, const char *msg)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	(void)arg;
+	cJSON_AddStringToObject(j, "event", "log");
+	cJSON_AddStringToObject(j, "level", level);
+	cJSON_AddStringToObject(j, "msg", msg);
+	emit(j);
+}
+
+static void
+on_cancel(int sig)
+{
+	(void)sig;
+	job_cancelled = 1;
+}
+
+int
+job_main(const struct config *cfg, int argc, char **argv)
+{
+	struct job_out o = { json_progress, json_log, NULL };
+	struct sigaction sa;
+	cJSON *result, *line;
+	const char *status;
+	int ok;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_cancel;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (argc == 2 && !strcmp(argv[0], "backup"))
+		result = job_backup(cfg, argv[1], &o);
+	else if (argc == 3 && !strcmp(argv[0], "verify"))
+		result = job_verify(cfg, argv[1], argv[2], &o);
+	else {
+		fprintf(stderr, "usage: backupbot job backup TARGET | "
+		    "verify TARGET ID\n");
+		return 2;
+	}
+	status = jstr(result, "status");
+	ok = status != NULL && (!strcmp(status, "ok") ||
+	    !strcmp(status, "partial"));
+	line = cJSON_CreateObject();
+	cJSON_AddStringToObject(line, "event", "result");
+	cJSON_AddItemToObject(line, "result", result);
+	emit(line);
+	return ok ? 0 : 1;
+}

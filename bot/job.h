@@ -1,0 +1,54 @@
+/*
+ * job.h - the work of a job, in the process that does it: `backupbot job
+ * ...` (a child of the daemon, reporting JSON lines on stdout) and the
+ * CLI (`backupbot backup ...`, reporting on the terminal) run the same
+ * code.  It blocks; it never runs inside the daemon's event loop.
+ *
+ * A job reports through struct job_out: progress, log lines, and one
+ * result object:
+ *   {"status": "ok"|"partial"|"failed"|"cancelled", "id", "target",
+ *    "kind", "bytes", "bytes_raw", "duration", "blake2b",
+ *    "remotes": {NAME: {"status", "error"?}}, "removed": [ids],
+ *    "error"?, "warnings"?: [...]}
+ */
+#ifndef BB_JOB_H
+#define BB_JOB_H
+
+#include <signal.h>
+#include <stdint.h>
+
+struct cJSON;
+struct config;
+
+struct job_out {
+	void	(*progress)(void *arg, const char *phase, uint64_t done,
+		    uint64_t total);
+	void	(*log)(void *arg, const char *level, const char *msg);
+	void	*arg;
+};
+
+/* Set from a signal handler: the job stops and cleans up. */
+extern volatile sig_atomic_t job_cancelled;
+
+/* Back up one target.  Returns the result object (caller frees). */
+struct cJSON *job_backup(const struct config *cfg, const char *target,
+    const struct job_out *out);
+
+/*
+ * Verify a backup: hash, decryption, decompression and (per kind) that
+ * the tool can read it (pg_restore --list).  id may be "latest".
+ */
+struct cJSON *job_verify(const struct config *cfg, const char *target,
+    const char *id, const struct job_out *out);
+
+/*
+ * Apply the target's retention locally and on its remotes.  Never
+ * removes the newest good backup.  Adds "removed" to result.
+ */
+void job_retention(const struct config *cfg, const char *target,
+    struct cJSON *result, const struct job_out *out);
+
+/* `backupbot job KIND ARGS...`: the daemon's child.  Exit status. */
+int job_main(const struct config *cfg, int argc, char **argv);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * proc.h - starting programs (pg_dump, rclone, tar, ...) without a shell:
+ * an argv array, chosen pipes, and a death signal so that nothing
+ * outlives the process that started it.
+ */
+#ifndef BB_PROC_H
+#define BB_PROC_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+
+#define PROC_STDIN	0x01	/* pipe to the child's stdin (in_fd) */
+#define PROC_STDOUT	0x02	/* pipe from its stdout (out_fd) */
+#define PROC_STDERR	0x04	/* pipe from its stderr (err_fd) */
+#define PROC_NEWGROUP	0x08	/* its own process group (jobs) */
+#define PROC_STDOUT_NULL 0x10	/* stdout to /dev/null */
+
+struct proc {
+	pid_t	pid;
+	int	in_fd;
+	int	out_fd;
+	int	err_fd;
+};
+
+/*
+ * Start argv[0] (searched in PATH when it has no slash) with the current
+ * environment plus env_add ("NAME=value" strings, may be NULL).  Pipes
+ * are O_CLOEXEC on our side.  0, or -1 with *cause.
+ */
+int proc_spawn(struct proc *p, const char *const *argv,
+    const char *const *env_add, int flags, char **cause);
+
+/* Close our pipe ends and wait; *status as from waitpid.  0 or -1. */
+int proc_wait(struct proc *p, int *status);
+
+/* "exited with status 1", "killed by signal 9 (Killed)"; caller frees. */
+char *proc_status_text(int status);
+/* 1 if status is a normal exit with code 0. */
+int proc_ok(int status);
+
+/*
+ * The last lines of a stream (stderr of a tool), bounded: what an
+ * operator needs to see when it fails.
+ */
+struct tail {
+	char	buf[4096];
+	size_t	len;
+};
+void tail_add(struct tail *t, const char *data, size_t n);
+/* The kept text, at most max_lines last lines (pointer into t). */
+const char *tail_text(struct tail *t, int max_lines);
+
+/*
+ * Run to completion: stdout captured (at most out_cap bytes, NULL if not
+ * wanted), stderr's tail kept.  Returns 0 when it ran (check *status),
+ * -1 with *cause when it could not be started.
+ */
+int proc_run(const char *const *argv, const char *const *env_add,
+    char **out, size_t out_cap, struct tail *err, int *status, char **cause);
+
+#endif
