@@ -2,7 +2,7 @@
 
 PREFIX	?= /usr/local
 CC	?= cc
-PKGS	 = libcurl libcjson libsodium libzstd
+PKGS	 = libcurl libcjson libsodium libzstd libpq
 CFLAGS	?= -O2 -g
 WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
@@ -19,8 +19,9 @@ endif
 BUILD	?= build
 CORE_SRC = bot/util.c bot/log.c bot/config.c bot/cmd.c bot/msg.c \
 	   bot/outbox.c bot/state.c bot/matrix.c bot/sync.c bot/session.c \
-	   bot/bot.c bot/pipeline.c bot/retention.c bot/proc.c bot/catalog.c bot/job.c bot/cli.c \
-	   handlers/help.c handlers/status.c handlers/table.c
+	   bot/bot.c bot/pipeline.c bot/retention.c bot/proc.c bot/pg.c bot/remote.c bot/catalog.c bot/job.c bot/cli.c bot/jobs.c \
+	   handlers/help.c handlers/status.c handlers/table.c \
+	   handlers/backup.c handlers/cancel.c handlers/list.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ = $(BUILD)/bot/main.o
 
@@ -39,7 +40,7 @@ $(BUILD)/%.o: %.c
 
 # ---- dependencies: one target that every entry point shares ----------
 DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
-	   libsodium-dev libzstd-dev libcmocka-dev python3 python3-yaml python3-jsonschema \
+	   libsodium-dev libzstd-dev libpq-dev postgresql libcmocka-dev python3 python3-yaml python3-jsonschema \
 	   clang curl
 
 deps:

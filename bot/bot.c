@@ -23,6 +23,7 @@
 
 #include "bot.h"
 #include "config.h"
+#include "jobs.h"
 #include "log.h"
 #include "matrix.h"
 #include "msg.h"
@@ -774,7 +775,7 @@ startup_step(struct loop *l, const char *what,
 		    cause ? cause : "failed", (long long)delay);
 		free(cause);
 		/* wait, but wake up for SIGTERM */
-		mx_poll(l->bot->mx, l->sigfd, (int)delay);
+		mx_poll(l->bot->mx, &l->sigfd, 1, (int)delay);
 		while (read(l->sigfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 				return -2;
@@ -857,6 +858,8 @@ loop_timeout(struct loop *l)
 		if (w < t)
 			t = w < 0 ? 0 : w;
 	}
+	if ((w = jobs_timeout(l->bot->jobs, now)) >= 0 && w < t)
+		t = w;
 	return (int)t;
 }
 
@@ -868,6 +871,8 @@ read_signals(struct loop *l)
 	while (read(l->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			l->reload = 1;
+		} else if (si.ssi_signo == SIGCHLD) {
+			/* reaped in jobs_poll() */
 		} else if (!l->stopping) {
 			log_info("received %s, finishing the current write",
 			    strsignal((int)si.ssi_signo));
@@ -883,11 +888,15 @@ loop_run(struct loop *l)
 	struct bot *bot = l->bot;
 
 	while (!l->fatal) {
+		int fds[64], nfds;
 		int64_t now;
 
-		if (mx_poll(bot->mx, l->sigfd, loop_timeout(l)) == -1)
+		fds[0] = l->sigfd;
+		nfds = 1 + jobs_fds(bot->jobs, fds + 1, (int)nitems(fds) - 1);
+		if (mx_poll(bot->mx, fds, nfds, loop_timeout(l)) == -1)
 			return 1;
 		read_signals(l);
+		jobs_poll(bot->jobs, mono_ms());
 		if (l->reload) {
 			l->reload = 0;
 			reload(l);
@@ -931,6 +940,7 @@ signals_setup(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
 		fatal("sigprocmask");
 	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
@@ -951,6 +961,7 @@ bot_free(struct bot *bot)
 	for (size_t i = 0; i < nitems(bot->refusals); i++)
 		free(bot->refusals[i].user);
 	cJSON_Delete(bot->offline);
+	jobs_free(bot->jobs);
 	mx_free(bot->mx);
 	outbox_free(bot->outbox);
 	state_free(bot->state);
@@ -1037,6 +1048,8 @@ bot_run(const char *config_path)
 	}
 	log_info("logged in as %s (device %s), %zu room(s)", bot.user_id,
 	    bot.device_id ? bot.device_id : "?", bot.nrooms);
+	bot.jobs = jobs_new(&bot);
+	jobs_startup(bot.jobs);
 	bot.first_sync = 1;
 	r = loop_run(&l);
 	if (l.sync_call != NULL)

@@ -14,6 +14,7 @@
 #define BB_VERSION	"0.1.0"
 
 struct config;
+struct jobs;
 struct msg;
 struct mx;
 struct outbox;
@@ -39,6 +40,7 @@ struct bot {
 	struct mx	*mx;
 	struct outbox	*outbox;
 	struct state	*state;
+	struct jobs	*jobs;
 	char		*user_id;
 	char		*device_id;
 	char		*filter_id;

@@ -35,8 +35,8 @@ struct key_def {
 	const char	*section;	/* "matrix", or a kind: "postgres" */
 	enum owner	 owner;
 	const char	*key;
+	size_t		 offset;	/* into the owner's struct */
 	enum key_type	 type;
-	size_t		 offset;
 	long		 min, max;		/* K_INT, K_DURATION */
 	const char	*choices;		/* K_ENUM: "a|b|c" */
 };
@@ -65,7 +65,7 @@ static const struct key_def keys[] = {
 	{ "storage", O(rclone),		  K_STRING, 0, 0, NULL },
 	{ "storage", O(max_parallel_jobs), K_INT, 1, 64, NULL },
 	{ "storage", O(job_timeout),	  K_DURATION, 60, 7 * 86400, NULL },
-	{ "log", OWN_CFG, "debug", K_BOOL, offsetof(struct config, log_debug),
+	{ "log", OWN_CFG, "debug", offsetof(struct config, log_debug), K_BOOL,
 	    0, 0, NULL },
 	{ "postgres", T(conninfo),	  K_CONNINFO, 0, 0, NULL },
 	{ "postgres", T(password_file),	  K_SECRET, 0, 0, NULL },
@@ -76,7 +76,8 @@ static const struct key_def keys[] = {
 	{ "postgres", T(threads),	  K_INT, 0, 64, NULL },
 	{ "postgres", T(pg_dump),	  K_STRING, 0, 0, NULL },
 	{ "postgres", T(pg_restore),	  K_STRING, 0, 0, NULL },
-	{ "postgres", T(keep_text),	  K_KEEP, 0, 0, NULL },
+	{ "postgres", OWN_TARGET, "keep", offsetof(struct target, keep_text),
+	    K_KEEP, 0, 0, NULL },
 	{ "postgres", T(remotes),	  K_LIST, 0, 0, NULL },
 	{ "remote", R(path),		  K_STRING, 0, 0, NULL },
 };

@@ -224,15 +224,31 @@ job_backup(const struct config *cfg, const char *target,
 	run.ctx.cancelled = &job_cancelled;
 	run.ctx.arg = &run;
 
-	id = catalog_new_id(t->name, started);
-	run.ctx.id = id;
-	cJSON_AddStringToObject(result, "id", id);
 	dir = catalog_dir(cfg, t->name);
 	if (dir_make(dir, 0700) == -1) {
 		cause = xasprintf("cannot create %s: %s", dir,
 		    strerror(errno));
 		goto fail;
 	}
+	/* Ids have a one-second resolution: never reuse one. */
+	for (;;) {
+		char *m, *pt;
+		int taken;
+
+		id = catalog_new_id(t->name, started);
+		m = xasprintf("%s/%s.json", dir, id);
+		pt = xasprintf("%s/%s.partial", dir, id);
+		taken = access(m, F_OK) == 0 || access(pt, F_OK) == 0;
+		free(m);
+		free(pt);
+		if (!taken)
+			break;
+		free(id);
+		sleep(1);
+		started = time(NULL);
+	}
+	run.ctx.id = id;
+	cJSON_AddStringToObject(result, "id", id);
 	if (load_key(cfg, key, &have_key, &cause) == -1)
 		goto fail;
 
@@ -295,6 +311,7 @@ job_backup(const struct config *cfg, const char *target,
 
 	cJSON_AddStringToObject(manifest, "file", name);
 	cJSON_AddNumberToObject(manifest, "bytes", (double)out_bytes);
+	cJSON_DeleteItemFromObjectCaseSensitive(manifest, "bytes_raw");
 	cJSON_AddNumberToObject(manifest, "bytes_raw", (double)in_bytes);
 	cJSON_AddStringToObject(manifest, "blake2b", hash);
 	{

@@ -3,6 +3,7 @@
  * --version.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,44 @@
 #include <sodium.h>
 
 #include "bot.h"
+#include "cli.h"
 #include "config.h"
+#include "job.h"
 #include "log.h"
+
+/* Sub-commands that work on the configuration without Matrix. */
+static const struct {
+	const char	*name;
+	int		(*fn)(const struct config *, int, char **);
+} offline_cmds[] = {
+	{ "backup", cli_backup },
+	{ "list", cli_list },
+	{ "verify", cli_verify },
+	{ "keygen", cli_keygen },
+	{ "catalog", cli_catalog },
+	{ "job", job_main },
+};
+
+static int
+run_offline(const char *config, int (*fn)(const struct config *, int,
+    char **), int argc, char **argv)
+{
+	struct config_errors errs;
+	struct config *cfg;
+	int r;
+
+	if ((cfg = config_load(config, &errs)) == NULL) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msg[i]);
+		config_errors_release(&errs);
+		return 1;
+	}
+	if (cfg->log_debug)
+		log_init(LOG_LVL_DEBUG, NULL);
+	r = fn(cfg, argc, argv);
+	config_free(cfg);
+	return r;
+}
 
 static void
 usage(FILE *f)
@@ -23,9 +60,17 @@ usage(FILE *f)
 "Backups of a Mastodon + Matrix server, operated from a Matrix room.\n"
 "\n"
 "commands:\n"
-"  run        run the daemon in the foreground (logs to stderr)\n"
-"  check      validate the config, log in, check every room; exit 0 only\n"
-"             when all is well\n"
+"  run                    the daemon, in the foreground (logs to stderr)\n"
+"  check                  validate the config, log in, check every room;\n"
+"                         exit 0 only when all is well\n"
+"  backup TARGET|KIND|all back up now, with a progress bar (Ctrl-C cancels)\n"
+"  list [TARGET] [--json] the catalog, newest first, and what each is kept as\n"
+"  verify ID | TARGET [ID|latest]\n"
+"                         check hash, decryption and that the restore tool\n"
+"                         can read the backup\n"
+"  keygen [FILE]          make an encryption key (default: encryption_key_file)\n"
+"  catalog --from REMOTE  rebuild the local catalog from a remote's copies\n"
+"  job ...                (internal) a job of the daemon, JSON lines on stdout\n"
 "\n"
 "options:\n"
 "  -c FILE    configuration file (default " CONFIG_DEFAULT_PATH ")\n"
@@ -71,15 +116,31 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1) {
+	if (argc < 1) {
 		usage(stderr);
 		return 2;
 	}
+	/* A reader that stops early is an error to handle, not a death. */
+	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("libcurl failed to initialise");
-	if (!strcmp(argv[0], "run"))
+	if (!strcmp(argv[0], "keygen") && argc == 2)
+		return cli_keygen(NULL, 1, argv + 1);
+	for (size_t i = 0; i < sizeof(offline_cmds) / sizeof(offline_cmds[0]);
+	    i++)
+		if (!strcmp(argv[0], offline_cmds[i].name)) {
+			r = run_offline(config, offline_cmds[i].fn, argc - 1,
+			    argv + 1);
+			curl_global_cleanup();
+			return r;
+		}
+	if (argc != 1 && (!strcmp(argv[0], "run") ||
+	    !strcmp(argv[0], "check"))) {
+		usage(stderr);
+		r = 2;
+	} else if (!strcmp(argv[0], "run"))
 		r = bot_run(config);
 	else if (!strcmp(argv[0], "check"))
 		r = bot_check(config);

@@ -267,18 +267,22 @@ mx_pending(const struct mx *c)
 }
 
 int
-mx_poll(struct mx *c, int extra_fd, int timeout_ms)
+mx_poll(struct mx *c, const int *fds, int nfds, int timeout_ms)
 {
-	struct curl_waitfd wfd;
+	struct curl_waitfd wfd[64];
 	struct CURLMsg *m;
 	int running, left;
 	CURLMcode mc;
 
-	memset(&wfd, 0, sizeof(wfd));
-	wfd.fd = extra_fd;
-	wfd.events = CURL_WAIT_POLLIN;
-	mc = curl_multi_poll(c->multi, extra_fd >= 0 ? &wfd : NULL,
-	    extra_fd >= 0 ? 1 : 0, timeout_ms, NULL);
+	if (nfds > (int)nitems(wfd))
+		nfds = (int)nitems(wfd);
+	memset(wfd, 0, sizeof(wfd));
+	for (int i = 0; i < nfds; i++) {
+		wfd[i].fd = fds[i];
+		wfd[i].events = CURL_WAIT_POLLIN;
+	}
+	mc = curl_multi_poll(c->multi, nfds > 0 ? wfd : NULL, (unsigned)nfds,
+	    timeout_ms, NULL);
 	if (mc != CURLM_OK) {
 		log_warnx("curl_multi_poll: %s", curl_multi_strerror(mc));
 		return -1;

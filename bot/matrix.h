@@ -54,11 +54,11 @@ void mx_cancel(struct mx *c, struct mx_call *call);
 int mx_pending(const struct mx *c);
 
 /*
- * Wait up to timeout_ms for network activity or extra_fd (may be -1)
+ * Wait up to timeout_ms for network activity or one of the extra fds
  * becoming readable, then run callbacks of finished requests.  Returns 0,
  * or -1 on a curl failure (logged).
  */
-int mx_poll(struct mx *c, int extra_fd, int timeout_ms);
+int mx_poll(struct mx *c, const int *fds, int nfds, int timeout_ms);
 
 /* Blocking request; fills out (release with mx_resp_release). */
 void mx_call(struct mx *c, const char *method, const char *path,

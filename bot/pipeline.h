@@ -11,7 +11,8 @@
  *   repeated: 4-byte big-endian ciphertext length | ciphertext
  * Each ciphertext carries up to PIPE_BLOCK bytes of plaintext; the last
  * one is tagged FINAL, so a truncated file is detected.  The compressed
- * stream is a standard zstd frame (`zstd -d` reads an unencrypted one).
+ * stream is a standard zstd frame with a content checksum (`zstd -d`
+ * reads and checks an unencrypted one).
  */
 #ifndef BB_PIPELINE_H
 #define BB_PIPELINE_H
@@ -37,8 +38,10 @@ struct pipe_opts {
 struct pipe_out;
 
 /*
- * Open a writer to fd (a file opened by the caller).  Returns NULL with
- * *cause on failure.
+ * Open a writer to fd (a file opened by the caller, who also closes it).
+ * With a key the header is written at once, so a full disk can already
+ * fail here.  Returns NULL with *cause on failure.  After any failure the
+ * writer refuses further calls; pipe_out_free it in every case.
  */
 struct pipe_out *pipe_out_new(int fd, const struct pipe_opts *o, char **cause);
 /* Feed n bytes of input.  0, or -1 with *cause (e.g. ENOSPC). */
@@ -58,12 +61,18 @@ void pipe_out_free(struct pipe_out *p);
  * decompress, writing the original bytes to out_fd (-1: discard, just
  * verify).  Detects truncation, tampering and a wrong key.  0, or -1 with
  * *cause.
+ *
+ * One pass: the hash is only known at the end, so bytes already written
+ * to out_fd when -1 comes back are not to be trusted.  With PIPE_NONE and
+ * no key the bytes pass through unchanged and only the hash can tell
+ * damage.  bytes_out (may be NULL) counts the bytes written to out_fd.
  */
 int pipe_in_run(int in_fd, int out_fd, enum pipe_compression compression,
     const unsigned char *key, const char *expect_hex, uint64_t *bytes_out,
     char **cause);
 
-/* BLAKE2b of a whole file, hex.  0 or -1 with *cause. */
+/* BLAKE2b of a whole file (from offset 0 if fd is seekable), hex.
+ * 0 or -1 with *cause. */
 int pipe_hash_fd(int fd, char *hash_hex, uint64_t *bytes, char **cause);
 
 /*

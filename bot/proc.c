@@ -28,6 +28,22 @@ close_pair(int fd[2])
 	fd[0] = fd[1] = -1;
 }
 
+/*
+ * 1 if the environment entry e ("NAME=value") is replaced by one in
+ * env_add.  Replace, not append: Go programs (rclone) take the first of
+ * two entries with the same name.
+ */
+static int
+env_replaced(const char *e, const char *const *env_add)
+{
+	size_t n = strcspn(e, "=");
+
+	for (; env_add != NULL && *env_add != NULL; env_add++)
+		if (strncmp(e, *env_add, n) == 0 && (*env_add)[n] == '=')
+			return 1;
+	return 0;
+}
+
 int
 proc_spawn(struct proc *p, const char *const *argv,
     const char *const *env_add, int flags, char **cause)
@@ -55,7 +71,10 @@ proc_spawn(struct proc *p, const char *const *argv,
 	while (env_add != NULL && env_add[nadd] != NULL)
 		nadd++;
 	env = xcalloc(nenv + nadd + 1, sizeof(*env));
-	memcpy(env, environ, nenv * sizeof(*env));
+	nenv = 0;
+	for (size_t i = 0; environ[i] != NULL; i++)
+		if (!env_replaced(environ[i], env_add))
+			env[nenv++] = environ[i];
 	memcpy(env + nenv, env_add, nadd * sizeof(*env));
 
 	if ((p->pid = fork()) == -1) {

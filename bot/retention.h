@@ -32,14 +32,20 @@ struct keep_item {
 	char		 reasons[64];	/* "last, daily, weekly" */
 };
 
-/* Parse "last=3 daily=7 weekly=4 monthly=6".  0 or -1 with *cause. */
+/*
+ * Parse "last=3 daily=7 weekly=4 monthly=6" (spaces and/or commas).  An
+ * empty string is no policy (set = 0); "last=0" is a policy that keeps
+ * only the newest good backup.  0, or -1 with *cause and *p untouched.
+ */
 int keep_parse(const char *s, struct keep_policy *p, char **cause);
-/* "last=3 daily=7" (caller frees). */
+/* "last=3 daily=7"; "" when unset, "last=0" when all zero (caller frees). */
 char *keep_format(const struct keep_policy *p);
 
 /*
- * Decide: sets keep and reasons on every item.  Items in any order.
- * Bad items get keep = 0 unless policy is unset (then all are kept).
+ * Decide: sets keep and reasons on every item.  Items in any order; the
+ * array is not reordered.  Bad items get keep = 0 unless policy is unset
+ * (then all are kept, reason "no policy").  Backups with the same time
+ * are ordered by id, the larger one counting as newer.
  */
 void keep_apply(const struct keep_policy *p, struct keep_item *items,
     size_t n);

@@ -5,8 +5,11 @@
 #include <time.h>
 
 #include "bot.h"
+#include "catalog.h"
+#include "cli.h"
 #include "cmd.h"
 #include "config.h"
+#include "jobs.h"
 #include "msg.h"
 #include "outbox.h"
 
@@ -21,6 +24,71 @@ format_duration(char *out, size_t n, long s)
 		snprintf(out, n, "%ldh %ldm", s / 3600, (s % 3600) / 60);
 	else
 		snprintf(out, n, "%ldd %ldh", s / 86400, (s % 86400) / 3600);
+}
+
+static void
+status_targets(struct bot *bot, struct msg *m)
+{
+	const struct config *cfg = bot->cfg;
+	time_t now = time(NULL);
+
+	msg_nl(m);
+	msg_textf(m, "targets (%zu):", cfg->ntargets);
+	for (size_t i = 0; i < cfg->ntargets; i++) {
+		const struct target *t = &cfg->targets[i];
+		struct backup *list;
+		size_t n = catalog_list(cfg, t->name, &list);
+		char age[16], size[16];
+
+		msg_nl(m);
+		msg_text(m, "• ");
+		msg_code(m, t->name);
+		msg_textf(m, " (%s): ", config_kind_name(t->kind));
+		if (n == 0)
+			msg_text(m, "no good backup yet");
+		else {
+			cli_age(age, sizeof(age), difftime(now,
+			    list[0].started));
+			cli_size(size, sizeof(size), (double)list[0].bytes);
+			msg_textf(m, "last good backup %s ago, %s, %s; %zu "
+			    "kept", age, size, list[0].status, n);
+		}
+		catalog_free(list, n);
+	}
+}
+
+static void
+status_jobs(struct bot *bot, struct msg *m)
+{
+	int n = 0;
+
+	for (struct job *j = jobs_first(bot->jobs); j != NULL; j = j->next) {
+		char done[16], total[16];
+
+		if (j->state == JOB_DONE)
+			continue;
+		if (n++ == 0) {
+			msg_nl(m);
+			msg_text(m, "jobs:");
+		}
+		msg_nl(m);
+		cli_size(done, sizeof(done), (double)j->done);
+		cli_size(total, sizeof(total), (double)j->total);
+		if (j->state == JOB_QUEUED)
+			msg_textf(m, "• job %d: %s of %s, queued (by %s)",
+			    j->number, j->kind == JOB_BACKUP ? "backup" :
+			    "verification", j->target, j->requester);
+		else
+			msg_textf(m, "• job %d: %s of %s, running (by %s): %s "
+			    "%s of ~%s", j->number, j->kind == JOB_BACKUP ?
+			    "backup" : "verification", j->target,
+			    j->requester, j->phase ? j->phase : "starting",
+			    done, total);
+	}
+	if (n == 0) {
+		msg_nl(m);
+		msg_text(m, "jobs: none running");
+	}
 }
 
 static int
@@ -53,6 +121,8 @@ status_exec(struct cmd_ctx *ctx)
 	msg_nl(&m);
 	msg_textf(&m, "outbox: %zu message(s) waiting",
 	    outbox_depth(bot->outbox));
+	status_targets(bot, &m);
+	status_jobs(bot, &m);
 	bot_reply(ctx, &m);
 	msg_release(&m);
 	return 0;
@@ -61,7 +131,7 @@ status_exec(struct cmd_ctx *ctx)
 const struct cmd_entry cmd_status_entry = {
 	.name = "status",
 	.usage = "",
-	.summary = "how the bot is doing: uptime, rooms, outbox",
+	.summary = "how the bot is doing: targets, jobs, rooms, outbox",
 	.min_args = 0,
 	.max_args = 0,
 	.exec = status_exec,

@@ -42,6 +42,10 @@ done
 echo "unit: $up passed, $uf failed" | tee "$log"
 count "$log"
 
+echo "== remote copies (rclone: local and served webdav)"
+bash tests/remote/test_remote.sh | tee "$log"
+count "$log"
+
 echo "== integration tests"
 /usr/bin/python3 tests/integration/run.py | tee "$log"
 count "$log"

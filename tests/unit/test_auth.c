@@ -99,15 +99,19 @@ test_power_level_out_of_range(void **state)
 	    "\"@tiny:example.org\":-1e300,\"@max:example.org\":"
 	    "9007199254740991},\"users_default\":3}");
 	cJSON *def = levels("{\"users_default\":1e300}");
+	long max, huge, tiny, dflt;
 
 	(void)state;
-	assert_int_equal(bot_power_level(pl, "@max:example.org"),
-	    9007199254740991L);
-	assert_int_equal(bot_power_level(pl, "@huge:example.org"), 3);
-	assert_int_equal(bot_power_level(pl, "@tiny:example.org"), 3);
-	assert_int_equal(bot_power_level(def, "@x:example.org"), 0);
+	max = bot_power_level(pl, "@max:example.org");
+	huge = bot_power_level(pl, "@huge:example.org");
+	tiny = bot_power_level(pl, "@tiny:example.org");
+	dflt = bot_power_level(def, "@x:example.org");
 	cJSON_Delete(pl);
 	cJSON_Delete(def);
+	assert_int_equal(max, 9007199254740991L);
+	assert_int_equal(huge, 3);
+	assert_int_equal(tiny, 3);
+	assert_int_equal(dflt, 0);
 }
 
 static void

@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sys/wait.h>
+
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -568,6 +571,44 @@ test_corrupt_and_tmp(void **state)
 	free(other);
 }
 
+/*
+ * Bug (outbox.c item_load): seq and edit_of are cast from a double
+ * without a range check - (uint64_t)1e300 is undefined behaviour - and
+ * seq is not compared with the file name.  An item whose seq does not
+ * match its file is sent under another seq and its file is never removed
+ * (unlink_item works from the seq), so it is sent again at every start.
+ * Such a file should be set aside as .corrupt like any unreadable one.
+ */
+static void
+test_bad_seq_is_corrupt(void **state)
+{
+	struct fx *f = *state;
+	static const char *seqs[] = { "1e300", "5.5", "6", "0", "-1" };
+	size_t depth;
+	int corrupt;
+
+	for (size_t i = 0; i < nitems(seqs); i++) {
+		char *path = file_of(f, 5), *text;
+
+		text = xasprintf("{\"seq\":%s,\"txn_id\":\"t\",\"room_id\":"
+		    "\"!r:x\",\"type\":\"m.room.message\",\"content\":{}}",
+		    seqs[i]);
+		tu_write_str(path, text, 0600);
+		free(text);
+		reopen(f);
+		depth = outbox_depth(f->ob);
+		corrupt = tu_count_files(f->dir, ".corrupt");
+		tu_rmtree(xasprintf("%s.corrupt", path));
+		unlink(path);
+		free(path);
+		if (depth != 0)
+			print_message("seq %s in file 5 was loaded\n", seqs[i]);
+		assert_int_equal(depth, 0);
+		assert_int_equal(corrupt, 1);
+		reopen(f);
+	}
+}
+
 static void
 test_open_fails(void **state)
 {
@@ -645,18 +686,35 @@ test_backoff_jitter_bounds(void **state)
  * is 2^32 (d = 2^33 - 2) the cast makes it 0: a division by zero
  * (SIGFPE); above 2^32 the window wraps and is far narrower than [d/2, d].
  * No caller passes such values today (max is 60 s), but the function
- * promises [d/2, d] for any base and max.  Kept last: it may kill the
- * process rather than fail.
+ * promises [d/2, d] for any base and max.  Run in a child, so a crash
+ * fails this test instead of killing the whole suite.
  */
 static void
 test_backoff_wide_window(void **state)
 {
 	const int64_t d = (INT64_C(1) << 33) - 2;
-	int64_t v;
+	int status = 0;
+	pid_t pid;
 
 	(void)state;
-	v = backoff_delay(0, d, d, UINT32_MAX);
-	assert_true(v >= d / 2 && v <= d);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int64_t v;
+
+		/* cmocka's handler would resume the suite in the child */
+		signal(SIGFPE, SIG_DFL);
+		v = backoff_delay(0, d, d, UINT32_MAX);
+
+		_exit(v >= d / 2 && v <= d ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		print_message("backoff_delay died of signal %d\n",
+		    WTERMSIG(status));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int
@@ -688,6 +746,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_edit_of_dropped_target,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_and_tmp,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_seq_is_corrupt,
 		    setup, teardown),
 		cmocka_unit_test(test_open_fails),
 		cmocka_unit_test(test_backoff_growth),

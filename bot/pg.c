@@ -1,0 +1,1295 @@
+/*
+ * pg.c - the PostgreSQL backend: one database, dumped with pg_dump in a
+ * snapshot in which we also count the rows of every table.
+ *
+ * A backup holds one libpq connection with a REPEATABLE READ transaction
+ * open until pg_dump has exited: the transaction exports its snapshot,
+ * counts rows in it, and pg_dump --snapshot=ID dumps exactly that data,
+ * so the counts in the manifest are the counts a restore must give.
+ *
+ * The password goes to libpq as a connection parameter and to pg_dump
+ * through PGPASSFILE, a one-line file in a private temporary directory
+ * that lives only as long as pg_dump; never through argv.
+ *
+ * The custom format is streamed from pg_dump's stdout.  The directory
+ * format (pg_dump -j N) is written to backup_dir/TARGET/.ID.dir, then
+ * streamed as a tar and removed.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <libpq-fe.h>
+
+#include "backend.h"
+#include "config.h"
+#include "log.h"
+#include "pg.h"
+#include "pipeline.h"
+#include "proc.h"
+#include "util.h"
+
+#define PG_CONNECT_TIMEOUT	"10"
+#define PG_APPNAME		"backupbot"
+#define PG_PROGRESS_MS		500	/* at most two updates a second */
+#define PG_POLL_MS		200	/* how soon a cancel is noticed */
+#define PG_TERM_GRACE_MS	10000	/* after SIGTERM, then SIGKILL */
+#define PG_STDERR_LINES		5
+#define PG_VERSION_OUT_MAX	4096
+
+/* What prepare and probe learn from the server. */
+struct pg_facts {
+	int		 server_num;		/* 150020 */
+	char		*server_version;	/* "15.20 (Debian ...)" */
+	char		*database;
+	long long	 size;			/* bytes */
+};
+
+/* One program run by pg_stream, and what became of it. */
+struct pg_run {
+	const char	*name;		/* "pg_dump", "tar": for messages */
+	const char	*phase;		/* progress phase */
+	uint64_t	 total;		/* progress estimate, 0: unknown */
+	const char	*watch_dir;	/* no stdout: progress = its size */
+	uint64_t	 bytes;		/* bytes read from its stdout */
+	struct tail	 err;
+	int		 status;
+	int		 cancelled;
+	char		*write_error;	/* from pipe_out_write */
+};
+
+/* ---- pure helpers (pg.h) -------------------------------------------- */
+
+/*
+ * The version word of a `PROG (PostgreSQL) VERSION ...` line: the first
+ * word after the parenthesised one.
+ */
+static const char *
+pg_version_word(const char *text, size_t *len)
+{
+	const char *p = text;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	p += strcspn(p, " \t\n");		/* program name */
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '(')
+		return NULL;
+	p += strcspn(p, ")\n");
+	if (*p != ')')
+		return NULL;
+	p++;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p < '0' || *p > '9')
+		return NULL;
+	*len = strcspn(p, " \t\r\n");
+	return p;
+}
+
+static int
+pg_version_part(const char **p, long *v)
+{
+	char *end;
+
+	if (**p < '0' || **p > '9')
+		return -1;
+	errno = 0;
+	*v = strtol(*p, &end, 10);
+	if (errno != 0 || *v > 999)
+		return -1;
+	*p = end;
+	return 0;
+}
+
+int
+pg_parse_version(const char *text, int *num)
+{
+	const char *p;
+	long major, minor = 0, patch = 0;
+	size_t len;
+
+	*num = 0;
+	if ((p = pg_version_word(text, &len)) == NULL)
+		return -1;
+	if (pg_version_part(&p, &major) == -1 || major < 6)
+		return -1;
+	if (*p == '.') {
+		p++;
+		if (pg_version_part(&p, &minor) == -1 || minor > 99)
+			return -1;
+		/* Before 10 the major version had two parts: 9.6.24. */
+		if (major < 10 && *p == '.') {
+			p++;
+			if (pg_version_part(&p, &patch) == -1 || patch > 99)
+				return -1;
+		}
+	} else if (major < 10)
+		return -1;
+	/* What may follow: nothing, or "devel", "beta2", "rc1". */
+	while (*p >= 'a' && *p <= 'z')
+		p++;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+		return -1;
+	if (major >= 10)
+		*num = (int)(major * 10000 + minor);
+	else
+		*num = (int)(major * 10000 + minor * 100 + patch);
+	return 0;
+}
+
+int
+pg_major(int num)
+{
+	return num >= 100000 ? num / 10000 * 100 : num / 100;
+}
+
+void
+pg_major_text(int num, char *buf, size_t size)
+{
+	if (num >= 100000)
+		snprintf(buf, size, "%d", num / 10000);
+	else
+		snprintf(buf, size, "%d.%d", num / 10000, num / 100 % 100);
+}
+
+char *
+pg_passfile_line(const char *password)
+{
+	size_t len = strlen(password), n = 0;
+	char *line;
+
+	if (len == 0 || strcspn(password, "\r\n") != len)
+		return NULL;
+	line = xmalloc(8 + 2 * len + 2);
+	memcpy(line, "*:*:*:*:", 8);
+	n = 8;
+	for (const char *p = password; *p != '\0'; p++) {
+		if (*p == ':' || *p == '\\')
+			line[n++] = '\\';
+		line[n++] = *p;
+	}
+	line[n++] = '\n';
+	line[n] = '\0';
+	return line;
+}
+
+char **
+pg_dump_argv(const struct target *t, const char *snapshot, const char *outdir)
+{
+	char **argv = xcalloc(16, sizeof(*argv));
+	size_t n = 0;
+
+	argv[n++] = xstrdup(t->pg_dump);
+	if (outdir != NULL) {
+		argv[n++] = xstrdup("--format=directory");
+		argv[n++] = xasprintf("--jobs=%d", t->jobs > 0 ? t->jobs : 1);
+		argv[n++] = xasprintf("--file=%s", outdir);
+		/* A staging copy: fsync would only slow it down. */
+		argv[n++] = xstrdup("--no-sync");
+	} else
+		argv[n++] = xstrdup("--format=custom");
+	/* We compress in the pipeline, with zstd, unless asked not to. */
+	if (t->compression == NULL || strcmp(t->compression, "pgdump") != 0)
+		argv[n++] = xstrdup("--compress=0");
+	if (snapshot != NULL)
+		argv[n++] = xasprintf("--snapshot=%s", snapshot);
+	argv[n++] = xstrdup("--no-password");
+	argv[n++] = xasprintf("--dbname=%s", t->conninfo);
+	argv[n] = NULL;
+	return argv;
+}
+
+void
+pg_argv_free(char **argv)
+{
+	if (argv == NULL)
+		return;
+	for (size_t i = 0; argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/* ---- small helpers -------------------------------------------------- */
+
+static int
+pg_is_cancelled(struct job_ctx *ctx)
+{
+	return ctx->cancelled != NULL && *ctx->cancelled;
+}
+
+static void
+pg_log(struct job_ctx *ctx, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+pg_log(struct job_ctx *ctx, const char *level, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	if (ctx->log == NULL)
+		return;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	ctx->log(ctx, level, msg);
+	free(msg);
+}
+
+static void
+pg_progress(struct job_ctx *ctx, const char *phase, uint64_t done,
+    uint64_t total)
+{
+	if (ctx->progress != NULL)
+		ctx->progress(ctx, phase, done, total);
+}
+
+/* Set a manifest fact, replacing an earlier value. */
+static void
+pg_fact(cJSON *m, const char *key, cJSON *item)
+{
+	if (m == NULL || item == NULL) {
+		cJSON_Delete(item);
+		return;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(m, key) != NULL)
+		cJSON_ReplaceItemInObjectCaseSensitive(m, key, item);
+	else
+		cJSON_AddItemToObject(m, key, item);
+}
+
+/*
+ * libpq messages on one line, each run of white space one space:
+ * "...failed: Connection refused Is the server running...".
+ */
+static char *
+pg_oneline(const char *msg)
+{
+	char *s = xstrdup(msg != NULL ? msg : ""), *w = s;
+	int space = 0;
+
+	for (const char *r = s; *r != '\0'; r++) {
+		if (*r == '\n' || *r == '\r' || *r == '\t' || *r == ' ') {
+			space = 1;
+			continue;
+		}
+		if (space && w != s)
+			*w++ = ' ';
+		space = 0;
+		*w++ = *r;
+	}
+	*w = '\0';
+	return s;
+}
+
+static void
+pg_secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	secure_wipe(s, strlen(s));
+	free(s);
+}
+
+/* ---- libpq ---------------------------------------------------------- */
+
+static int
+pg_password(const struct target *t, char **password, char **cause)
+{
+	char *why = NULL;
+
+	*password = NULL;
+	if (t->password_file == NULL)
+		return 0;
+	if ((*password = secret_read(t->password_file, &why)) == NULL) {
+		*cause = xasprintf("[postgres %s] password_file: %s", t->name,
+		    why);
+		free(why);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Connect.  Our connect_timeout and application_name come first, so
+ * that the operator's conninfo may override them.
+ */
+static PGconn *
+pg_connect(const struct target *t, const char *password, char **cause)
+{
+	const char *keys[5], *vals[5];
+	PGconn *conn;
+	char *msg;
+	int n = 0;
+
+	keys[n] = "connect_timeout";
+	vals[n++] = PG_CONNECT_TIMEOUT;
+	keys[n] = "application_name";
+	vals[n++] = PG_APPNAME;
+	keys[n] = "dbname";
+	vals[n++] = t->conninfo;
+	if (password != NULL) {
+		keys[n] = "password";
+		vals[n++] = password;
+	}
+	keys[n] = vals[n] = NULL;
+
+	if ((conn = PQconnectdbParams(keys, vals, 1)) == NULL) {
+		*cause = xstrdup("cannot connect to PostgreSQL: out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) == CONNECTION_OK)
+		return conn;
+
+	msg = pg_oneline(PQerrorMessage(conn));
+	if (strstr(msg, "no password supplied") != NULL &&
+	    t->password_file == NULL)
+		*cause = xasprintf("cannot connect to PostgreSQL: %s (set "
+		    "password_file in [postgres %s])", msg, t->name);
+	else if (strstr(msg, "password authentication failed") != NULL &&
+	    t->password_file != NULL)
+		*cause = xasprintf("cannot connect to PostgreSQL: %s (check "
+		    "the password in %s)", msg, t->password_file);
+	else
+		*cause = xasprintf("cannot connect to PostgreSQL: %s", msg);
+	free(msg);
+	PQfinish(conn);
+	return NULL;
+}
+
+/* Read the password and connect; the password is wiped at once. */
+static PGconn *
+pg_open(const struct target *t, char **cause)
+{
+	char *password;
+	PGconn *conn;
+
+	if (pg_password(t, &password, cause) == -1)
+		return NULL;
+	conn = pg_connect(t, password, cause);
+	pg_secret_free(password);
+	return conn;
+}
+
+/* Run a command that returns no rows. */
+static int
+pg_exec(PGconn *conn, const char *sql, char **cause)
+{
+	PGresult *res = PQexec(conn, sql);
+	char *msg;
+
+	if (PQresultStatus(res) == PGRES_COMMAND_OK ||
+	    PQresultStatus(res) == PGRES_TUPLES_OK) {
+		PQclear(res);
+		return 0;
+	}
+	msg = pg_oneline(res != NULL ? PQresultErrorMessage(res) :
+	    PQerrorMessage(conn));
+	*cause = xasprintf("%s: %s", sql, msg);
+	free(msg);
+	PQclear(res);
+	return -1;
+}
+
+/* Run a query that returns one row: its values (caller PQclear()s). */
+static PGresult *
+pg_query_row(PGconn *conn, const char *sql, int ncols, char **cause)
+{
+	PGresult *res = PQexec(conn, sql);
+	char *msg;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		msg = pg_oneline(res != NULL ? PQresultErrorMessage(res) :
+		    PQerrorMessage(conn));
+		*cause = xasprintf("%s: %s", sql, msg);
+		free(msg);
+		PQclear(res);
+		return NULL;
+	}
+	if (PQntuples(res) != 1 || PQnfields(res) != ncols) {
+		*cause = xasprintf("%s: unexpected result (%d rows)", sql,
+		    PQntuples(res));
+		PQclear(res);
+		return NULL;
+	}
+	for (int i = 0; i < ncols; i++) {
+		if (PQgetisnull(res, 0, i)) {
+			*cause = xasprintf("%s: NULL result", sql);
+			PQclear(res);
+			return NULL;
+		}
+	}
+	return res;
+}
+
+/*
+ * A query that a cancel interrupts (an exact count of a big table takes
+ * minutes): on cancel the server is asked to stop it.  Returns the
+ * result of a query that gave rows, or NULL with *cause ("cancelled").
+ */
+static PGresult *
+pg_query_interruptible(struct job_ctx *ctx, PGconn *conn, const char *sql,
+    char **cause)
+{
+	PGresult *res, *last = NULL;
+	PGcancel *cancel;
+	char err[256], *msg;
+	int cancelled = 0;
+
+	if (!PQsendQuery(conn, sql)) {
+		msg = pg_oneline(PQerrorMessage(conn));
+		*cause = xasprintf("%s: %s", sql, msg);
+		free(msg);
+		return NULL;
+	}
+	while (PQisBusy(conn)) {
+		struct pollfd pf = { PQsocket(conn), POLLIN, 0 };
+
+		if (!cancelled && pg_is_cancelled(ctx)) {
+			if ((cancel = PQgetCancel(conn)) != NULL) {
+				PQcancel(cancel, err, sizeof(err));
+				PQfreeCancel(cancel);
+			}
+			cancelled = 1;
+		}
+		if (poll(&pf, 1, PG_POLL_MS) == -1 && errno != EINTR)
+			break;
+		if (!PQconsumeInput(conn))
+			break;		/* PQgetResult tells why */
+	}
+	while ((res = PQgetResult(conn)) != NULL) {
+		PQclear(last);
+		last = res;
+	}
+	if (cancelled) {
+		PQclear(last);
+		*cause = xstrdup("cancelled");
+		return NULL;
+	}
+	if (PQresultStatus(last) != PGRES_TUPLES_OK) {
+		msg = pg_oneline(last != NULL ? PQresultErrorMessage(last) :
+		    PQerrorMessage(conn));
+		*cause = xstrdup(msg);
+		free(msg);
+		PQclear(last);
+		return NULL;
+	}
+	return last;
+}
+
+static int
+pg_ll(const char *s, long long *v)
+{
+	return str_to_ll(s, 0, INT64_MAX, v);
+}
+
+static void
+pg_facts_release(struct pg_facts *f)
+{
+	free(f->server_version);
+	free(f->database);
+	memset(f, 0, sizeof(*f));
+}
+
+static int
+pg_facts_read(PGconn *conn, struct pg_facts *f, char **cause)
+{
+	const char *v;
+	PGresult *res;
+
+	memset(f, 0, sizeof(*f));
+	f->server_num = PQserverVersion(conn);
+	v = PQparameterStatus(conn, "server_version");
+	f->server_version = xstrdup(v != NULL ? v : "unknown");
+	res = pg_query_row(conn, "SELECT current_database(), "
+	    "pg_database_size(current_database())", 2, cause);
+	if (res == NULL)
+		return -1;
+	f->database = xstrdup(PQgetvalue(res, 0, 0));
+	if (pg_ll(PQgetvalue(res, 0, 1), &f->size) == -1)
+		f->size = 0;
+	PQclear(res);
+	return 0;
+}
+
+/* ---- tool versions -------------------------------------------------- */
+
+/* Run TOOL --version; its number and version word ("15.20"). */
+static int
+pg_tool_version(const struct target *t, const char *key, const char *tool,
+    int *num, char **text, char **cause)
+{
+	const char *argv[] = { tool, "--version", NULL };
+	struct tail err = { .len = 0 };
+	char *out = NULL, *why = NULL, *st;
+	const char *word;
+	size_t len;
+	int status;
+
+	*text = NULL;
+	if (proc_run(argv, NULL, &out, PG_VERSION_OUT_MAX, &err, &status,
+	    &why) == -1) {
+		*cause = xasprintf("%s (install postgresql-client, or set "
+		    "%s = /path/to/%s in [postgres %s])", why, key, key,
+		    t->name);
+		free(why);
+		return -1;
+	}
+	if (!proc_ok(status)) {
+		st = proc_status_text(status);
+		*cause = xasprintf("%s --version %s: %s", tool, st,
+		    tail_text(&err, PG_STDERR_LINES));
+		free(st);
+		free(out);
+		return -1;
+	}
+	if (pg_parse_version(out, num) == -1 ||
+	    (word = pg_version_word(out, &len)) == NULL) {
+		out[strcspn(out, "\n")] = '\0';
+		*cause = xasprintf("%s --version: cannot read a version in "
+		    "\"%.80s\"", tool, out);
+		free(out);
+		return -1;
+	}
+	*text = xstrndup(word, len);
+	free(out);
+	return 0;
+}
+
+/*
+ * pg_dump can dump servers of its own major version and older ones,
+ * never newer ones.
+ */
+static int
+pg_check_dump_version(const struct target *t, int dump_num, int server_num,
+    char **cause)
+{
+	char dump_major[16], server_major[16];
+
+	if (pg_major(dump_num) >= pg_major(server_num))
+		return 0;
+	pg_major_text(dump_num, dump_major, sizeof(dump_major));
+	pg_major_text(server_num, server_major, sizeof(server_major));
+	*cause = xasprintf("pg_dump %s cannot dump a PostgreSQL %s server; "
+	    "install postgresql-client-%s or set pg_dump = "
+	    "/usr/lib/postgresql/%s/bin/pg_dump in [postgres %s]",
+	    dump_major, server_major, server_major, server_major, t->name);
+	return -1;
+}
+
+/* ---- running a tool ------------------------------------------------- */
+
+/* Bytes in the files of a flat directory (pg_dump -Fd's output). */
+static uint64_t
+pg_dir_bytes(const char *path)
+{
+	struct dirent *de;
+	struct stat st;
+	uint64_t total = 0;
+	DIR *d;
+
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    0 && S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return total;
+}
+
+static int
+pg_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) == -1 && errno != ENOENT)
+		log_warn("remove %s", path);
+	return 0;
+}
+
+static void
+pg_rmtree(const char *path)
+{
+	if (path != NULL)
+		nftw(path, pg_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/*
+ * Close our ends and wait for a process we asked to stop: SIGKILL if it
+ * is still there after the grace period.
+ */
+static void
+pg_reap(struct proc *p, int *status)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	int64_t deadline = mono_ms() + PG_TERM_GRACE_MS;
+	pid_t r;
+
+	if (p->out_fd != -1)
+		close(p->out_fd);
+	if (p->err_fd != -1)
+		close(p->err_fd);
+	p->out_fd = p->err_fd = -1;
+	for (;;) {
+		r = waitpid(p->pid, status, WNOHANG);
+		if (r == p->pid || (r == -1 && errno != EINTR))
+			break;
+		if (mono_ms() >= deadline) {
+			kill(p->pid, SIGKILL);
+			while (waitpid(p->pid, status, 0) == -1 &&
+			    errno == EINTR)
+				;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	p->pid = -1;
+}
+
+/*
+ * Run argv to its end.  With out, its stdout is streamed into out in
+ * blocks of up to PIPE_BLOCK; without, stdout goes to /dev/null and the
+ * progress is the size of r->watch_dir.  Its stderr's tail is kept in
+ * r->err.  On cancel or a write error it is stopped with SIGTERM.
+ * Returns 0 when it could be started (then see r), -1 with *cause.
+ */
+static int
+pg_stream(struct job_ctx *ctx, const char *const *argv,
+    const char *const *env, struct pipe_out *out, struct pg_run *r,
+    char **cause)
+{
+	struct proc p;
+	unsigned char *block;
+	char chunk[4096];
+	int64_t last = 0;
+	int stop = 0;
+
+	if (proc_spawn(&p, argv, env, PROC_STDERR |
+	    (out != NULL ? PROC_STDOUT : PROC_STDOUT_NULL), cause) == -1)
+		return -1;
+	block = xmalloc(PIPE_BLOCK);
+	pg_progress(ctx, r->phase, 0, r->total);
+
+	while (!stop && (p.out_fd != -1 || p.err_fd != -1)) {
+		struct pollfd pf[2] = { { p.out_fd, POLLIN, 0 },
+		    { p.err_fd, POLLIN, 0 } };
+		ssize_t n;
+
+		if (pg_is_cancelled(ctx)) {
+			r->cancelled = stop = 1;
+			break;
+		}
+		if (poll(pf, 2, PG_POLL_MS) == -1 && errno != EINTR) {
+			r->write_error = xasprintf("poll: %s", strerror(errno));
+			stop = 1;
+			break;
+		}
+		if (p.out_fd != -1 && (pf[0].revents & (POLLIN | POLLHUP |
+		    POLLERR))) {
+			n = read(p.out_fd, block, PIPE_BLOCK);
+			if (n > 0) {
+				r->bytes += (uint64_t)n;
+				if (pipe_out_write(out, block, (size_t)n,
+				    &r->write_error) == -1)
+					stop = 1;
+			} else if (n == 0 || (errno != EINTR &&
+			    errno != EAGAIN)) {
+				close(p.out_fd);
+				p.out_fd = -1;
+			}
+		}
+		if (p.err_fd != -1 && (pf[1].revents & (POLLIN | POLLHUP |
+		    POLLERR))) {
+			n = read(p.err_fd, chunk, sizeof(chunk));
+			if (n > 0)
+				tail_add(&r->err, chunk, (size_t)n);
+			else if (n == 0 || (errno != EINTR &&
+			    errno != EAGAIN)) {
+				close(p.err_fd);
+				p.err_fd = -1;
+			}
+		}
+		if (mono_ms() - last >= PG_PROGRESS_MS) {
+			last = mono_ms();
+			pg_progress(ctx, r->phase, r->watch_dir != NULL ?
+			    pg_dir_bytes(r->watch_dir) : r->bytes, r->total);
+		}
+	}
+	free(block);
+
+	if (stop) {
+		kill(p.pid, SIGTERM);
+		pg_reap(&p, &r->status);
+	} else if (proc_wait(&p, &r->status) == -1) {
+		*cause = xasprintf("waiting for %s: %s", r->name,
+		    strerror(errno));
+		return -1;
+	}
+	if (!stop)
+		pg_progress(ctx, r->phase, r->watch_dir != NULL ?
+		    pg_dir_bytes(r->watch_dir) : r->bytes, r->total);
+	return 0;
+}
+
+/*
+ * Why a run is not a good one, or NULL when it is.  need_output: it
+ * must have written something to stdout.
+ */
+static char *
+pg_run_failure(struct pg_run *r, int need_output)
+{
+	const char *err = tail_text(&r->err, PG_STDERR_LINES);
+	char *st, *cause;
+
+	if (r->cancelled) {
+		free(r->write_error);
+		r->write_error = NULL;
+		return xstrdup("cancelled");
+	}
+	if (r->write_error != NULL) {
+		cause = r->write_error;
+		r->write_error = NULL;
+		return cause;
+	}
+	if (!proc_ok(r->status)) {
+		st = proc_status_text(r->status);
+		cause = xasprintf("%s %s%s%s%s", r->name,
+		    WIFSIGNALED(r->status) ? "was " : "", st,
+		    *err != '\0' ? ": " : "", err);
+		free(st);
+		return cause;
+	}
+	if (need_output && r->bytes == 0)
+		return xasprintf("%s produced no output%s%s", r->name,
+		    *err != '\0' ? ": " : "", err);
+	return NULL;
+}
+
+/* ---- the password file for pg_dump ---------------------------------- */
+
+static int
+pg_passfile_create(const char *password, char **dir, char **file,
+    char **cause)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *line;
+	size_t len, off = 0;
+	ssize_t n;
+	int fd;
+
+	*file = NULL;
+	if (tmp == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	if ((line = pg_passfile_line(password)) == NULL) {
+		*dir = NULL;
+		*cause = xstrdup("the password in password_file contains a "
+		    "line break; pg_dump cannot be given such a password");
+		return -1;
+	}
+	*dir = xasprintf("%s/backupbot-pg.XXXXXX", tmp);
+	if (mkdtemp(*dir) == NULL) {
+		*cause = xasprintf("mkdtemp %s: %s", *dir, strerror(errno));
+		goto fail;
+	}
+	*file = xasprintf("%s/pgpass", *dir);
+	fd = open(*file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1) {
+		*cause = xasprintf("%s: %s", *file, strerror(errno));
+		goto fail;
+	}
+	len = strlen(line);
+	while (off < len) {
+		if ((n = write(fd, line + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			*cause = xasprintf("%s: %s", *file, strerror(errno));
+			close(fd);
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (close(fd) == -1) {
+		*cause = xasprintf("%s: %s", *file, strerror(errno));
+		goto fail;
+	}
+	pg_secret_free(line);
+	return 0;
+
+fail:
+	pg_secret_free(line);
+	if (*file != NULL)
+		unlink(*file);
+	if (*dir != NULL)
+		rmdir(*dir);
+	free(*file);
+	free(*dir);
+	*file = *dir = NULL;
+	return -1;
+}
+
+/* Overwrite, remove and free the password file and its directory. */
+static void
+pg_passfile_remove(char **dir, char **file)
+{
+	char zero[256];
+	struct stat st;
+	off_t left;
+	ssize_t n;
+	int fd;
+
+	if (*file != NULL) {
+		fd = open(*file, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd != -1 && fstat(fd, &st) == 0) {
+			memset(zero, 0, sizeof(zero));
+			for (left = st.st_size; left > 0; left -= n) {
+				n = write(fd, zero, left > (off_t)sizeof(zero) ?
+				    sizeof(zero) : (size_t)left);
+				if (n <= 0)
+					break;
+			}
+			fsync(fd);
+		}
+		if (fd != -1)
+			close(fd);
+		if (unlink(*file) == -1)
+			log_warn("unlink %s", *file);
+		free(*file);
+		*file = NULL;
+	}
+	if (*dir != NULL) {
+		if (rmdir(*dir) == -1)
+			log_warn("rmdir %s", *dir);
+		free(*dir);
+		*dir = NULL;
+	}
+}
+
+/* ---- row counts ----------------------------------------------------- */
+
+/*
+ * Exact row counts of every user table, in the transaction's snapshot.
+ * Partitioned parents have no rows of their own: their partitions are
+ * counted.  Foreign tables hold nothing pg_dump dumps.
+ */
+static int
+pg_count_rows(struct job_ctx *ctx, PGconn *conn, cJSON *tables,
+    char **cause)
+{
+	PGresult *list, *res;
+	char *nsp, *rel, *sql, *name, *msg;
+	long long rows;
+	int n;
+
+	list = PQexec(conn, "SELECT n.nspname, c.relname "
+	    "FROM pg_catalog.pg_class c "
+	    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+	    "WHERE c.relkind = 'r' AND c.relpersistence <> 't' "
+	    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+	    "ORDER BY 1, 2");
+	if (PQresultStatus(list) != PGRES_TUPLES_OK) {
+		msg = pg_oneline(PQresultErrorMessage(list));
+		*cause = xasprintf("listing tables: %s", msg);
+		free(msg);
+		PQclear(list);
+		return -1;
+	}
+	n = PQntuples(list);
+	for (int i = 0; i < n; i++) {
+		const char *s = PQgetvalue(list, i, 0);
+		const char *r = PQgetvalue(list, i, 1);
+
+		if (pg_is_cancelled(ctx)) {
+			*cause = xstrdup("cancelled");
+			PQclear(list);
+			return -1;
+		}
+		pg_progress(ctx, "count", (uint64_t)i, (uint64_t)n);
+		nsp = PQescapeIdentifier(conn, s, strlen(s));
+		rel = PQescapeIdentifier(conn, r, strlen(r));
+		if (nsp == NULL || rel == NULL) {
+			msg = pg_oneline(PQerrorMessage(conn));
+			*cause = xasprintf("quoting %s.%s: %s", s, r, msg);
+			free(msg);
+			PQfreemem(nsp);
+			PQfreemem(rel);
+			PQclear(list);
+			return -1;
+		}
+		sql = xasprintf("SELECT count(*) FROM %s.%s", nsp, rel);
+		PQfreemem(nsp);
+		PQfreemem(rel);
+		msg = NULL;
+		res = pg_query_interruptible(ctx, conn, sql, &msg);
+		free(sql);
+		if (res == NULL && strcmp(msg, "cancelled") == 0) {
+			*cause = msg;
+			PQclear(list);
+			return -1;
+		}
+		if (res == NULL || PQntuples(res) != 1 ||
+		    pg_ll(PQgetvalue(res, 0, 0), &rows) == -1) {
+			*cause = xasprintf("counting the rows of %s.%s: %s", s,
+			    r, res == NULL ? msg : "not a number");
+			if (res == NULL)
+				free(msg);
+			PQclear(res);
+			PQclear(list);
+			return -1;
+		}
+		PQclear(res);
+		name = xasprintf("%s.%s", s, r);
+		cJSON_AddItemToObject(tables, name,
+		    cJSON_CreateNumber((double)rows));
+		free(name);
+	}
+	pg_progress(ctx, "count", (uint64_t)n, (uint64_t)n);
+	PQclear(list);
+	return 0;
+}
+
+/* ---- the backend ---------------------------------------------------- */
+
+static int
+pg_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
+{
+	const struct target *t = ctx->target;
+	struct pg_facts f;
+	char *dump_text = NULL, *restore_text = NULL, *why = NULL;
+	int dump_num, restore_num, rc = -1;
+	PGconn *conn;
+
+	*cause = NULL;
+	if ((conn = pg_open(t, cause)) == NULL)
+		return -1;
+	if (pg_facts_read(conn, &f, cause) == -1) {
+		pg_facts_release(&f);
+		PQfinish(conn);
+		return -1;
+	}
+	PQfinish(conn);
+
+	if (pg_tool_version(t, "pg_dump", t->pg_dump, &dump_num,
+	    &dump_text, cause) == -1 ||
+	    pg_check_dump_version(t, dump_num, f.server_num, cause) == -1)
+		goto done;
+	/* Only a warning: the dump is good, but it cannot be checked. */
+	if (pg_tool_version(t, "pg_restore", t->pg_restore, &restore_num,
+	    &restore_text, &why) == -1) {
+		pg_log(ctx, "warning", "pg_restore: %s; backups cannot be "
+		    "checked", why);
+		free(why);
+	} else if (pg_major(restore_num) < pg_major(dump_num))
+		pg_log(ctx, "warning", "pg_restore %s is older than pg_dump "
+		    "%s and cannot read its archives; set pg_restore = in "
+		    "[postgres %s]", restore_text, dump_text, t->name);
+
+	pg_fact(manifest, "server_version", cJSON_CreateString(
+	    f.server_version));
+	pg_fact(manifest, "server_version_num", cJSON_CreateNumber(
+	    f.server_num));
+	pg_fact(manifest, "pg_dump_version", cJSON_CreateString(dump_text));
+	pg_fact(manifest, "database", cJSON_CreateString(f.database));
+	pg_fact(manifest, "database_size", cJSON_CreateNumber(
+	    (double)f.size));
+	pg_fact(manifest, "format", cJSON_CreateString(t->format));
+	pg_fact(manifest, "compression", cJSON_CreateString(t->compression));
+	rc = 0;
+
+done:
+	free(dump_text);
+	free(restore_text);
+	pg_facts_release(&f);
+	return rc;
+}
+
+/* pg_dump -Fd into outdir, then a tar of it into out. */
+static int
+pg_backup_directory(struct job_ctx *ctx, struct pipe_out *out,
+    char *const *argv, const char *const *env, const char *outdir,
+    uint64_t total, PGconn *conn, char **passdir, char **passfile,
+    uint64_t *raw, char **cause)
+{
+	const char *tar_argv[] = { "tar", "-C", outdir, "-cf", "-", ".",
+	    NULL };
+	struct pg_run dump = { .name = "pg_dump", .phase = "dump" };
+	struct pg_run tar = { .name = "tar", .phase = "archive" };
+	char *why = NULL;
+	int rc;
+
+	dump.watch_dir = outdir;
+	dump.total = total;
+	rc = pg_stream(ctx, (const char *const *)argv, env, NULL, &dump,
+	    cause);
+	/* pg_dump and its workers have their snapshots: let go. */
+	pg_passfile_remove(passdir, passfile);
+	if (pg_exec(conn, "COMMIT", &why) == -1) {
+		pg_log(ctx, "warning", "closing the snapshot: %s", why);
+		free(why);
+	}
+	if (rc == -1)
+		return -1;
+	if ((*cause = pg_run_failure(&dump, 0)) != NULL)
+		return -1;
+	if (*dump.err.buf != '\0')
+		pg_log(ctx, "warning", "pg_dump: %s",
+		    tail_text(&dump.err, PG_STDERR_LINES));
+
+	tar.total = pg_dir_bytes(outdir);
+	if (pg_stream(ctx, tar_argv, NULL, out, &tar, cause) == -1)
+		return -1;
+	if ((*cause = pg_run_failure(&tar, 1)) != NULL)
+		return -1;
+	*raw = tar.bytes;
+	return 0;
+}
+
+static int
+pg_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
+    char **cause)
+{
+	const struct target *t = ctx->target;
+	const cJSON *size;
+	struct pg_run dump = { .name = "pg_dump", .phase = "dump" };
+	char *password = NULL, *snapshot = NULL, *passdir = NULL;
+	char *passfile = NULL, *passenv = NULL, *outdir = NULL;
+	char *dump_text = NULL, *why = NULL, *tdir;
+	char **argv = NULL;
+	const char *env[3] = { NULL, NULL, NULL };
+	cJSON *tables = NULL;
+	PGresult *res;
+	PGconn *conn = NULL;
+	uint64_t raw = 0;
+	int directory, dump_num, rc = -1;
+
+	*cause = NULL;
+	directory = t->format != NULL && strcmp(t->format, "directory") == 0;
+	if (pg_tool_version(t, "pg_dump", t->pg_dump, &dump_num,
+	    &dump_text, cause) == -1)
+		return -1;
+	if (pg_password(t, &password, cause) == -1)
+		goto done;
+	if ((conn = pg_connect(t, password, cause)) == NULL)
+		goto done;
+
+	/*
+	 * Like pg_dump itself: no server-side timeout may cut a long
+	 * backup short, and the snapshot's transaction idles for as long
+	 * as pg_dump runs.
+	 */
+	if (pg_exec(conn, "SET statement_timeout = 0", cause) == -1 ||
+	    pg_exec(conn, "SET idle_in_transaction_session_timeout = 0",
+	    cause) == -1 ||
+	    pg_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+	    cause) == -1)
+		goto done;
+	if ((res = pg_query_row(conn, "SELECT pg_export_snapshot()", 1,
+	    cause)) == NULL)
+		goto done;
+	snapshot = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+
+	tables = cJSON_CreateObject();
+	if (pg_count_rows(ctx, conn, tables, cause) == -1)
+		goto done;
+
+	if (password != NULL) {
+		if (pg_passfile_create(password, &passdir, &passfile,
+		    cause) == -1)
+			goto done;
+		/*
+		 * Our file, not one from the environment; and an empty
+		 * PGPASSWORD, which libpq takes for none, so that an
+		 * inherited one cannot win over password_file.
+		 */
+		passenv = xasprintf("PGPASSFILE=%s", passfile);
+		env[0] = passenv;
+		env[1] = "PGPASSWORD=";
+	}
+	pg_secret_free(password);
+	password = NULL;
+
+	if (directory) {
+		tdir = xasprintf("%s/%s", ctx->cfg->backup_dir, t->name);
+		outdir = xasprintf("%s/.%s.dir", tdir, ctx->id);
+		if (dir_make(tdir, 0700) == -1) {
+			*cause = xasprintf("%s: %s", tdir, strerror(errno));
+			free(tdir);
+			goto done;
+		}
+		free(tdir);
+		pg_rmtree(outdir);	/* left by a killed job */
+		if (mkdir(outdir, 0700) == -1) {
+			*cause = xasprintf("%s: %s", outdir, strerror(errno));
+			free(outdir);
+			outdir = NULL;
+			goto done;
+		}
+	}
+	argv = pg_dump_argv(t, snapshot, outdir);
+	/* The dump is smaller (no index data): a rough but honest bound. */
+	size = cJSON_GetObjectItemCaseSensitive(manifest, "database_size");
+	if (cJSON_IsNumber(size) && size->valuedouble > 0)
+		dump.total = (uint64_t)size->valuedouble;
+
+	if (directory) {
+		if (pg_backup_directory(ctx, out, argv, env, outdir,
+		    dump.total, conn, &passdir, &passfile, &raw, cause) == -1)
+			goto done;
+	} else {
+		if (pg_stream(ctx, (const char *const *)argv, env, out, &dump,
+		    cause) == -1)
+			goto done;
+		pg_passfile_remove(&passdir, &passfile);
+		if ((*cause = pg_run_failure(&dump, 1)) != NULL)
+			goto done;
+		if (*dump.err.buf != '\0')
+			pg_log(ctx, "warning", "pg_dump: %s",
+			    tail_text(&dump.err, PG_STDERR_LINES));
+		if (pg_exec(conn, "COMMIT", &why) == -1) {
+			pg_log(ctx, "warning", "closing the snapshot: %s",
+			    why);
+			free(why);
+		}
+		raw = dump.bytes;
+	}
+
+	pg_fact(manifest, "pg_dump_version", cJSON_CreateString(dump_text));
+	pg_fact(manifest, "bytes_raw", cJSON_CreateNumber((double)raw));
+	pg_fact(manifest, "tables", tables);
+	tables = NULL;
+	if (directory)
+		pg_fact(manifest, "container", cJSON_CreateString("tar"));
+	rc = 0;
+
+done:
+	free(dump.write_error);
+	pg_passfile_remove(&passdir, &passfile);
+	pg_secret_free(password);
+	if (outdir != NULL) {
+		pg_rmtree(outdir);
+		free(outdir);
+	}
+	if (conn != NULL)
+		PQfinish(conn);		/* rolls back if still open */
+	pg_argv_free(argv);
+	cJSON_Delete(tables);
+	free(passenv);
+	free(snapshot);
+	free(dump_text);
+	return rc;
+}
+
+/*
+ * pg_restore reads the whole archive and writes the SQL to /dev/null: it
+ * fails on a truncated or damaged stream (`pg_restore --list` reads only
+ * the table of contents at the start, and would pass a truncated one).
+ */
+static int
+pg_check_reader(struct job_ctx *ctx, const cJSON *manifest, struct proc *p,
+    char **cause)
+{
+	const char *restore_argv[] = { ctx->target->pg_restore,
+	    "--file=/dev/null", NULL };
+	const char *tar_argv[] = { "tar", "-tf", "-", NULL };
+	const cJSON *container;
+
+	*cause = NULL;
+	container = cJSON_GetObjectItemCaseSensitive(manifest, "container");
+	if (cJSON_IsString(container) &&
+	    strcmp(container->valuestring, "tar") == 0)
+		return proc_spawn(p, tar_argv, NULL, PROC_STDIN |
+		    PROC_STDOUT_NULL | PROC_STDERR, cause);
+	return proc_spawn(p, restore_argv, NULL, PROC_STDIN | PROC_STDOUT_NULL |
+	    PROC_STDERR, cause);
+}
+
+static int
+pg_probe(struct job_ctx *ctx, cJSON *out, char **cause)
+{
+	struct pg_facts f;
+	PGresult *res;
+	PGconn *conn;
+	long long n;
+
+	*cause = NULL;
+	if ((conn = pg_open(ctx->target, cause)) == NULL) {
+		pg_fact(out, "reachable", cJSON_CreateFalse());
+		return -1;
+	}
+	if (pg_exec(conn, "SET statement_timeout = '10s'", cause) == -1 ||
+	    pg_facts_read(conn, &f, cause) == -1) {
+		pg_facts_release(&f);
+		pg_fact(out, "reachable", cJSON_CreateFalse());
+		PQfinish(conn);
+		return -1;
+	}
+	pg_fact(out, "reachable", cJSON_CreateTrue());
+	pg_fact(out, "server_version", cJSON_CreateString(f.server_version));
+	pg_fact(out, "server_version_num", cJSON_CreateNumber(f.server_num));
+	pg_fact(out, "database", cJSON_CreateString(f.database));
+	pg_fact(out, "database_size", cJSON_CreateNumber((double)f.size));
+	pg_facts_release(&f);
+
+	/* Client connections; background workers are listed since 10. */
+	res = pg_query_row(conn, PQserverVersion(conn) >= 100000 ?
+	    "SELECT count(*) FROM pg_stat_activity "
+	    "WHERE backend_type = 'client backend'" :
+	    "SELECT count(*) FROM pg_stat_activity", 1, cause);
+	if (res == NULL) {
+		PQfinish(conn);
+		return -1;
+	}
+	if (pg_ll(PQgetvalue(res, 0, 0), &n) == 0)
+		pg_fact(out, "connections", cJSON_CreateNumber((double)n));
+	PQclear(res);
+	if ((res = pg_query_row(conn, "SHOW max_connections", 1,
+	    cause)) == NULL) {
+		PQfinish(conn);
+		return -1;
+	}
+	if (pg_ll(PQgetvalue(res, 0, 0), &n) == 0)
+		pg_fact(out, "max_connections", cJSON_CreateNumber((double)n));
+	PQclear(res);
+	PQfinish(conn);
+	return 0;
+}
+
+const struct backend backend_postgres = {
+	.kind = "postgres",
+	.suffix = ".dump",
+	.prepare = pg_prepare,
+	.backup = pg_backup,
+	.check_reader = pg_check_reader,
+	.probe = pg_probe,
+};
+
+const struct backend *
+backend_for(const struct target *t)
+{
+	switch (t->kind) {
+	case TARGET_POSTGRES:
+		return &backend_postgres;
+	}
+	return NULL;
+}

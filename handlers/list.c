@@ -1,0 +1,108 @@
+/*
+ * list.c - !list [TARGET] [N]: the catalog, newest first.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "bot.h"
+#include "catalog.h"
+#include "cli.h"
+#include "cmd.h"
+#include "config.h"
+#include "msg.h"
+#include "retention.h"
+#include "util.h"
+
+static void
+list_target(struct msg *m, const struct config *cfg, const struct target *t,
+    long max)
+{
+	struct backup *list;
+	struct keep_item *items;
+	size_t n = catalog_list(cfg, t->name, &list);
+	time_t now = time(NULL);
+
+	msg_nl(m);
+	msg_bold(m, t->name);
+	msg_textf(m, " (%s, keep %s): %zu backup(s)",
+	    config_kind_name(t->kind), t->keep.set ? t->keep_text : "all", n);
+	items = xcalloc(n + 1, sizeof(*items));
+	for (size_t i = 0; i < n; i++) {
+		items[i].id = list[i].id;
+		items[i].when = list[i].started;
+		items[i].good = 1;
+	}
+	keep_apply(&t->keep, items, n);
+	for (size_t i = 0; i < n && (long)i < max; i++) {
+		const cJSON *rem = cJSON_GetObjectItemCaseSensitive(
+		    list[i].manifest, "remotes"), *it;
+		char age[16], size[16];
+
+		cli_age(age, sizeof(age), difftime(now, list[i].started));
+		cli_size(size, sizeof(size), (double)list[i].bytes);
+		msg_nl(m);
+		msg_text(m, "• ");
+		msg_code(m, list[i].id);
+		msg_textf(m, " %s ago, %s", age, size);
+		cJSON_ArrayForEach(it, rem) {
+			const cJSON *st = cJSON_GetObjectItemCaseSensitive(it,
+			    "status");
+			int ok = cJSON_IsString(st) &&
+			    !strcmp(st->valuestring, "ok");
+
+			msg_textf(m, ", %s %s", it->string, ok ? "✓" : "✗");
+		}
+		msg_textf(m, " · kept as %s", t->keep.set ? items[i].reasons :
+		    "all");
+	}
+	if ((long)n > max)
+		msg_textf(m, " (and %zu older)", n - (size_t)max);
+	free(items);
+	catalog_free(list, n);
+}
+
+static int
+list_exec(struct cmd_ctx *ctx)
+{
+	const struct config *cfg = ctx->bot->cfg;
+	const char *only = NULL;
+	long long max = 10;
+	struct msg m;
+
+	msg_init(&m);
+	for (int i = 1; i < ctx->argc; i++) {
+		if (str_to_ll(ctx->argv[i], 1, 1000, &max) == 0)
+			continue;
+		if (only == NULL && config_target(cfg, ctx->argv[i]) != NULL) {
+			only = ctx->argv[i];
+			continue;
+		}
+		msg_textf(&m, "\"%s\" is neither a target nor a count (1-1000)."
+		    " Usage: %slist [TARGET] [N]", ctx->argv[i],
+		    cfg->command_prefix);
+		bot_reply(ctx, &m);
+		msg_release(&m);
+		return -1;
+	}
+	msg_bold(&m, "Catalog");
+	if (cfg->ntargets == 0)
+		msg_text(&m, ": no targets configured.");
+	for (size_t i = 0; i < cfg->ntargets; i++)
+		if (only == NULL || !strcmp(only, cfg->targets[i].name))
+			list_target(&m, cfg, &cfg->targets[i], (long)max);
+	bot_reply(ctx, &m);
+	msg_release(&m);
+	return 0;
+}
+
+const struct cmd_entry cmd_list_entry = {
+	.name = "list",
+	.usage = "[TARGET] [N]",
+	.summary = "the catalog, newest first: age, size, remotes, kept as",
+	.min_args = 0,
+	.max_args = 2,
+	.exec = list_exec,
+};
