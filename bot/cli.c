@@ -347,6 +347,72 @@ cli_verify(const struct config *cfg, int argc, char **argv)
 }
 
 int
+cli_cat(const struct config *cfg, int argc, char **argv)
+{
+	unsigned char key[PIPE_KEYBYTES];
+	const char *target, *id, *enc, *algo;
+	char *owned = NULL, *path = NULL, *cause = NULL;
+	struct backup b;
+	uint64_t raw;
+	int fd = -1, r = 1;
+
+	if (argc == 1 && catalog_valid_id(argv[0])) {
+		owned = xstrndup(argv[0], strlen(argv[0]) - 17);
+		target = owned;
+		id = argv[0];
+	} else if (argc == 2) {
+		target = argv[0];
+		id = argv[1];
+	} else {
+		fprintf(stderr, "usage: backupbot cat ID | TARGET ID|latest\n");
+		return 2;
+	}
+	if (isatty(1)) {
+		fprintf(stderr, "backupbot: cat writes the backup to standard "
+		    "output; pipe it into pg_restore or a file\n");
+		free(owned);
+		return 2;
+	}
+	if (catalog_get(cfg, target, id, &b, &cause) == -1)
+		goto done;
+	enc = cJSON_GetStringValue(cJSON_GetObjectItem(b.manifest,
+	    "encryption"));
+	if (enc != NULL && strcmp(enc, "none") != 0) {
+		if (cfg->encryption_key_file == NULL) {
+			cause = xstrdup("the backup is encrypted and no "
+			    "encryption_key_file is configured");
+			goto done;
+		}
+		if (pipe_key_load(cfg->encryption_key_file, key, &cause) == -1)
+			goto done;
+	}
+	algo = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(
+	    b.manifest, "compression_info"), "algorithm"));
+	path = xasprintf("%s/%s/%s", cfg->backup_dir, target, b.data_file);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		cause = xasprintf("%s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (pipe_in_run(fd, 1, algo && !strcmp(algo, "zstd") ? PIPE_ZSTD :
+	    PIPE_NONE, enc && strcmp(enc, "none") ? key : NULL, b.blake2b,
+	    &raw, &cause) == 0)
+		r = 0;
+done:
+	if (r != 0)
+		fprintf(stderr, "backupbot: cat: %s%s\n", cause ? cause : "?",
+		    fd != -1 ? " (what was written is not a valid backup)" :
+		    "");
+	if (fd != -1)
+		close(fd);
+	sodium_memzero(key, sizeof(key));
+	free(cause);
+	free(path);
+	free(owned);
+	backup_release(&b);
+	return r;
+}
+
+int
 cli_keygen(const struct config *cfg, int argc, char **argv)
 {
 	const char *path = argc == 1 ? argv[0] :

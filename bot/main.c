@@ -25,6 +25,7 @@ static const struct {
 	{ "backup", cli_backup },
 	{ "list", cli_list },
 	{ "verify", cli_verify },
+	{ "cat", cli_cat },
 	{ "keygen", cli_keygen },
 	{ "catalog", cli_catalog },
 	{ "job", job_main },
@@ -68,6 +69,9 @@ usage(FILE *f)
 "  verify ID | TARGET [ID|latest]\n"
 "                         check hash, decryption and that the restore tool\n"
 "                         can read the backup\n"
+"  cat ID | TARGET ID|latest\n"
+"                         write a backup's original bytes to stdout (hash,\n"
+"                         decryption checked), e.g. into pg_restore\n"
 "  keygen [FILE]          make an encryption key (default: encryption_key_file)\n"
 "  catalog --from REMOTE  rebuild the local catalog from a remote's copies\n"
 "  job ...                (internal) a job of the daemon, JSON lines on stdout\n"

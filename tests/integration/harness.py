@@ -211,6 +211,8 @@ class Test:
     def __init__(self, name):
         self.name = name
         self.tmp = tempfile.mkdtemp(prefix='bbtest-')
+        os.chmod(self.tmp, 0o711)     # a PostgreSQL server user must reach pg/
+        self.cleanups = []
         self.hs = Homeserver(self.tmp)
         self.bots = []
         for u in (ALICE, BOB, EVE):
@@ -229,11 +231,18 @@ class Test:
             if b.proc is not None and b.proc.poll() is None:
                 b.proc.kill()
                 b.proc.wait()
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - cleanup goes on
+                traceback.print_exc()
         violations = self.hs.violations()
         self.hs.stop()
         if failed or os.environ.get('KEEP_TMP'):
             print('    (kept %s)' % self.tmp)
         else:
+            subprocess.run(['umount', '-l', os.path.join(self.tmp, 'backups')],
+                           capture_output=True)
             shutil.rmtree(self.tmp, ignore_errors=True)
         return violations
 
@@ -301,3 +310,109 @@ def main(argv):
                   str(err).replace('\n', '\n    ')), flush=True)
     print('integration: %d passed, %d failed' % (passed, failed))
     return 1 if failed else 0
+
+
+# ---- real servers for backup tests ---------------------------------------
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+CLUSTER = os.path.join(ROOT, 'tests', 'pg', 'cluster.sh')
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster (tests/pg/cluster.sh) for one test."""
+
+    def __init__(self, t, size_mb=5, db='mastodon'):
+        self.dir = os.path.join(t.tmp, 'pg')
+        self.port = free_port()
+        self.db = db
+        r = subprocess.run(['bash', CLUSTER, 'start', self.dir, str(self.port)],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError('cluster.sh start failed: %s%s' % (r.stdout, r.stderr))
+        t.cleanups.append(self.stop)
+        if size_mb:
+            self.load(db, size_mb)
+        self.password_file = os.path.join(self.dir, 'pg.pass')
+
+    def load(self, db, size_mb):
+        r = subprocess.run(['bash', CLUSTER, 'load', self.dir, str(self.port), db, str(size_mb)],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError('cluster.sh load failed: %s%s' % (r.stdout, r.stderr))
+
+    def psql(self, sql, db=None, check=True):
+        r = subprocess.run(['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', self.dir,
+                            '-p', str(self.port), '-U', 'postgres', '-d', db or self.db, '-c', sql],
+                           capture_output=True, text=True, timeout=300)
+        if check and r.returncode != 0:
+            raise TestFailure('psql %r: %s' % (sql, r.stderr))
+        return r.stdout.strip()
+
+    def section(self, name='main', extra=''):
+        return ('[postgres %s]\nconninfo = host=127.0.0.1 port=%d dbname=%s user=backup\n'
+                'password_file = %s\n%s\n' % (name, self.port, self.db, self.password_file, extra))
+
+    def fingerprint(self, db=None):
+        """Row count and content checksum of every user table."""
+        tables = self.psql("SELECT quote_ident(schemaname)||'.'||quote_ident(tablename) FROM pg_tables "
+                           "WHERE schemaname NOT IN ('pg_catalog','information_schema') ORDER BY 1",
+                           db=db).split('\n')
+        out = {}
+        for tb in tables:
+            if tb:
+                out[tb] = self.psql("SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(t::text), '' "
+                                    "ORDER BY md5(t::text))), '') FROM %s t" % tb, db=db)
+        return out
+
+    def restore_copy(self, conf, backup_id, newdb):
+        """`backupbot cat` a backup into pg_restore, in a new database."""
+        self.psql('CREATE DATABASE %s' % newdb, db='postgres')
+        dec = subprocess.Popen([BACKUPBOT, '-c', conf, 'cat', backup_id], stdout=subprocess.PIPE)
+        r = subprocess.run(['pg_restore', '-h', self.dir, '-p', str(self.port), '-U', 'postgres',
+                            '-d', newdb, '--no-owner'], stdin=dec.stdout, capture_output=True,
+                           text=True, timeout=600)
+        dec.stdout.close()
+        check(dec.wait() == 0 and r.returncode == 0, 'restore failed: %s' % r.stderr)
+
+    def stop(self):
+        subprocess.run(['bash', CLUSTER, 'stop', self.dir], capture_output=True, timeout=60)
+
+
+class Webdav:
+    """rclone serve webdav on loopback, as a remote for backups."""
+
+    def __init__(self, t, name='dav', read_only=False):
+        self.dir = os.path.join(t.tmp, 'dav-' + name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        args = ['rclone', 'serve', 'webdav', self.dir, '--addr', '127.0.0.1:%d' % self.port,
+                '--dir-cache-time', '0s']
+        if read_only:
+            args.append('--read-only')
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t.cleanups.append(self.stop)
+        import socket
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(('127.0.0.1', self.port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        self.name = name
+
+    def rclone_section(self):
+        return '[%s]\ntype = webdav\nurl = http://127.0.0.1:%d\nvendor = other\n' % (self.name, self.port)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
