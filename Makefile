@@ -8,7 +8,7 @@ WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Ibot \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium -lzstd)
+LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium -lzstd -lpq)
 
 ifeq ($(V),1)
 Q =

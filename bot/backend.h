@@ -54,8 +54,10 @@ struct backend {
 		    struct cJSON *manifest, char **cause);
 	/*
 	 * Start a process that reads the original stream on its stdin and
-	 * fails if it is not a readable backup (pg_restore --list).  p gets
-	 * PROC_STDIN.  0 or -1 with *cause.  NULL: no such check.
+	 * fails if it is not a readable backup (pg_restore --file=/dev/null
+	 * reads the whole archive; --list would only read its table of
+	 * contents).  p gets PROC_STDIN and PROC_STDERR; the caller drains
+	 * err_fd for the cause.  0 or -1 with *cause.  NULL: no such check.
 	 */
 	int	(*check_reader)(struct job_ctx *, const struct cJSON *manifest,
 		    struct proc *p, char **cause);

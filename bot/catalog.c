@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +303,15 @@ catalog_write_manifest(const struct config *cfg, const char *target,
 	return r;
 }
 
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
 int
 catalog_clean_partials(const struct config *cfg)
 {
@@ -325,6 +335,19 @@ catalog_clean_partials(const struct config *cfg)
 			size_t n = strlen(de->d_name);
 			char *path;
 
+			/* staging directory of a directory-format dump */
+			if (de->d_name[0] == '.' && n > 5 &&
+			    !strcmp(de->d_name + n - 4, ".dir")) {
+				path = xasprintf("%s/%s", dir, de->d_name);
+				if (nftw(path, rm_entry, 16, FTW_DEPTH |
+				    FTW_PHYS) == 0) {
+					log_info("removed %s, left by an "
+					    "interrupted job", path);
+					removed++;
+				}
+				free(path);
+				continue;
+			}
 			if (!(n > 8 && !strcmp(de->d_name + n - 8,
 			    ".partial")) && !(n > 4 &&
 			    !strcmp(de->d_name + n - 4, ".tmp")))

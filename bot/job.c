@@ -544,14 +544,32 @@ job_verify(const struct config *cfg, const char *target, const char *id,
 		free(feed_cause);
 		close(fd);
 		fd = -1;
-		proc_wait(&p, &status);
-		if (!proc_ok(status)) {
-			char *st = proc_status_text(status);
+		close(p.in_fd);
+		p.in_fd = -1;
+		{
+			struct tail err;
+			char chunk[4096];
+			ssize_t n;
 
-			cause = xasprintf("the restore tool cannot read the "
-			    "backup: it %s", st);
-			free(st);
-			goto fail;
+			memset(&err, 0, sizeof(err));
+			while (p.err_fd != -1 && (n = read(p.err_fd, chunk,
+			    sizeof(chunk))) != 0) {
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n < 0)
+					break;
+				tail_add(&err, chunk, (size_t)n);
+			}
+			proc_wait(&p, &status);
+			if (!proc_ok(status)) {
+				char *st = proc_status_text(status);
+
+				cause = xasprintf("the restore tool cannot read "
+				    "the backup: it %s: %s", st,
+				    tail_text(&err, 5));
+				free(st);
+				goto fail;
+			}
 		}
 	}
 	cJSON_ReplaceItemInObjectCaseSensitive(result, "status",

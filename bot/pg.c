@@ -68,7 +68,7 @@ struct pg_run {
 	struct tail	 err;
 	int		 status;
 	int		 cancelled;
-	char		*write_error;	/* from pipe_out_write */
+	char		*error;		/* why we stopped it: write, poll */
 };
 
 /* ---- pure helpers (pg.h) -------------------------------------------- */
@@ -700,7 +700,7 @@ pg_stream(struct job_ctx *ctx, const char *const *argv,
 			break;
 		}
 		if (poll(pf, 2, PG_POLL_MS) == -1 && errno != EINTR) {
-			r->write_error = xasprintf("poll: %s", strerror(errno));
+			r->error = xasprintf("poll: %s", strerror(errno));
 			stop = 1;
 			break;
 		}
@@ -710,7 +710,7 @@ pg_stream(struct job_ctx *ctx, const char *const *argv,
 			if (n > 0) {
 				r->bytes += (uint64_t)n;
 				if (pipe_out_write(out, block, (size_t)n,
-				    &r->write_error) == -1)
+				    &r->error) == -1)
 					stop = 1;
 			} else if (n == 0 || (errno != EINTR &&
 			    errno != EAGAIN)) {
@@ -762,13 +762,13 @@ pg_run_failure(struct pg_run *r, int need_output)
 	char *st, *cause;
 
 	if (r->cancelled) {
-		free(r->write_error);
-		r->write_error = NULL;
+		free(r->error);
+		r->error = NULL;
 		return xstrdup("cancelled");
 	}
-	if (r->write_error != NULL) {
-		cause = r->write_error;
-		r->write_error = NULL;
+	if (r->error != NULL) {
+		cause = r->error;
+		r->error = NULL;
 		return cause;
 	}
 	if (!proc_ok(r->status)) {
@@ -787,28 +787,116 @@ pg_run_failure(struct pg_run *r, int need_output)
 
 /* ---- the password file for pg_dump ---------------------------------- */
 
+/*
+ * The file lives in $TMPDIR/backupbot-pg.PID.XXXXXX (mode 0700), named
+ * after the job's pid so that the next job can remove what a job killed
+ * with SIGKILL had no chance to.
+ */
+#define PG_PASSDIR_PREFIX	"backupbot-pg."
+
+static const char *
+pg_tmpdir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	return tmp != NULL && *tmp != '\0' ? tmp : "/tmp";
+}
+
+/* Overwrite, remove and free the password file and its directory. */
+static void
+pg_passfile_remove(char **dir, char **file)
+{
+	char zero[256];
+	struct stat st;
+	off_t left;
+	ssize_t n;
+	int fd;
+
+	if (*file != NULL) {
+		fd = open(*file, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			memset(zero, 0, sizeof(zero));
+			for (left = st.st_size; left > 0; left -= n) {
+				n = write(fd, zero, left > (off_t)sizeof(zero) ?
+				    sizeof(zero) : (size_t)left);
+				if (n <= 0)
+					break;
+			}
+			fsync(fd);
+		}
+		if (fd != -1)
+			close(fd);
+		if (unlink(*file) == -1 && errno != ENOENT)
+			log_warn("unlink %s", *file);
+		free(*file);
+		*file = NULL;
+	}
+	if (*dir != NULL) {
+		if (rmdir(*dir) == -1 && errno != ENOENT)
+			log_warn("rmdir %s", *dir);
+		free(*dir);
+		*dir = NULL;
+	}
+}
+
+/* Remove the password files of jobs that are gone. */
+static void
+pg_passfile_sweep(const char *tmp)
+{
+	struct dirent *de;
+	struct stat st;
+	long long pid;
+	char *dir, *file, *dot, *num;
+	DIR *d;
+
+	if ((d = opendir(tmp)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!str_startswith(de->d_name, PG_PASSDIR_PREFIX))
+			continue;
+		num = xstrdup(de->d_name + strlen(PG_PASSDIR_PREFIX));
+		if ((dot = strchr(num, '.')) != NULL)
+			*dot = '\0';
+		if (dot == NULL || str_to_ll(num, 1, INT32_MAX, &pid) == -1 ||
+		    pid == (long long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1 || !S_ISDIR(st.st_mode) || st.st_uid != getuid()) {
+			free(num);
+			continue;
+		}
+		free(num);
+		dir = xasprintf("%s/%s", tmp, de->d_name);
+		file = xasprintf("%s/pgpass", dir);
+		log_info("removing %s, left by a job that was killed", dir);
+		pg_passfile_remove(&dir, &file);
+	}
+	closedir(d);
+}
+
 static int
 pg_passfile_create(const char *password, char **dir, char **file,
     char **cause)
 {
-	const char *tmp = getenv("TMPDIR");
+	const char *tmp = pg_tmpdir();
 	char *line;
 	size_t len, off = 0;
 	ssize_t n;
 	int fd;
 
-	*file = NULL;
-	if (tmp == NULL || *tmp == '\0')
-		tmp = "/tmp";
+	*dir = *file = NULL;
 	if ((line = pg_passfile_line(password)) == NULL) {
-		*dir = NULL;
 		*cause = xstrdup("the password in password_file contains a "
 		    "line break; pg_dump cannot be given such a password");
 		return -1;
 	}
-	*dir = xasprintf("%s/backupbot-pg.XXXXXX", tmp);
+	pg_passfile_sweep(tmp);
+	*dir = xasprintf("%s/" PG_PASSDIR_PREFIX "%ld.XXXXXX", tmp,
+	    (long)getpid());
 	if (mkdtemp(*dir) == NULL) {
 		*cause = xasprintf("mkdtemp %s: %s", *dir, strerror(errno));
+		free(*dir);
+		*dir = NULL;
 		goto fail;
 	}
 	*file = xasprintf("%s/pgpass", *dir);
@@ -838,51 +926,8 @@ pg_passfile_create(const char *password, char **dir, char **file,
 
 fail:
 	pg_secret_free(line);
-	if (*file != NULL)
-		unlink(*file);
-	if (*dir != NULL)
-		rmdir(*dir);
-	free(*file);
-	free(*dir);
-	*file = *dir = NULL;
+	pg_passfile_remove(dir, file);
 	return -1;
-}
-
-/* Overwrite, remove and free the password file and its directory. */
-static void
-pg_passfile_remove(char **dir, char **file)
-{
-	char zero[256];
-	struct stat st;
-	off_t left;
-	ssize_t n;
-	int fd;
-
-	if (*file != NULL) {
-		fd = open(*file, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd != -1 && fstat(fd, &st) == 0) {
-			memset(zero, 0, sizeof(zero));
-			for (left = st.st_size; left > 0; left -= n) {
-				n = write(fd, zero, left > (off_t)sizeof(zero) ?
-				    sizeof(zero) : (size_t)left);
-				if (n <= 0)
-					break;
-			}
-			fsync(fd);
-		}
-		if (fd != -1)
-			close(fd);
-		if (unlink(*file) == -1)
-			log_warn("unlink %s", *file);
-		free(*file);
-		*file = NULL;
-	}
-	if (*dir != NULL) {
-		if (rmdir(*dir) == -1)
-			log_warn("rmdir %s", *dir);
-		free(*dir);
-		*dir = NULL;
-	}
 }
 
 /* ---- row counts ----------------------------------------------------- */
@@ -1183,7 +1228,7 @@ pg_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 	rc = 0;
 
 done:
-	free(dump.write_error);
+	free(dump.error);
 	pg_passfile_remove(&passdir, &passfile);
 	pg_secret_free(password);
 	if (outdir != NULL) {

@@ -28,9 +28,9 @@ void pg_major_text(int num, char *buf, size_t size);
 /*
  * The one line of a password file that gives password for any host,
  * port, database and user: "*:*:*:*:PASSWORD\n", with ':' and '\'
- * escaped by '\' as libpq expects.  NULL if the password cannot be put
- * in such a file (a newline or a NUL-free empty string).  The caller
- * wipes and frees the result.
+ * escaped by '\' as libpq expects.  NULL if the password is empty or
+ * holds a line break: such a file cannot carry it.  The caller wipes and
+ * frees the result.
  */
 char *pg_passfile_line(const char *password);
 

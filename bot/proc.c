@@ -75,7 +75,8 @@ proc_spawn(struct proc *p, const char *const *argv,
 	for (size_t i = 0; environ[i] != NULL; i++)
 		if (!env_replaced(environ[i], env_add))
 			env[nenv++] = environ[i];
-	memcpy(env + nenv, env_add, nadd * sizeof(*env));
+	if (nadd > 0)
+		memcpy(env + nenv, env_add, nadd * sizeof(*env));
 
 	if ((p->pid = fork()) == -1) {
 		*cause = xasprintf("fork: %s", strerror(errno));

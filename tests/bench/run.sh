@@ -3,3 +3,5 @@
 cd "$(dirname "$0")/../.." || exit 1
 echo "== command-to-reply latency and daemon RSS"
 /usr/bin/python3 tests/bench/latency.py "${BENCH_N:-200}"
+echo "== PostgreSQL backup against pg_dump (size: ${BENCH_PG_MB:-1000} MB)"
+/usr/bin/python3 tests/bench/pg_backup.py "${BENCH_PG_MB:-1000}"

@@ -27,7 +27,7 @@ set -euo pipefail
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 usage() {
-	sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '3,8p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -38,7 +38,7 @@ find_bindir() {
 		echo "$PG_BINDIR"; return
 	fi
 	# Debian keeps the server binaries out of PATH, one dir per major.
-	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -rn); do
+	for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -t/ -k5 -rn); do
 		if [ -x "$d/initdb" ]; then echo "$d"; return; fi
 	done
 	if command -v pg_config >/dev/null 2>&1; then
@@ -74,7 +74,9 @@ check_port() {
 	case "$1" in
 	''|*[!0-9]*) die "bad port: $1" ;;
 	esac
-	[ "$1" -ge 1024 ] && [ "$1" -le 65535 ] || die "port out of range: $1"
+	if [ "$1" -lt 1024 ] || [ "$1" -gt 65535 ]; then
+		die "port out of range: $1"
+	fi
 }
 
 psql_super() {

@@ -18,6 +18,8 @@
 #include "util.h"
 #include "testutil.h"
 
+#define MALFORMED "malformed section header (expected [name] or [kind name])"
+
 #define GOOD_MATRIX \
 	"[matrix]\n" \
 	"homeserver = https://matrix.example.org\n" \
@@ -477,8 +479,8 @@ test_all_errors_at_once(void **state)
 		"t.conf:11: device_name: control characters in value",
 		"t.conf:15: unknown key 'rooms' in [storage]",
 		"t.conf:16: section [matrix] repeated (first at line 2)",
-		"t.conf:17: malformed section header (expected [name])",
-		"t.conf:18: malformed section header (expected [name])",
+		"t.conf:17: " MALFORMED,
+		"t.conf:18: " MALFORMED,
 		/* line 19 is in a bad section: not reported again */
 		"t.conf:3: homeserver: 'ftp://example.org' must start with "
 		    "https:// (or http:// for a local server)",
@@ -545,10 +547,9 @@ test_unknown_section(void **state)
 }
 
 /*
- * Bug: when the *first* section header is misspelled, every key below it
- * is also reported as "outside any section", although parse_line says the
- * bad section was already reported.  An operator is told twice, once
- * wrongly.
+ * Regression: when the *first* section header was misspelled, every key
+ * below it was also reported as "outside any section", although the bad
+ * section had already been reported.
  */
 static void
 test_unknown_first_section(void **state)
@@ -570,8 +571,7 @@ test_unknown_first_section(void **state)
 
 	assert_null(parse("[matrix\nhomeserver = https://m.example.org\n",
 	    &errs));
-	reported = has_error(&errs, "t.conf:1: malformed section header "
-	    "(expected [name])");
+	reported = has_error(&errs, "t.conf:1: " MALFORMED);
 	outside = has_error_part(&errs, "outside any section");
 	config_errors_release(&errs);
 	assert_true(reported);
@@ -579,16 +579,18 @@ test_unknown_first_section(void **state)
 }
 
 static void
-test_section_name_too_long(void **state)
+test_section_name_long(void **state)
 {
 	struct config_errors errs;
 	char text[512];
 
 	(void)state;
-	snprintf(text, sizeof(text), GOOD_MATRIX "[%0100d]\n", 0);
+	/* a long unknown name is shown cut to 40 characters */
+	snprintf(text, sizeof(text), GOOD_MATRIX "[%0100d]\nkey = v\n", 0);
 	assert_null(parse(text, &errs));
 	assert_int_equal(errs.n, 1);
-	assert_string_equal(errs.msg[0], "t.conf:7: section name too long");
+	assert_string_equal(errs.msg[0], "t.conf:7: unknown section "
+	    "[0000000000000000000000000000000000000000]");
 	config_errors_release(&errs);
 }
 
@@ -658,6 +660,297 @@ test_no_trailing_newline(void **state)
 	parse_ok(GOOD_MATRIX "device_name = last", &c);
 	assert_string_equal(c->device_name, "last");
 	config_free(c);
+}
+
+/* ---- [storage] extras, [postgres NAME] targets, [remote NAME] -------- */
+
+static void
+test_storage_keys(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	parse_ok(GOOD_MATRIX, &c);
+	assert_null(c->encryption_key_file);
+	assert_null(c->rclone_config);
+	assert_string_equal(c->rclone, "rclone");
+	assert_int_equal(c->max_parallel_jobs, 2);
+	assert_int_equal(c->job_timeout, 12 * 3600);
+	assert_int_equal(c->ntargets, 0);
+	assert_int_equal(c->nremotes, 0);
+	assert_null(config_target(c, "x"));
+	assert_null(config_remote(c, "x"));
+	config_free(c);
+
+	parse_ok(GOOD_MATRIX "[storage]\n"
+	    "encryption_key_file = /etc/bb/key\n"
+	    "rclone_config = /etc/bb/rclone.conf\n"
+	    "rclone = /usr/local/bin/rclone\n"
+	    "max_parallel_jobs = 4\n"
+	    "job_timeout = 2h\n", &c);
+	assert_string_equal(c->encryption_key_file, "/etc/bb/key");
+	assert_string_equal(c->rclone_config, "/etc/bb/rclone.conf");
+	assert_string_equal(c->rclone, "/usr/local/bin/rclone");
+	assert_int_equal(c->max_parallel_jobs, 4);
+	assert_int_equal(c->job_timeout, 7200);
+	config_free(c);
+}
+
+static void
+test_targets_and_remotes(void **state)
+{
+	struct config *c;
+	const struct target *t;
+	const struct remote *r;
+
+	(void)state;
+	parse_ok(GOOD_MATRIX				/* lines 1-6 */
+	    "[remote offsite]\n"				/* 7 */
+	    "path = b2:bucket/backups\n"
+	    "[remote nas]\n"					/* 9 */
+	    "path = /mnt/nas/bb\n"
+	    "[postgres mastodon]\n"				/* 11 */
+	    "conninfo = host=/run/postgresql dbname=mastodon user=backup\n"
+	    "password_file = /etc/bb/pg\n"
+	    "format = directory\n"
+	    "jobs = 4\n"
+	    "compression = none\n"
+	    "level = 19\n"
+	    "threads = 2\n"
+	    "pg_dump = /usr/lib/postgresql/15/bin/pg_dump\n"
+	    "pg_restore = /usr/lib/postgresql/15/bin/pg_restore\n"
+	    "keep = last=3 daily=7\n"
+	    "remotes = offsite, nas\n"
+	    "[postgres synapse-db_2]\n"			/* 23 */
+	    "conninfo = postgresql://backup@localhost/synapse\n"
+	    "format = custom\n", &c);
+	assert_int_equal(c->nremotes, 2);
+	r = config_remote(c, "offsite");
+	assert_non_null(r);
+	assert_string_equal(r->name, "offsite");
+	assert_string_equal(r->path, "b2:bucket/backups");
+	assert_int_equal(r->line, 7);
+	assert_string_equal(config_remote(c, "nas")->path, "/mnt/nas/bb");
+	assert_null(config_remote(c, "mastodon"));
+
+	assert_int_equal(c->ntargets, 2);
+	t = config_target(c, "mastodon");
+	assert_non_null(t);
+	assert_ptr_equal(t, &c->targets[0]);
+	assert_int_equal(t->kind, TARGET_POSTGRES);
+	assert_string_equal(config_kind_name(t->kind), "postgres");
+	assert_int_equal(t->line, 11);
+	assert_string_equal(t->conninfo,
+	    "host=/run/postgresql dbname=mastodon user=backup");
+	assert_string_equal(t->password_file, "/etc/bb/pg");
+	assert_string_equal(t->format, "directory");
+	assert_int_equal(t->jobs, 4);
+	assert_string_equal(t->compression, "none");
+	assert_int_equal(t->level, 19);
+	assert_int_equal(t->threads, 2);
+	assert_string_equal(t->pg_dump, "/usr/lib/postgresql/15/bin/pg_dump");
+	assert_string_equal(t->pg_restore,
+	    "/usr/lib/postgresql/15/bin/pg_restore");
+	assert_string_equal(t->keep_text, "last=3 daily=7");
+	assert_int_equal(t->keep.set, 1);
+	assert_int_equal(t->keep.last, 3);
+	assert_int_equal(t->keep.daily, 7);
+	assert_int_equal(t->keep.weekly, 0);
+	assert_int_equal(t->remotes.n, 2);
+	assert_string_equal(t->remotes.v[0], "offsite");
+	assert_string_equal(t->remotes.v[1], "nas");
+
+	/* defaults */
+	t = config_target(c, "synapse-db_2");
+	assert_non_null(t);
+	assert_int_equal(t->line, 23);
+	assert_string_equal(t->conninfo,
+	    "postgresql://backup@localhost/synapse");
+	assert_null(t->password_file);
+	assert_string_equal(t->format, "custom");
+	assert_int_equal(t->jobs, 1);
+	assert_string_equal(t->compression, "zstd");
+	assert_int_equal(t->level, 3);
+	assert_int_equal(t->threads, 0);
+	assert_string_equal(t->pg_dump, "pg_dump");
+	assert_string_equal(t->pg_restore, "pg_restore");
+	assert_null(t->keep_text);
+	assert_int_equal(t->keep.set, 0);
+	assert_int_equal(t->remotes.n, 0);
+	assert_null(config_target(c, "synapse"));
+	config_free(c);
+}
+
+static void
+test_valid_name(void **state)
+{
+	(void)state;
+	assert_true(config_valid_name("a"));
+	assert_true(config_valid_name("db_1-x"));
+	assert_true(config_valid_name("0123456789abcdefghijklmnopqrstuv"));
+	assert_false(config_valid_name("0123456789abcdefghijklmnopqrstuvw"));
+	assert_false(config_valid_name(""));
+	assert_false(config_valid_name("Main"));
+	assert_false(config_valid_name("a b"));
+	assert_false(config_valid_name("a.b"));
+	assert_false(config_valid_name("a/b"));
+	assert_false(config_valid_name("bäckup"));
+}
+
+static void
+test_target_errors(void **state)
+{
+	const char *text = GOOD_MATRIX			/* lines 1-6 */
+	    "[matrix extra]\n"				/* 7 */
+	    "[postgres]\n"					/* 8 */
+	    "conninfo = dbname=x\n"			/* 9: skipped */
+	    "[postgres Main]\n"				/* 10 */
+	    "[postgres all]\n"				/* 11 */
+	    "[postgres latest]\n"				/* 12 */
+	    "[postgres postgres]\n"			/* 13 */
+	    "[postgres db]\n"				/* 14 */
+	    "conninfo = dbname=db password=hunter2\n"	/* 15 */
+	    "format = tar\n"					/* 16 */
+	    "jobs = 4\n"					/* 17 */
+	    "level = 20\n"					/* 18 */
+	    "compression = gzip\n"				/* 19 */
+	    "keep = forever\n"				/* 20 */
+	    "remotes = nowhere\n"				/* 21 */
+	    "path = /x\n"					/* 22 */
+	    "format = custom\n"				/* 23 */
+	    "[postgres db]\n"				/* 24 */
+	    "conninfo = dbname=again\n"			/* 25: skipped */
+	    "[remote r]\n"					/* 26 */
+	    "conninfo = dbname=x\n"			/* 27 */
+	    "[remote r]\n"					/* 28 */
+	    "[remote]\n"					/* 29 */
+	    "[storage]\n"					/* 30 */
+	    "rclone_config = rclone.conf\n"			/* 31 */
+	    "max_parallel_jobs = 0\n"			/* 32 */
+	    "job_timeout = 30s\n"				/* 33 */
+	    " = orphan\n";					/* 34 */
+	const char *want[] = {
+		"t.conf:7: [matrix] takes no name",
+		"t.conf:8: [postgres] needs a name: [postgres NAME]",
+		"t.conf:10: [postgres Main]: names are 1-32 characters of "
+		    "a-z, 0-9, _ and -",
+		"t.conf:11: [postgres all]: 'all' is a reserved word in "
+		    "commands; pick another name",
+		"t.conf:12: [postgres latest]: 'latest' is a reserved word in "
+		    "commands; pick another name",
+		"t.conf:13: [postgres postgres]: 'postgres' is a reserved word "
+		    "in commands; pick another name",
+		"t.conf:15: conninfo: no password here; put it in "
+		    "password_file (mode 0600) or ~/.pgpass",
+		"t.conf:16: format: 'tar' is not one of custom|directory",
+		"t.conf:18: level: '20' is not a number between 1 and 19",
+		"t.conf:19: compression: 'gzip' is not one of zstd|none|pgdump",
+		/* line 20: keep, checked below by prefix */
+		"t.conf:22: unknown key 'path' in [postgres]",
+		"t.conf:23: format repeated (first at line 16)",
+		"t.conf:24: target 'db' defined twice (first at line 14)",
+		"t.conf:27: unknown key 'conninfo' in [remote]",
+		"t.conf:28: remote 'r' defined twice (first at line 26)",
+		"t.conf:29: [remote] needs a name: [remote NAME]",
+		"t.conf:32: max_parallel_jobs: '0' is not a number between 1 "
+		    "and 64",
+		"t.conf:33: job_timeout: '30s' is not a duration between 60s "
+		    "and 604800s (use 30s, 5m, 2h, 1d)",
+		"t.conf:34: missing key before '='",
+		"t.conf:26: [remote r]: path is required",
+		"t.conf:14: [postgres db]: remote 'nowhere' is not defined "
+		    "(add a [remote nowhere] section)",
+		"t.conf:14: [postgres db]: conninfo is required",
+		"t.conf:14: [postgres db]: jobs needs format = directory",
+		"t.conf:31: rclone_config: 'rclone.conf' must be an absolute "
+		    "path",
+	};
+	struct config_errors errs;
+	size_t keep_errors = 0;
+
+	(void)state;
+	assert_null(parse(text, &errs));
+	for (size_t i = 0; i < errs.n; i++)
+		if (str_startswith(errs.msg[i], "t.conf:20: keep: "))
+			keep_errors++;
+	assert_int_equal(keep_errors, 1);
+	if (errs.n != nitems(want) + 1 || !has_error(&errs, want[0]))
+		dump_errors(&errs);
+	assert_int_equal(errs.n, nitems(want) + 1);
+	for (size_t i = 0; i < nitems(want); i++) {
+		if (!has_error(&errs, want[i]))
+			print_message("missing: %s\n", want[i]);
+		assert_true(has_error(&errs, want[i]));
+	}
+	config_errors_release(&errs);
+}
+
+/* The same key in two targets is not a repeat. */
+static void
+test_target_keys_per_section(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	parse_ok(GOOD_MATRIX
+	    "[postgres a]\nconninfo = dbname=a\nlevel = 5\n"
+	    "[postgres b]\nconninfo = dbname=b\nlevel = 7\n", &c);
+	assert_int_equal(config_target(c, "a")->level, 5);
+	assert_int_equal(config_target(c, "b")->level, 7);
+	config_free(c);
+}
+
+/*
+ * Bug (config.c K_CONNINFO): the check for a password in conninfo looks
+ * for the word "password" only, so the usual URI form with the password
+ * in its user info - postgresql://user:secret@host/db - is accepted and
+ * the secret ends up in pg_dump's argv (visible in ps), which is exactly
+ * what the check is there to prevent.
+ */
+static void
+test_conninfo_uri_password(void **state)
+{
+	static const char *bad[] = {
+		"postgresql://backup:s3cret@localhost/mastodon",
+		"postgres://backup:s3cret@db.example.org:5432/mastodon",
+		"postgresql://backup:s3cret@/mastodon?host=/run/postgresql",
+		"postgresql://localhost/mastodon?user=b&password=s3cret",
+		"host=localhost password=s3cret",
+	};
+	static const char *good[] = {
+		"postgresql://backup@localhost/mastodon",
+		"postgresql://localhost:5432/mastodon",
+		"postgresql:///mastodon?host=/run/postgresql",
+		"host=localhost user=backup dbname=mastodon",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < nitems(bad); i++) {
+		struct config_errors errs;
+		char *text = xasprintf(GOOD_MATRIX "[postgres db]\n"
+		    "conninfo = %s\n", bad[i]);
+		struct config *c = parse(text, &errs);
+		int refused = c == NULL && has_error(&errs, "t.conf:8: "
+		    "conninfo: no password here; put it in password_file "
+		    "(mode 0600) or ~/.pgpass");
+
+		if (!refused)
+			print_message("accepted: conninfo = %s\n", bad[i]);
+		config_free(c);
+		config_errors_release(&errs);
+		free(text);
+		assert_true(refused);
+	}
+	for (size_t i = 0; i < nitems(good); i++) {
+		char *text = xasprintf(GOOD_MATRIX "[postgres db]\n"
+		    "conninfo = %s\n", good[i]);
+		struct config *c;
+
+		parse_ok(text, &c);
+		assert_string_equal(config_target(c, "db")->conninfo, good[i]);
+		config_free(c);
+		free(text);
+	}
 }
 
 static void
@@ -796,6 +1089,57 @@ test_secret_too_open(void **state)
 	config_errors_release(&errs);
 }
 
+/* Secrets of [storage] and of targets get the same check. */
+static void
+test_secret_other_files(void **state)
+{
+	struct secret_fixture *f = *state;
+	struct config_errors errs;
+	struct config *c;
+	char *key = tu_path(f->dir, "backup.key"), *text, want[1024];
+
+	tu_write_str(f->token, "syt_secret\n", 0600);
+	tu_write_str(f->password, "pgpass\n", 0644);
+	tu_write_str(key, "k\n", 0604);
+	text = xasprintf("[matrix]\n"
+	    "homeserver = https://m.example.org\n"
+	    "user_id = @bb:example.org\n"
+	    "access_token_file = %s\n"
+	    "rooms = !a:example.org\n"
+	    "admins = @a:example.org\n"
+	    "[storage]\n"
+	    "encryption_key_file = %s\n"		/* 8 */
+	    "[postgres db]\n"
+	    "conninfo = dbname=db\n"
+	    "password_file = %s\n",		/* 11 */
+	    f->token, key, f->password);
+	tu_write_str(f->conf, text, 0644);
+	assert_null(config_load(f->conf, &errs));
+	assert_int_equal(errs.n, 2);
+	snprintf(want, sizeof(want), "%s:8: encryption_key_file: %s: "
+	    "permissions 0604 are too open for a secret (chmod 600 %s)",
+	    f->conf, key, key);
+	assert_string_equal(errs.msg[0], want);
+	snprintf(want, sizeof(want), "%s:11: password_file: %s: "
+	    "permissions 0644 are too open for a secret (chmod 600 %s)",
+	    f->conf, f->password, f->password);
+	assert_string_equal(errs.msg[1], want);
+	config_errors_release(&errs);
+
+	assert_int_equal(chmod(f->password, 0600), 0);
+	assert_int_equal(chmod(key, 0400), 0);
+	c = config_load(f->conf, &errs);
+	if (c == NULL)
+		dump_errors(&errs);
+	assert_non_null(c);
+	assert_string_equal(config_target(c, "db")->password_file,
+	    f->password);
+	config_free(c);
+	config_errors_release(&errs);
+	free(text);
+	free(key);
+}
+
 static void
 test_secret_missing_or_dir(void **state)
 {
@@ -858,14 +1202,22 @@ main(void)
 		cmocka_unit_test(test_missing_required),
 		cmocka_unit_test(test_unknown_section),
 		cmocka_unit_test(test_unknown_first_section),
-		cmocka_unit_test(test_section_name_too_long),
+		cmocka_unit_test(test_section_name_long),
 		cmocka_unit_test(test_bad_prefix),
 		cmocka_unit_test(test_nul_and_long_lines),
 		cmocka_unit_test(test_no_trailing_newline),
+		cmocka_unit_test(test_storage_keys),
+		cmocka_unit_test(test_targets_and_remotes),
+		cmocka_unit_test(test_valid_name),
+		cmocka_unit_test(test_target_errors),
+		cmocka_unit_test(test_target_keys_per_section),
+		cmocka_unit_test(test_conninfo_uri_password),
 		cmocka_unit_test(test_load_missing_file),
 		cmocka_unit_test_setup_teardown(test_secret_0600_ok,
 		    secret_setup, secret_teardown),
 		cmocka_unit_test_setup_teardown(test_secret_too_open,
+		    secret_setup, secret_teardown),
+		cmocka_unit_test_setup_teardown(test_secret_other_files,
 		    secret_setup, secret_teardown),
 		cmocka_unit_test_setup_teardown(test_secret_missing_or_dir,
 		    secret_setup, secret_teardown),
