@@ -313,7 +313,7 @@ rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 }
 
 int
-catalog_clean_partials(const struct config *cfg)
+catalog_clean_partials(const struct config *cfg, const char *only)
 {
 	DIR *top, *d;
 	struct dirent *te, *de;
@@ -324,7 +324,8 @@ catalog_clean_partials(const struct config *cfg)
 	while ((te = readdir(top)) != NULL) {
 		char *dir;
 
-		if (te->d_name[0] == '.' || !config_valid_name(te->d_name))
+		if (te->d_name[0] == '.' || !config_valid_name(te->d_name) ||
+		    (only != NULL && strcmp(only, te->d_name) != 0))
 			continue;
 		dir = xasprintf("%s/%s", cfg->backup_dir, te->d_name);
 		if ((d = opendir(dir)) == NULL) {

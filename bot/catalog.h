@@ -67,9 +67,11 @@ int catalog_parse_manifest(const char *text, size_t len, struct backup *out,
     char **cause);
 
 /*
- * Remove *.partial files (and .tmp) left in every target directory by an
- * interrupted job.  Returns how many were removed.
+ * Remove *.partial and *.tmp files and .ID.dir staging directories left by
+ * an interrupted job, in one target's directory (or every target's when
+ * target is NULL).  Only while no job of that target runs.  Returns how
+ * many were removed.
  */
-int catalog_clean_partials(const struct config *cfg);
+int catalog_clean_partials(const struct config *cfg, const char *target);
 
 #endif

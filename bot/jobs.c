@@ -543,7 +543,7 @@ finish(struct jobs *js, struct job *j, int status)
 		    st);
 		free(st);
 		/* A crashed job cannot clean up after itself. */
-		catalog_clean_partials(js->bot->cfg);
+		catalog_clean_partials(js->bot->cfg, j->target);
 	}
 	summary(js, j, crash);
 	l = ledger_line("end", j);
@@ -685,7 +685,7 @@ jobs_startup(struct jobs *js)
 	cJSON *open_jobs = cJSON_CreateObject(), *it;
 	int removed;
 
-	removed = catalog_clean_partials(js->bot->cfg);
+	removed = catalog_clean_partials(js->bot->cfg, NULL);
 	if (removed > 0)
 		log_info("removed %d partial file(s) of interrupted jobs",
 		    removed);
