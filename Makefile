@@ -40,8 +40,9 @@ $(BUILD)/%.o: %.c
 
 # ---- dependencies: one target that every entry point shares ----------
 DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
-	   libsodium-dev libzstd-dev libpq-dev postgresql libcmocka-dev python3 python3-yaml python3-jsonschema \
-	   clang curl
+	   libsodium-dev libzstd-dev libpq-dev libcmocka-dev \
+	   postgresql postgresql-client rclone zstd tar procps util-linux \
+	   python3 python3-yaml python3-jsonschema clang curl ca-certificates
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'integration'))
 import harness  # noqa: E402
-from harness import ALICE, BOT, EVE  # noqa: E402
+from harness import ALICE, BOB, BOT, EVE  # noqa: E402
 
 
 def show(hs, room, seen):
@@ -24,6 +24,10 @@ def show(hs, room, seen):
         when = time.strftime('%H:%M:%S', time.localtime(e['origin_server_ts'] / 1000))
         rel = e['content'].get('m.relates_to', {})
         target = names.get(rel.get('event_id'), '?').split('\n')[0][:40]
+        if rel.get('rel_type') == 'm.replace':
+            body = e['content'].get('m.new_content', {}).get('body', '')
+            print('[%s] %s edited its message to: %s' % (when, e['sender'], body))
+            continue
         if e['type'] == 'm.reaction':
             print('[%s] %s reacted %s to "%s"' % (when, e['sender'], rel.get('key'), target))
             continue
@@ -38,16 +42,34 @@ def main():
     failed = True
     try:
         print('test homeserver on %s, state in %s' % (t.hs.url, t.tmp))
-        bot = t.bot().start()
-        bot.wait_log('first start')
+        print('starting a throwaway PostgreSQL cluster with a Mastodon-like database ...')
+        pg = harness.Postgres(t, size_mb=30)
+        remote = os.path.join(t.tmp, 'offsite')
+        bot = t.bot()
+        with open(bot.conf) as f:
+            conf = f.read()
+        conf = conf[:conf.index('[storage]')] + (
+            '[storage]\nstate_dir = %s\nbackup_dir = %s\n\n%s\n[remote offsite]\npath = %s\n'
+            % (os.path.join(t.tmp, 'state'), os.path.join(t.tmp, 'backups'),
+               pg.section('mastodon', 'keep = last=3 daily=7\nremotes = offsite'), remote))
+        with open(bot.conf, 'w') as f:
+            f.write(conf)
+        bot.start()
         seen = set(e['event_id'] for e in t.hs.events(t.room_id))
         print('--- transcript of the backend room %s ---' % t.room_id)
-        n = 0
-        for sender, text in ((ALICE, '!help'), (ALICE, '!status'), (ALICE, '!stauts'),
-                             (EVE, '!status')):
+        for sender, text, until in ((ALICE, '!help', 'backupbot commands'),
+                                    (ALICE, '!stauts', 'did you mean'),
+                                    (EVE, '!status', 'only the configured admins'),
+                                    (ALICE, '!backup mastodon', '✅ backup of mastodon'),
+                                    (BOB, '!list', 'Catalog'),
+                                    (BOB, '!status', 'uptime')):
             t.hs.send(t.room_id, sender, text)
-            n += 1 if sender == EVE else 2
-            t.hs.wait(t.room_id, n)
+            deadline = time.time() + 120
+            while not any(until in e['content'].get('body', '')
+                          for e in t.hs.events(t.room_id, sender=BOT)):
+                if time.time() > deadline:
+                    raise SystemExit('demo: no answer to %s' % text)
+                time.sleep(0.05)
             show(t.hs, t.room_id, seen)
         bot.stop()
         print('--- backupbot stopped cleanly on SIGTERM (exit 0)')
