@@ -19,7 +19,7 @@ endif
 BUILD	?= build
 CORE_SRC = bot/util.c bot/log.c bot/config.c bot/cmd.c bot/msg.c \
 	   bot/outbox.c bot/state.c bot/matrix.c bot/sync.c bot/session.c \
-	   bot/bot.c bot/pipeline.c bot/retention.c bot/proc.c bot/pg.c bot/remote.c bot/catalog.c bot/job.c bot/cli.c bot/jobs.c \
+	   bot/bot.c bot/pipeline.c bot/retention.c bot/proc.c bot/pg.c bot/remote.c bot/catalog.c bot/job.c bot/cli.c bot/jobs.c bot/json.c \
 	   handlers/help.c handlers/status.c handlers/table.c \
 	   handlers/backup.c handlers/cancel.c handlers/list.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)

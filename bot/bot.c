@@ -84,20 +84,33 @@ bot_room(struct bot *bot, const char *room_id)
 	return NULL;
 }
 
+/* A power level as the spec allows it: an integer within +-(2^53 - 1). */
+static int
+power_value(const cJSON *v, long *out)
+{
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9007199254740991.0 &&
+	    v->valuedouble <= 9007199254740991.0))
+		return 0;
+	*out = (long)v->valuedouble;
+	return 1;
+}
+
 long
 bot_power_level(const cJSON *pl, const char *user)
 {
-	const cJSON *users, *v, *def;
+	const cJSON *users;
+	long level;
 
 	if (!cJSON_IsObject(pl))
 		return 0;
 	users = cJSON_GetObjectItemCaseSensitive(pl, "users");
-	v = cJSON_IsObject(users) ?
-	    cJSON_GetObjectItemCaseSensitive(users, user) : NULL;
-	if (cJSON_IsNumber(v))
-		return (long)v->valuedouble;
-	def = cJSON_GetObjectItemCaseSensitive(pl, "users_default");
-	return cJSON_IsNumber(def) ? (long)def->valuedouble : 0;
+	if (cJSON_IsObject(users) && power_value(
+	    cJSON_GetObjectItemCaseSensitive(users, user), &level))
+		return level;
+	if (power_value(cJSON_GetObjectItemCaseSensitive(pl, "users_default"),
+	    &level))
+		return level;
+	return 0;
 }
 
 int

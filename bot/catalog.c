@@ -16,7 +16,9 @@
 
 #include "catalog.h"
 #include "config.h"
+#include "json.h"
 #include "log.h"
+#include "retention.h"
 #include "util.h"
 
 #define MANIFEST_MAX	(4 * 1024 * 1024)
@@ -105,25 +107,6 @@ catalog_free(struct backup *b, size_t n)
 	free(b);
 }
 
-static const char *
-jstr(const cJSON *j, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int
-jnum(const cJSON *j, const char *key, double *out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-
-	if (!cJSON_IsNumber(v))
-		return -1;
-	*out = v->valuedouble;
-	return 0;
-}
-
 int
 catalog_parse_manifest(const char *text, size_t len, struct backup *out,
     char **cause)
@@ -140,17 +123,17 @@ catalog_parse_manifest(const char *text, size_t len, struct backup *out,
 		cJSON_Delete(j);
 		return -1;
 	}
-	id = jstr(j, "id");
-	target = jstr(j, "target");
-	kind = jstr(j, "kind");
-	file = jstr(j, "file");
-	hash = jstr(j, "blake2b");
-	status = jstr(j, "status");
+	id = json_str(j, "id");
+	target = json_str(j, "target");
+	kind = json_str(j, "kind");
+	file = json_str(j, "file");
+	hash = json_str(j, "blake2b");
+	status = json_str(j, "status");
 	if (id == NULL || !catalog_valid_id(id) || target == NULL ||
 	    !config_valid_name(target) || kind == NULL || file == NULL ||
 	    hash == NULL || strlen(hash) != 64 || status == NULL ||
-	    jnum(j, "started", &started) == -1 ||
-	    jnum(j, "ended", &ended) == -1 || jnum(j, "bytes", &bytes) == -1 ||
+	    json_get_num(j, "started", &started) == -1 ||
+	    json_get_num(j, "ended", &ended) == -1 || json_get_num(j, "bytes", &bytes) == -1 ||
 	    bytes < 0 || bytes > 1e18 || started < 0 || ended < started ||
 	    ended > 1e12) {
 		*cause = xstrdup("required fields missing or malformed");
@@ -281,6 +264,20 @@ catalog_get(const struct config *cfg, const char *target, const char *id,
 		*cause = xasprintf("no backup %s of %s in the catalog", id,
 		    target);
 	return -1;
+}
+
+struct keep_item *
+catalog_keep(const struct target *t, const struct backup *list, size_t n)
+{
+	struct keep_item *items = xcalloc(n + 1, sizeof(*items));
+
+	for (size_t i = 0; i < n; i++) {
+		items[i].id = list[i].id;
+		items[i].when = list[i].started;
+		items[i].good = 1;
+	}
+	keep_apply(&t->keep, items, n);
+	return items;
 }
 
 int

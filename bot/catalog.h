@@ -58,6 +58,16 @@ int catalog_get(const struct config *cfg, const char *target, const char *id,
     struct backup *out, char **cause);
 void backup_release(struct backup *b);
 
+struct keep_item;
+struct target;
+/*
+ * What retention decides for a catalog list (as from catalog_list): one
+ * keep_item per backup, same order, ids pointing into list.  Caller frees
+ * the array (not the ids).
+ */
+struct keep_item *catalog_keep(const struct target *t,
+    const struct backup *list, size_t n);
+
 /* Write a manifest atomically to backup_dir/TARGET/ID.json. 0 or -1. */
 int catalog_write_manifest(const struct config *cfg, const char *target,
     const char *id, const struct cJSON *manifest, char **cause);

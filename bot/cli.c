@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "config.h"
+#include "json.h"
 #include "job.h"
 #include "pipeline.h"
 #include "remote.h"
@@ -131,45 +132,29 @@ catch_interrupts(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-static const char *
-jstr(const cJSON *j, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double
-jnum(const cJSON *j, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 /* One line per result, as a person reads it. */
 static void
 print_result(const cJSON *r)
 {
-	const char *status = jstr(r, "status");
+	const char *status = json_text(r, "status");
 	const cJSON *rem = cJSON_GetObjectItemCaseSensitive(r, "remotes");
 	const cJSON *removed = cJSON_GetObjectItemCaseSensitive(r, "removed");
 	const cJSON *it;
 	char size[32], dur[32];
 
-	cli_size(size, sizeof(size), jnum(r, "bytes"));
-	cli_duration(dur, sizeof(dur), jnum(r, "duration"));
+	cli_size(size, sizeof(size), json_num(r, "bytes"));
+	cli_duration(dur, sizeof(dur), json_num(r, "duration"));
 	if (!strcmp(status, "ok") || !strcmp(status, "partial")) {
 		printf("%s %s: %s, %s in %s, blake2b %.16s…\n",
-		    !strcmp(status, "ok") ? "ok" : "PARTIAL", jstr(r, "target"),
-		    jstr(r, "id"), size, dur, jstr(r, "blake2b"));
+		    !strcmp(status, "ok") ? "ok" : "PARTIAL", json_text(r, "target"),
+		    json_text(r, "id"), size, dur, json_text(r, "blake2b"));
 	} else
 		printf("%s %s: %s\n", !strcmp(status, "cancelled") ?
-		    "CANCELLED" : "FAILED", jstr(r, "target"),
-		    jstr(r, "error"));
+		    "CANCELLED" : "FAILED", json_text(r, "target"),
+		    json_text(r, "error"));
 	cJSON_ArrayForEach(it, rem)
-		printf("  remote %s: %s%s%s\n", it->string, jstr(it, "status"),
-		    *jstr(it, "error") ? ": " : "", jstr(it, "error"));
+		printf("  remote %s: %s%s%s\n", it->string, json_text(it, "status"),
+		    *json_text(it, "error") ? ": " : "", json_text(it, "error"));
 	cJSON_ArrayForEach(it, removed)
 		printf("  retention removed %s\n", it->valuestring);
 }
@@ -203,7 +188,7 @@ cli_backup(const struct config *cfg, int argc, char **argv)
 			t.drawn = 0;
 		}
 		print_result(r);
-		status = jstr(r, "status");
+		status = json_text(r, "status");
 		if (strcmp(status, "ok") != 0)
 			failed++;
 		cJSON_Delete(r);
@@ -254,13 +239,7 @@ cli_list(const struct config *cfg, int argc, char **argv)
 		if (only != NULL && strcmp(only, t->name) != 0)
 			continue;
 		n = catalog_list(cfg, t->name, &list);
-		items = xcalloc(n + 1, sizeof(*items));
-		for (size_t k = 0; k < n; k++) {
-			items[k].id = list[k].id;
-			items[k].when = list[k].started;
-			items[k].good = 1;
-		}
-		keep_apply(&t->keep, items, n);
+		items = catalog_keep(t, list, n);
 		for (size_t k = 0; k < n; k++) {
 			const cJSON *rem = cJSON_GetObjectItemCaseSensitive(
 			    list[k].manifest, "remotes"), *it;
@@ -268,7 +247,7 @@ cli_list(const struct config *cfg, int argc, char **argv)
 			size_t rl = 0;
 
 			cJSON_ArrayForEach(it, rem) {
-				int ok = !strcmp(jstr(it, "status"), "ok");
+				int ok = !strcmp(json_text(it, "status"), "ok");
 
 				rl += (size_t)snprintf(remotes + rl,
 				    rl < sizeof(remotes) ? sizeof(remotes) - rl
@@ -328,6 +307,12 @@ cli_verify(const struct config *cfg, int argc, char **argv)
 		    "[ID|latest]\n");
 		return 2;
 	}
+	if (config_target(cfg, target) == NULL) {
+		fprintf(stderr, "backupbot: '%s' is neither a backup id nor a "
+		    "target in %s\n", target, cfg->path);
+		free(owned);
+		return 2;
+	}
 	if (strcmp(id, "latest") != 0 && !catalog_valid_id(id)) {
 		fprintf(stderr, "backupbot: '%s' is not a backup id\n", id);
 		free(owned);
@@ -335,12 +320,12 @@ cli_verify(const struct config *cfg, int argc, char **argv)
 	}
 	catch_interrupts();
 	r = job_verify(cfg, target, id, &o);
-	ok = !strcmp(jstr(r, "status"), "ok");
+	ok = !strcmp(json_text(r, "status"), "ok");
 	if (ok)
 		printf("ok %s: %s: hash, decryption, decompression and the "
-		    "restore tool's reading all good\n", target, jstr(r, "id"));
+		    "restore tool's reading all good\n", target, json_text(r, "id"));
 	else
-		printf("FAILED %s: %s\n", target, jstr(r, "error"));
+		printf("FAILED %s: %s\n", target, json_text(r, "error"));
 	cJSON_Delete(r);
 	free(owned);
 	return ok ? 0 : 1;
@@ -365,6 +350,13 @@ cli_cat(const struct config *cfg, int argc, char **argv)
 		id = argv[1];
 	} else {
 		fprintf(stderr, "usage: backupbot cat ID | TARGET ID|latest\n");
+		return 2;
+	}
+	if (config_target(cfg, target) == NULL || (strcmp(id, "latest") != 0 &&
+	    !catalog_valid_id(id))) {
+		fprintf(stderr, "backupbot: no target '%s' or bad id '%s'\n",
+		    target, id);
+		free(owned);
 		return 2;
 	}
 	if (isatty(1)) {

@@ -214,6 +214,26 @@ choice_ok(const char *choices, const char *v)
 	return 0;
 }
 
+/*
+ * A password in conninfo: the "password" keyword (key=value form or a URI
+ * parameter), or user:secret@ in the user info of a postgres(ql):// URI.
+ */
+static int
+conninfo_has_password(const char *v)
+{
+	const char *auth, *end, *at;
+
+	if (strstr(v, "password") != NULL)
+		return 1;
+	if (!str_startswith(v, "postgresql://") &&
+	    !str_startswith(v, "postgres://"))
+		return 0;
+	auth = strstr(v, "://") + 3;
+	end = auth + strcspn(auth, "/?");
+	at = memrchr(auth, '@', (size_t)(end - auth));
+	return at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL;
+}
+
 static void
 set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 {
@@ -246,7 +266,7 @@ set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 	}
 	case K_CONNINFO:
 		/* A password here would end up in pg_dump's argv. */
-		if (strstr(v, "password") != NULL) {
+		if (conninfo_has_password(v)) {
 			perr(p, line, "conninfo: no password here; put it in "
 			    "password_file (mode 0600) or ~/.pgpass");
 			return;

@@ -30,6 +30,7 @@
 #include "bot.h"
 #include "catalog.h"
 #include "config.h"
+#include "json.h"
 #include "job.h"
 #include "log.h"
 #include "pipeline.h"
@@ -105,14 +106,6 @@ result_fail(cJSON *r, const char *cause)
 	return r;
 }
 
-static const char *
-jstr(const cJSON *j, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* Load the encryption key when one is configured. */
 static int
 load_key(const struct config *cfg, unsigned char *key, int *have,
@@ -174,7 +167,7 @@ copy_to_remotes(const struct config *cfg, const struct target *t,
 		const char *files[] = { mpath };
 		char *cause = NULL;
 
-		if (st == NULL || strcmp(jstr(st, "status"), "ok") != 0)
+		if (st == NULL || strcmp(json_text(st, "status"), "ok") != 0)
 			continue;
 		if (remote_put(cfg, r, t->name, files, 1, &cause) == -1) {
 			cJSON_ReplaceItemInObjectCaseSensitive(st, "status",
@@ -389,21 +382,6 @@ fail:
 	return result;
 }
 
-/* Items of the catalog for retention, with their reasons. */
-static void
-retention_items(const struct config *cfg, const struct target *t,
-    struct backup *list, size_t n, struct keep_item *items)
-{
-	(void)cfg;
-	for (size_t i = 0; i < n; i++) {
-		memset(&items[i], 0, sizeof(items[i]));
-		items[i].id = list[i].id;
-		items[i].when = list[i].started;
-		items[i].good = 1;
-	}
-	keep_apply(&t->keep, items, n);
-}
-
 void
 job_retention(const struct config *cfg, const char *target, cJSON *result,
     const struct job_out *o)
@@ -419,8 +397,7 @@ job_retention(const struct config *cfg, const char *target, cJSON *result,
 	n = catalog_list(cfg, target, &list);
 	if (n == 0)
 		return;
-	items = xcalloc(n, sizeof(*items));
-	retention_items(cfg, t, list, n, items);
+	items = catalog_keep(t, list, n);
 	for (size_t i = 0; i < n; i++) {
 		char *m, *d;
 
@@ -490,7 +467,7 @@ job_verify(const struct config *cfg, const char *target, const char *id,
 	if (catalog_get(cfg, target, id, &b, &cause) == -1)
 		goto fail;
 	cJSON_AddStringToObject(result, "id", b.id);
-	enc = jstr(b.manifest, "encryption");
+	enc = json_str(b.manifest, "encryption");
 	if (enc != NULL && strcmp(enc, "none") != 0) {
 		if (cfg->encryption_key_file == NULL) {
 			cause = xstrdup("the backup is encrypted and no "
@@ -501,7 +478,7 @@ job_verify(const struct config *cfg, const char *target, const char *id,
 			goto fail;
 	}
 	ci = cJSON_GetObjectItemCaseSensitive(b.manifest, "compression_info");
-	algo = jstr(ci, "algorithm");
+	algo = json_str(ci, "algorithm");
 	comp = algo != NULL && !strcmp(algo, "zstd") ? PIPE_ZSTD : PIPE_NONE;
 	path = xasprintf("%s/%s/%s", cfg->backup_dir, target, b.data_file);
 	say(o, "info", "verifying %s", b.id);
@@ -663,7 +640,7 @@ job_main(const struct config *cfg, int argc, char **argv)
 		    "verify TARGET ID\n");
 		return 2;
 	}
-	status = jstr(result, "status");
+	status = json_str(result, "status");
 	ok = status != NULL && (!strcmp(status, "ok") ||
 	    !strcmp(status, "partial"));
 	line = cJSON_CreateObject();

@@ -18,6 +18,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "config.h"
+#include "json.h"
 #include "jobs.h"
 #include "log.h"
 #include "msg.h"
@@ -41,22 +42,6 @@ static const char *
 kind_word(enum job_kind k)
 {
 	return k == JOB_BACKUP ? "backup" : "verification";
-}
-
-static const char *
-jstr(const cJSON *j, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double
-jnum(const cJSON *j, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
 struct jobs *
@@ -161,7 +146,8 @@ ledger_line(const char *event, const struct job *j)
 
 /* ---- messages --------------------------------------------------------- */
 
-static void
+/* A reply in the job's thread; returns its outbox seq. */
+static uint64_t
 reply_in_thread(struct jobs *js, const struct job *j, struct msg *m)
 {
 	struct cmd_ctx ctx;
@@ -171,7 +157,7 @@ reply_in_thread(struct jobs *js, const struct job *j, struct msg *m)
 	ctx.room_id = j->room;
 	ctx.thread_root = j->thread;
 	ctx.event_id = j->command;
-	bot_reply(&ctx, m);
+	return bot_reply(&ctx, m);
 }
 
 static void
@@ -226,9 +212,9 @@ static void
 summary(struct jobs *js, struct job *j, const char *crash)
 {
 	const cJSON *r = j->result, *rem, *removed, *it;
-	const char *status = r ? jstr(r, "status") : "failed";
+	const char *status = r ? json_text(r, "status") : "failed";
 	char size[32], raw[32], dur[32], speed[32];
-	double secs = r ? jnum(r, "duration") : 0;
+	double secs = r ? json_num(r, "duration") : 0;
 	struct msg m, e;
 	int ok = !strcmp(status, "ok"), partial = !strcmp(status, "partial");
 
@@ -245,13 +231,13 @@ summary(struct jobs *js, struct job *j, const char *crash)
 		if (partial)
 			msg_text(&m, " is only partial: a remote copy failed");
 		msg_nl(&m);
-		msg_code(&m, jstr(r, "id"));
+		msg_code(&m, json_text(r, "id"));
 		if (j->kind == JOB_BACKUP) {
-			cli_size(size, sizeof(size), jnum(r, "bytes"));
-			cli_size(raw, sizeof(raw), jnum(r, "bytes_raw"));
+			cli_size(size, sizeof(size), json_num(r, "bytes"));
+			cli_size(raw, sizeof(raw), json_num(r, "bytes_raw"));
 			cli_duration(dur, sizeof(dur), secs);
 			cli_size(speed, sizeof(speed), secs > 0 ?
-			    jnum(r, "bytes_raw") / secs : 0);
+			    json_num(r, "bytes_raw") / secs : 0);
 			msg_textf(&m, " · %s (%s before compression) in %s, "
 			    "%s/s · blake2b ", size, raw, dur, speed);
 		} else
@@ -260,7 +246,7 @@ summary(struct jobs *js, struct job *j, const char *crash)
 		{
 			char h[17];
 
-			snprintf(h, sizeof(h), "%s", jstr(r, "blake2b"));
+			snprintf(h, sizeof(h), "%s", json_text(r, "blake2b"));
 			msg_code(&m, h);
 		}
 		rem = cJSON_GetObjectItemCaseSensitive(r, "remotes");
@@ -268,13 +254,13 @@ summary(struct jobs *js, struct job *j, const char *crash)
 			msg_nl(&m);
 			msg_text(&m, "remotes:");
 			cJSON_ArrayForEach(it, rem) {
-				int rok = !strcmp(jstr(it, "status"), "ok");
+				int rok = !strcmp(json_text(it, "status"), "ok");
 
 				msg_textf(&m, " %s %s", it->string,
 				    rok ? "✓" : "✗");
 				if (!rok)
 					msg_textf(&m, " (%s)",
-					    jstr(it, "error"));
+					    json_text(it, "error"));
 			}
 		}
 		removed = cJSON_GetObjectItemCaseSensitive(r, "removed");
@@ -288,7 +274,7 @@ summary(struct jobs *js, struct job *j, const char *crash)
 		msg_textf(&e, "%s %s of %s: %s", ok ? "✅" : "⚠️",
 		    kind_word(j->kind), j->target, ok ? "done" : "partial");
 	} else {
-		const char *cause = crash ? crash : r ? jstr(r, "error") :
+		const char *cause = crash ? crash : r ? json_text(r, "error") :
 		    "no result";
 
 		msg_textf(&m, "❌ %s of %s failed: ", kind_word(j->kind),
@@ -356,16 +342,7 @@ job_start(struct jobs *js, struct job *j)
 	    kind_word(j->kind), j->target, j->requester, (int)j->pid);
 	ledger_add(js, ledger_line("start", j));
 	progress_text(j, &m, mono_ms());
-	{
-		struct cmd_ctx ctx;
-
-		memset(&ctx, 0, sizeof(ctx));
-		ctx.bot = js->bot;
-		ctx.room_id = j->room;
-		ctx.thread_root = j->thread;
-		ctx.event_id = j->command;
-		j->progress_seq = bot_reply(&ctx, &m);
-	}
+	j->progress_seq = reply_in_thread(js, j, &m);
 	j->last_edit = mono_ms();
 	msg_release(&m);
 }
@@ -468,12 +445,12 @@ static void
 handle_line(struct jobs *js, struct job *j, const char *line)
 {
 	cJSON *l = cJSON_Parse(line);
-	const char *ev = jstr(l, "event");
+	const char *ev = json_text(l, "event");
 
 	if (!cJSON_IsObject(l)) {
 		log_warnx("job %d: unreadable line from the child", j->number);
 	} else if (!strcmp(ev, "progress")) {
-		const char *phase = jstr(l, "phase");
+		const char *phase = json_text(l, "phase");
 
 		if (j->phase == NULL || strcmp(j->phase, phase) != 0) {
 			free(j->phase);
@@ -481,11 +458,11 @@ handle_line(struct jobs *js, struct job *j, const char *line)
 			/* a new phase restarts the rate */
 			j->started_mono = mono_ms();
 		}
-		j->done = (uint64_t)jnum(l, "done");
-		j->total = (uint64_t)jnum(l, "total");
+		j->done = (uint64_t)json_num(l, "done");
+		j->total = (uint64_t)json_num(l, "total");
 		progress_update(js, j, mono_ms(), 0);
 	} else if (!strcmp(ev, "log")) {
-		log_info("job %d: %s", j->number, jstr(l, "msg"));
+		log_info("job %d: %s", j->number, json_text(l, "msg"));
 	} else if (!strcmp(ev, "result")) {
 		cJSON_Delete(j->result);
 		j->result = cJSON_DetachItemFromObjectCaseSensitive(l,
@@ -548,22 +525,22 @@ finish(struct jobs *js, struct job *j, int status)
 	summary(js, j, crash);
 	l = ledger_line("end", j);
 	cJSON_AddStringToObject(l, "status", crash ? "crashed" :
-	    jstr(j->result, "status"));
+	    json_text(j->result, "status"));
 	if (j->result != NULL) {
-		cJSON_AddStringToObject(l, "id", jstr(j->result, "id"));
-		cJSON_AddNumberToObject(l, "bytes", jnum(j->result, "bytes"));
+		cJSON_AddStringToObject(l, "id", json_text(j->result, "id"));
+		cJSON_AddNumberToObject(l, "bytes", json_num(j->result, "bytes"));
 		cJSON_AddNumberToObject(l, "duration",
-		    jnum(j->result, "duration"));
-		if (*jstr(j->result, "error"))
+		    json_num(j->result, "duration"));
+		if (*json_text(j->result, "error"))
 			cJSON_AddStringToObject(l, "error",
-			    jstr(j->result, "error"));
+			    json_text(j->result, "error"));
 	} else
 		cJSON_AddStringToObject(l, "error", crash);
 	if (j->cancelled_by != NULL)
 		cJSON_AddStringToObject(l, "cancelled_by", j->cancelled_by);
 	ledger_add(js, l);
 	log_info("job %d: %s of %s ended: %s", j->number, kind_word(j->kind),
-	    j->target, crash ? crash : jstr(j->result, "status"));
+	    j->target, crash ? crash : json_text(j->result, "status"));
 	free(crash);
 }
 
@@ -705,11 +682,11 @@ jobs_startup(struct jobs *js)
 		*nl = '\0';
 		if ((l = cJSON_Parse(line)) != NULL) {
 			/* job numbers go on from where they were */
-			if (jnum(l, "job") >= js->next_number &&
-			    jnum(l, "job") < 1e9)
-				js->next_number = (int)jnum(l, "job") + 1;
-			snprintf(key, sizeof(key), "%.0f", jnum(l, "job"));
-			if (!strcmp(jstr(l, "event"), "start")) {
+			if (json_num(l, "job") >= js->next_number &&
+			    json_num(l, "job") < 1e9)
+				js->next_number = (int)json_num(l, "job") + 1;
+			snprintf(key, sizeof(key), "%.0f", json_num(l, "job"));
+			if (!strcmp(json_text(l, "event"), "start")) {
 				cJSON_DeleteItemFromObject(open_jobs, key);
 				cJSON_AddItemToObject(open_jobs, key, l);
 				l = NULL;
@@ -726,13 +703,13 @@ jobs_startup(struct jobs *js)
 		cJSON *end;
 
 		memset(&j, 0, sizeof(j));
-		j.number = (int)jnum(it, "job");
-		j.kind = !strcmp(jstr(it, "kind"), "backup") ? JOB_BACKUP :
+		j.number = (int)json_num(it, "job");
+		j.kind = !strcmp(json_text(it, "kind"), "backup") ? JOB_BACKUP :
 		    JOB_VERIFY;
-		j.target = (char *)jstr(it, "target");
-		j.requester = (char *)jstr(it, "by");
-		j.room = (char *)jstr(it, "room");
-		j.thread = (char *)jstr(it, "thread");
+		j.target = (char *)json_text(it, "target");
+		j.requester = (char *)json_text(it, "by");
+		j.room = (char *)json_text(it, "room");
+		j.thread = (char *)json_text(it, "thread");
 		j.command = j.thread;
 		if (bot_room(js->bot, j.room) != NULL) {
 			msg_init(&m);

@@ -297,6 +297,15 @@ msg_shrink(cJSON *content)
 	body = cJSON_GetObjectItemCaseSensitive(target, "body");
 	if (!cJSON_IsString(body) || (len = strlen(body->valuestring)) < 64)
 		return -1;
+	cut = utf8_cut(body->valuestring, len / 2);
+	s = xasprintf("%s\n… (message truncated by the server's size limit)",
+	    cut);
+	free(cut);
+	if (strlen(s) >= len) {
+		/* Too short for half of it plus the note to be any smaller. */
+		free(s);
+		return -1;
+	}
 	/* The HTML cannot be cut safely; the plain body carries the text. */
 	cJSON_DeleteItemFromObject(target, "format");
 	cJSON_DeleteItemFromObject(target, "formatted_body");
@@ -304,13 +313,9 @@ msg_shrink(cJSON *content)
 		cJSON_DeleteItemFromObject(content, "format");
 		cJSON_DeleteItemFromObject(content, "formatted_body");
 	}
-	cut = utf8_cut(body->valuestring, len / 2);
-	s = xasprintf("%s\n… (message truncated by the server's size limit)",
-	    cut);
 	cJSON_ReplaceItemInObjectCaseSensitive(target, "body",
 	    cJSON_CreateString(s));
 	free(s);
-	free(cut);
 	if (target != content) {
 		body = cJSON_GetObjectItemCaseSensitive(content, "body");
 		if (cJSON_IsString(body)) {

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "json.h"
 #include "log.h"
 #include "msg.h"
 #include "outbox.h"
@@ -84,19 +85,25 @@ item_store(struct outbox *ob, const struct outbox_item *it)
 	return r;
 }
 
-static const char *
-jstr(const cJSON *j, const char *key)
+/* A whole JSON number in [min, 2^53] into *out: 0, or -1. */
+static int
+json_count(const cJSON *v, double min, uint64_t *out)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= min &&
+	    v->valuedouble <= 9007199254740992.0) ||
+	    v->valuedouble != (double)(uint64_t)v->valuedouble)
+		return -1;
+	*out = (uint64_t)v->valuedouble;
+	return 0;
 }
 
+/* Load PATH, which must hold item number want (from its name). */
 static struct outbox_item *
-item_load(const char *path)
+item_load(const char *path, uint64_t want)
 {
 	struct outbox_item *it;
 	const cJSON *seq, *content, *edit_of;
+	uint64_t seqno = 0, edit_seq = 0;
 	size_t len;
 	char *text;
 	cJSON *j;
@@ -110,24 +117,24 @@ item_load(const char *path)
 	seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
 	content = cJSON_GetObjectItemCaseSensitive(j, "content");
 	edit_of = cJSON_GetObjectItemCaseSensitive(j, "edit_of");
-	if (!cJSON_IsNumber(seq) || seq->valuedouble < 1 ||
-	    jstr(j, "txn_id") == NULL || jstr(j, "room_id") == NULL ||
-	    jstr(j, "type") == NULL || !cJSON_IsObject(content)) {
+	if (json_count(seq, 1, &seqno) == -1 || seqno != want ||
+	    (edit_of != NULL && json_count(edit_of, 0, &edit_seq) == -1) ||
+	    json_str(j, "txn_id") == NULL || json_str(j, "room_id") == NULL ||
+	    json_str(j, "type") == NULL || !cJSON_IsObject(content)) {
 		cJSON_Delete(j);
 		return NULL;
 	}
 	it = xcalloc(1, sizeof(*it));
-	it->seq = (uint64_t)seq->valuedouble;
-	it->txn_id = xstrdup(jstr(j, "txn_id"));
-	it->room_id = xstrdup(jstr(j, "room_id"));
-	it->type = xstrdup(jstr(j, "type"));
+	it->seq = seqno;
+	it->txn_id = xstrdup(json_str(j, "txn_id"));
+	it->room_id = xstrdup(json_str(j, "room_id"));
+	it->type = xstrdup(json_str(j, "type"));
 	it->content = cJSON_Duplicate(content, 1);
-	if (cJSON_IsNumber(edit_of))
-		it->edit_of = (uint64_t)edit_of->valuedouble;
-	if (jstr(j, "edit_event") != NULL)
-		it->edit_event = xstrdup(jstr(j, "edit_event"));
-	if (jstr(j, "source_event") != NULL)
-		it->source_event = xstrdup(jstr(j, "source_event"));
+	it->edit_of = edit_seq;
+	if (json_str(j, "edit_event") != NULL)
+		it->edit_event = xstrdup(json_str(j, "edit_event"));
+	if (json_str(j, "source_event") != NULL)
+		it->source_event = xstrdup(json_str(j, "source_event"));
 	cJSON_Delete(j);
 	return it;
 }
@@ -181,7 +188,8 @@ outbox_open(const char *dir, char **cause)
 			free(path);
 			continue;
 		}
-		if ((it = item_load(path)) == NULL) {
+		if ((it = item_load(path, strtoull(de->d_name, NULL, 10))) ==
+		    NULL) {
 			char *bad = xasprintf("%s.corrupt", path);
 
 			log_warnx("outbox: %s is unreadable, moved to %s",
@@ -368,8 +376,10 @@ backoff_delay(int attempt, int64_t base, int64_t max, uint32_t rnd)
 		d *= 2;
 	if (d > max)
 		d = max;
-	/* jitter: uniform in [d/2, d] */
-	return d / 2 + (int64_t)(rnd % (uint32_t)(d / 2 + 1));
+	if (d < 0)
+		d = 0;
+	/* jitter: uniform in [d/2, d] (in 64 bits: d/2 + 1 may be 2^32) */
+	return d / 2 + (int64_t)((uint64_t)rnd % ((uint64_t)d / 2 + 1));
 }
 
 enum outbox_action

@@ -655,7 +655,7 @@ pg_reap(struct proc *p, int *status)
 		if (r == p->pid || (r == -1 && errno != EINTR))
 			break;
 		if (mono_ms() >= deadline) {
-			kill(p->pid, SIGKILL);
+			kill(-p->pid, SIGKILL);
 			while (waitpid(p->pid, status, 0) == -1 &&
 			    errno == EINTR)
 				;
@@ -684,7 +684,11 @@ pg_stream(struct job_ctx *ctx, const char *const *argv,
 	int64_t last = 0;
 	int stop = 0;
 
-	if (proc_spawn(&p, argv, env, PROC_STDERR |
+	/*
+	 * Its own process group, so that a cancel stops everything it
+	 * started (pg_dump -j workers, or a wrapper's children).
+	 */
+	if (proc_spawn(&p, argv, env, PROC_STDERR | PROC_NEWGROUP |
 	    (out != NULL ? PROC_STDOUT : PROC_STDOUT_NULL), cause) == -1)
 		return -1;
 	block = xmalloc(PIPE_BLOCK);
@@ -738,7 +742,7 @@ pg_stream(struct job_ctx *ctx, const char *const *argv,
 	free(block);
 
 	if (stop) {
-		kill(p.pid, SIGTERM);
+		kill(-p.pid, SIGTERM);
 		pg_reap(&p, &r->status);
 	} else if (proc_wait(&p, &r->status) == -1) {
 		*cause = xasprintf("waiting for %s: %s", r->name,

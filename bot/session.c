@@ -9,6 +9,7 @@
 
 #include "bot.h"
 #include "config.h"
+#include "json.h"
 #include "log.h"
 #include "matrix.h"
 #include "session.h"
@@ -26,14 +27,6 @@ session_classify(const struct mx_resp *r)
 	return STEP_FATAL;
 }
 
-static const char *
-jstr(const cJSON *j, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* whoami with the current token: STEP_OK and the ids, or why not. */
 static enum step
 whoami(struct bot *bot, char **cause)
@@ -43,8 +36,8 @@ whoami(struct bot *bot, char **cause)
 
 	mx_call(bot->mx, "GET", MX_V3 "/account/whoami", NULL,
 	    STARTUP_TIMEOUT_MS, &r);
-	if (r.status == 200 && jstr(r.json, "user_id") != NULL) {
-		const char *uid = jstr(r.json, "user_id");
+	if (r.status == 200 && json_str(r.json, "user_id") != NULL) {
+		const char *uid = json_str(r.json, "user_id");
 
 		if (strcmp(uid, bot->cfg->user_id) != 0) {
 			*cause = xasprintf("the access token belongs to %s, "
@@ -54,9 +47,9 @@ whoami(struct bot *bot, char **cause)
 		}
 		free(bot->user_id);
 		bot->user_id = xstrdup(uid);
-		if (jstr(r.json, "device_id") != NULL) {
+		if (json_str(r.json, "device_id") != NULL) {
 			free(bot->device_id);
-			bot->device_id = xstrdup(jstr(r.json, "device_id"));
+			bot->device_id = xstrdup(json_str(r.json, "device_id"));
 		}
 		mx_resp_release(&r);
 		return STEP_OK;
@@ -123,8 +116,8 @@ password_login(struct bot *bot, char **cause)
 	secure_wipe(text, strlen(text));
 	free(text);
 	free(device);
-	if (r.status != 200 || jstr(r.json, "access_token") == NULL ||
-	    jstr(r.json, "device_id") == NULL) {
+	if (r.status != 200 || json_str(r.json, "access_token") == NULL ||
+	    json_str(r.json, "device_id") == NULL) {
 		char *d = mx_describe(&r);
 
 		*cause = xasprintf("password login as %s failed: %s",
@@ -134,9 +127,9 @@ password_login(struct bot *bot, char **cause)
 		mx_resp_release(&r);
 		return s;
 	}
-	mx_set_token(bot->mx, jstr(r.json, "access_token"));
-	state_save_session(bot->state, jstr(r.json, "access_token"),
-	    jstr(r.json, "device_id"));
+	mx_set_token(bot->mx, json_str(r.json, "access_token"));
+	state_save_session(bot->state, json_str(r.json, "access_token"),
+	    json_str(r.json, "device_id"));
 	secure_wipe(r.body, r.len);
 	{
 		cJSON *t = cJSON_GetObjectItemCaseSensitive(r.json,
@@ -190,8 +183,8 @@ session_resolve_room(struct bot *bot, const char *room, char **cause,
 	mx_call(bot->mx, "GET", path, NULL, STARTUP_TIMEOUT_MS, &r);
 	free(path);
 	free(esc);
-	if (r.status == 200 && jstr(r.json, "room_id") != NULL) {
-		id = xstrdup(jstr(r.json, "room_id"));
+	if (r.status == 200 && json_str(r.json, "room_id") != NULL) {
+		id = xstrdup(json_str(r.json, "room_id"));
 		mx_resp_release(&r);
 		return id;
 	}
@@ -385,9 +378,9 @@ session_filter(struct bot *bot, char **cause)
 	free(path);
 	free(esc);
 	free(text);
-	if (r.status == 200 && jstr(r.json, "filter_id") != NULL) {
+	if (r.status == 200 && json_str(r.json, "filter_id") != NULL) {
 		free(bot->filter_id);
-		bot->filter_id = xstrdup(jstr(r.json, "filter_id"));
+		bot->filter_id = xstrdup(json_str(r.json, "filter_id"));
 		mx_resp_release(&r);
 		return STEP_OK;
 	}

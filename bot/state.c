@@ -116,7 +116,9 @@ state_open(const char *dir, char **cause)
 	}
 	free(path);
 	if (st->next_batch != NULL) {
-		str_trim(st->next_batch);
+		char *t = str_trim(st->next_batch);
+
+		memmove(st->next_batch, t, strlen(t) + 1);
 		if (st->next_batch[0] == '\0') {
 			free(st->next_batch);
 			st->next_batch = NULL;

@@ -309,7 +309,10 @@ file_write_atomic(const char *path, const void *data, size_t len, int mode)
 	const char *p = data;
 	int fd, saved;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* A leftover PATH.tmp keeps its mode (or is a symlink): start anew. */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    mode);
 	if (fd == -1)
 		goto fail;
 	while (len > 0) {

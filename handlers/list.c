@@ -29,13 +29,7 @@ list_target(struct msg *m, const struct config *cfg, const struct target *t,
 	msg_bold(m, t->name);
 	msg_textf(m, " (%s, keep %s): %zu backup(s)",
 	    config_kind_name(t->kind), t->keep.set ? t->keep_text : "all", n);
-	items = xcalloc(n + 1, sizeof(*items));
-	for (size_t i = 0; i < n; i++) {
-		items[i].id = list[i].id;
-		items[i].when = list[i].started;
-		items[i].good = 1;
-	}
-	keep_apply(&t->keep, items, n);
+	items = catalog_keep(t, list, n);
 	for (size_t i = 0; i < n && (long)i < max; i++) {
 		const cJSON *rem = cJSON_GetObjectItemCaseSensitive(
 		    list[i].manifest, "remotes"), *it;

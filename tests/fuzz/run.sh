@@ -9,6 +9,7 @@
 #
 # Crash inputs are kept as build/fuzz/crash-<target>-*; reproduce with
 # build/fuzz/fuzz_<target> FILE.
+# shellcheck disable=SC2086 # flag lists ($cflags, $objs...) are split on purpose
 set -u
 
 secs=${1:-10}
@@ -62,7 +63,7 @@ for t in $targets; do
 		continue
 	fi
 	mkdir -p "$tmp/$t"
-	cp tests/fuzz/seeds/$t/* "$tmp/$t/" 2>/dev/null
+	cp "tests/fuzz/seeds/$t"/* "$tmp/$t/" 2>/dev/null
 	case $t in
 	sync)	max_len=65536 ;;
 	*)	max_len=8192 ;;
@@ -75,7 +76,6 @@ for t in $targets; do
 	else
 		par=""
 	fi
-	# shellcheck disable=SC2086
 	"$bin" $par $dict -max_total_time="$secs" -max_len="$max_len" \
 	    -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
 	    -artifact_prefix="$out/crash-$t-" "$tmp/$t" >"$log" 2>&1
