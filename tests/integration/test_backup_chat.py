@@ -192,3 +192,25 @@ def backup_all_queues_beyond_max_parallel_jobs(t):
     check('max_parallel_jobs = 1' in q, q)
     wait_body(t, '✅ backup of one', timeout=60)
     wait_body(t, '✅ backup of two', timeout=60)
+
+
+@test
+def server_going_down_mid_dump_fails_the_backup(t):
+    # pg_dump streams for real, but a slow reader holds it mid-dump
+    wrapper = os.path.join(t.tmp, 'midway-pg_dump')
+    with open(wrapper, 'w') as f:
+        f.write('#!/bin/bash\nset -o pipefail\n[ "$1" = --version ] && exec pg_dump "$@"\n'
+                'pg_dump "$@" | { head -c 300000; touch %s/midway; sleep 4; cat; }\n' % t.tmp)
+    os.chmod(wrapper, 0o755)
+    pg, b = setup(t, size_mb=20, pg_extra='pg_dump = %s\ncompression = none' % wrapper)
+    t.hs.send(t.room_id, ALICE, '!backup main')
+    deadline = time.time() + 30
+    while not os.path.exists(os.path.join(t.tmp, 'midway')):
+        check(time.time() < deadline, 'the dump never started')
+        time.sleep(0.05)
+    subprocess.run(['bash', os.path.join(os.path.dirname(__file__), '..', 'pg', 'cluster.sh'),
+                    'stop', pg.dir], capture_output=True, timeout=60)
+    msg = wait_body(t, '❌ backup of main failed', timeout=60)[0]
+    check('pg_dump' in msg and 'status' in msg, msg)
+    check(glob.glob(os.path.join(t.tmp, 'backups', 'main', '*')) == [],
+          'files left after a failed dump: %r' % os.listdir(os.path.join(t.tmp, 'backups', 'main')))
