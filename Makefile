@@ -2,13 +2,13 @@
 
 PREFIX	?= /usr/local
 CC	?= cc
-PKGS	 = libcurl libcjson libsodium libzstd libpq
+PKGS	 = libcurl libcjson libsodium libzstd libpq hiredis
 CFLAGS	?= -O2 -g
 WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Ibot \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium -lzstd -lpq)
+LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium -lzstd -lpq -lhiredis)
 
 ifeq ($(V),1)
 Q =
@@ -20,6 +20,7 @@ BUILD	?= build
 CORE_SRC = bot/util.c bot/log.c bot/config.c bot/cmd.c bot/msg.c \
 	   bot/outbox.c bot/state.c bot/matrix.c bot/sync.c bot/session.c \
 	   bot/bot.c bot/pipeline.c bot/retention.c bot/proc.c bot/pg.c bot/remote.c bot/catalog.c bot/job.c bot/cli.c bot/jobs.c bot/json.c \
+	   bot/backend.c bot/redis.c bot/files.c bot/media.c \
 	   handlers/help.c handlers/status.c handlers/table.c \
 	   handlers/backup.c handlers/cancel.c handlers/list.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -40,8 +41,9 @@ $(BUILD)/%.o: %.c
 
 # ---- dependencies: one target that every entry point shares ----------
 DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
-	   libsodium-dev libzstd-dev libpq-dev libcmocka-dev \
-	   postgresql postgresql-client rclone zstd tar procps util-linux \
+	   libsodium-dev libzstd-dev libpq-dev libhiredis-dev libcmocka-dev \
+	   postgresql postgresql-client redis-server redis-tools rclone zstd tar git \
+	   procps util-linux openssl \
 	   python3 python3-yaml python3-jsonschema clang curl ca-certificates
 
 deps:

@@ -5,6 +5,10 @@
  *
  * The job runner (job.c) owns ids, files, the catalog, remotes and
  * retention; a backend only turns its source into a byte stream and back.
+ *
+ * A backend may add "warnings": [strings] to the manifest: things the
+ * operator must read although the backup is good (a missing path, a git
+ * repository with unpushed changes).  They are shown in the summary.
  */
 #ifndef BB_BACKEND_H
 #define BB_BACKEND_H
@@ -66,9 +70,24 @@ struct backend {
 	 * out; 0 or -1 with *cause.
 	 */
 	int	(*probe)(struct job_ctx *, struct cJSON *out, char **cause);
+	/*
+	 * Instead of prepare/backup: a run that copies the source to its
+	 * destinations itself (media).  Fills manifest with what it did,
+	 * per destination.  Returns 0 (all good), 1 (some destinations
+	 * failed: partial) or -1 with *cause.
+	 */
+	int	(*sync)(struct job_ctx *, struct cJSON *manifest, char **cause);
 };
 
 extern const struct backend backend_postgres;
+extern const struct backend backend_redis;
+extern const struct backend backend_files;
+/*
+ * Media targets are copied store to store with rclone sync, nothing goes
+ * through backup_dir: the backend's `sync` does the whole run and fills
+ * the manifest, which job.c writes as the record of the run.
+ */
+extern const struct backend backend_media;
 
 const struct backend *backend_for(const struct target *t);
 

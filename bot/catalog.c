@@ -208,8 +208,10 @@ catalog_list(const struct config *cfg, const char *target,
 		struct backup b;
 		struct stat st;
 
+		/* *.run.json: records of media runs, not backups */
 		if (de->d_name[0] == '.' || len < 6 ||
-		    strcmp(de->d_name + len - 5, ".json") != 0)
+		    strcmp(de->d_name + len - 5, ".json") != 0 ||
+		    (len > 9 && !strcmp(de->d_name + len - 9, ".run.json")))
 			continue;
 		path = xasprintf("%s/%s", dir, de->d_name);
 		if (load_manifest(path, &b, &cause) == -1) {

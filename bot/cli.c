@@ -157,6 +157,9 @@ print_result(const cJSON *r)
 		    *json_text(it, "error") ? ": " : "", json_text(it, "error"));
 	cJSON_ArrayForEach(it, removed)
 		printf("  retention removed %s\n", it->valuestring);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "warnings"))
+		printf("  warning: %s\n", cJSON_IsString(it) ?
+		    it->valuestring : "?");
 }
 
 int

@@ -79,6 +79,28 @@ static const struct key_def keys[] = {
 	{ "postgres", OWN_TARGET, "keep", offsetof(struct target, keep_text),
 	    K_KEEP, 0, 0, NULL },
 	{ "postgres", T(remotes),	  K_LIST, 0, 0, NULL },
+	{ "redis", T(url),		  K_STRING, 0, 0, NULL },
+	{ "redis", T(password_file),	  K_SECRET, 0, 0, NULL },
+	{ "redis", T(mode),		  K_ENUM, 0, 0, "rdb|logical|auto" },
+	{ "redis", T(tls_ca_file),	  K_STRING, 0, 0, NULL },
+	{ "redis", T(tls_verify),	  K_BOOL, 0, 0, NULL },
+	{ "redis", T(redis_cli),	  K_STRING, 0, 0, NULL },
+	{ "redis", T(compression),	  K_ENUM, 0, 0, "zstd|none" },
+	{ "redis", T(level),		  K_INT, 1, 19, NULL },
+	{ "redis", OWN_TARGET, "keep", offsetof(struct target, keep_text),
+	    K_KEEP, 0, 0, NULL },
+	{ "redis", T(remotes),		  K_LIST, 0, 0, NULL },
+	{ "media", T(source),		  K_STRING, 0, 0, NULL },
+	{ "media", T(destinations),	  K_LIST, 0, 0, NULL },
+	{ "media", T(flags),		  K_STRING, 0, 0, NULL },
+	{ "media", T(keep_deleted_days),  K_INT, 0, 3650, NULL },
+	{ "files", T(paths),		  K_LIST, 0, 0, NULL },
+	{ "files", T(git_repos),	  K_LIST, 0, 0, NULL },
+	{ "files", T(compression),	  K_ENUM, 0, 0, "zstd|none" },
+	{ "files", T(level),		  K_INT, 1, 19, NULL },
+	{ "files", OWN_TARGET, "keep", offsetof(struct target, keep_text),
+	    K_KEEP, 0, 0, NULL },
+	{ "files", T(remotes),		  K_LIST, 0, 0, NULL },
 	{ "remote", R(path),		  K_STRING, 0, 0, NULL },
 };
 #undef O
@@ -96,6 +118,9 @@ static const struct {
 	{ "storage",	0, OWN_CFG, 0 },
 	{ "log",	0, OWN_CFG, 0 },
 	{ "postgres",	1, OWN_TARGET, TARGET_POSTGRES },
+	{ "redis",	1, OWN_TARGET, TARGET_REDIS },
+	{ "media",	1, OWN_TARGET, TARGET_MEDIA },
+	{ "files",	1, OWN_TARGET, TARGET_FILES },
 	{ "remote",	1, OWN_REMOTE, 0 },
 };
 
@@ -581,6 +606,30 @@ validate_targets(struct parser *p)
 				    "defined (add a [remote %s] section)",
 				    config_kind_name(t->kind), t->name,
 				    t->remotes.v[k], t->remotes.v[k]);
+		if (t->kind == TARGET_REDIS && t->url == NULL)
+			perr(p, t->line, "[redis %s]: url is required",
+			    t->name);
+		if (t->kind == TARGET_REDIS && t->url != NULL &&
+		    !str_startswith(t->url, "redis://") &&
+		    !str_startswith(t->url, "rediss://") &&
+		    !str_startswith(t->url, "unix://"))
+			perr(p, t->line, "[redis %s]: url '%s' must start with "
+			    "redis://, rediss:// or unix://", t->name, t->url);
+		if (t->kind == TARGET_MEDIA) {
+			if (t->source == NULL)
+				perr(p, t->line, "[media %s]: source is "
+				    "required", t->name);
+			if (t->destinations.n == 0)
+				perr(p, t->line, "[media %s]: destinations is "
+				    "required", t->name);
+			if (t->remotes.n > 0 || t->keep.set)
+				perr(p, t->line, "[media %s]: keep and remotes "
+				    "do not apply (only the latest copy is kept "
+				    "at each destination)", t->name);
+		}
+		if (t->kind == TARGET_FILES && t->paths.n == 0)
+			perr(p, t->line, "[files %s]: paths is required",
+			    t->name);
 		if (t->kind == TARGET_POSTGRES) {
 			if (t->conninfo == NULL)
 				perr(p, t->line, "[postgres %s]: conninfo is "
@@ -677,6 +726,9 @@ target_defaults(struct target *t, enum target_kind kind)
 	t->threads = 0;
 	t->pg_dump = xstrdup("pg_dump");
 	t->pg_restore = xstrdup("pg_restore");
+	t->mode = xstrdup("auto");
+	t->tls_verify = 1;
+	t->redis_cli = xstrdup("redis-cli");
 }
 
 static void
@@ -684,8 +736,16 @@ free_fields(char *base, enum owner owner)
 {
 	for (size_t i = 0; i < nitems(keys); i++) {
 		char *field = base + keys[i].offset;
+		size_t k;
 
 		if (keys[i].owner != owner)
+			continue;
+		/* Kinds share fields (keep, remotes...): free each once. */
+		for (k = 0; k < i; k++)
+			if (keys[k].owner == owner &&
+			    keys[k].offset == keys[i].offset)
+				break;
+		if (k < i)
 			continue;
 		switch (keys[i].type) {
 		case K_STRING: case K_SECRET: case K_ENUM: case K_KEEP:

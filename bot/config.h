@@ -27,7 +27,7 @@ struct remote {
 	int		 line;
 };
 
-enum target_kind { TARGET_POSTGRES };
+enum target_kind { TARGET_POSTGRES, TARGET_REDIS, TARGET_MEDIA, TARGET_FILES };
 
 /* [postgres NAME] and the other kinds: something to back up. */
 struct target {
@@ -48,6 +48,23 @@ struct target {
 	int		 threads;	/* zstd worker threads */
 	char		*pg_dump;
 	char		*pg_restore;
+
+	/* redis: url, password_file, mode, TLS */
+	char		*url;		/* redis://, rediss://, unix:// */
+	char		*mode;		/* rdb | logical | auto */
+	char		*tls_ca_file;
+	int		 tls_verify;
+	char		*redis_cli;	/* for rediss:// RDB streams */
+
+	/* media: rclone sync source -> each destination */
+	char		*source;
+	struct strlist	 destinations;
+	char		*flags;		/* extra rclone flags (allowlisted) */
+	int		 keep_deleted_days;
+
+	/* files: a tar of paths, and git repos to check */
+	struct strlist	 paths;
+	struct strlist	 git_repos;
 };
 
 struct config {

@@ -184,6 +184,67 @@ copy_to_remotes(const struct config *cfg, const struct target *t,
 	return failures;
 }
 
+/*
+ * A media run: the backend copies source to destinations itself; the
+ * manifest backup_dir/TARGET/ID.run.json records what it did.
+ */
+static cJSON *
+job_sync(const struct config *cfg, const struct target *t,
+    const struct backend *be, struct run *run, cJSON *result,
+    const struct job_out *o)
+{
+	time_t started = time(NULL);
+	int64_t t0 = mono_ms();
+	char *id = catalog_new_id(t->name, started), *dir, *path, *text;
+	char *cause = NULL;
+	cJSON *manifest = cJSON_CreateObject();
+	int r;
+
+	run->ctx.id = id;
+	cJSON_AddStringToObject(result, "id", id);
+	cJSON_AddNumberToObject(manifest, "format_version", 1);
+	cJSON_AddStringToObject(manifest, "id", id);
+	cJSON_AddStringToObject(manifest, "target", t->name);
+	cJSON_AddStringToObject(manifest, "kind", be->kind);
+	cJSON_AddNumberToObject(manifest, "started", (double)started);
+	say(o, "info", "sync %s of %s started", id, t->name);
+	r = be->sync(&run->ctx, manifest, &cause);
+	cJSON_AddNumberToObject(manifest, "ended", (double)time(NULL));
+	cJSON_AddStringToObject(manifest, "status", r == 0 ? "ok" :
+	    r == 1 ? "partial" : job_cancelled ? "cancelled" : "failed");
+	if (cause != NULL)
+		cJSON_AddStringToObject(manifest, "error", cause);
+	dir = catalog_dir(cfg, t->name);
+	path = xasprintf("%s/%s.run.json", dir, id);
+	text = cJSON_Print(manifest);
+	if (dir_make(dir, 0700) == -1 ||
+	    file_write_atomic(path, text, strlen(text), 0600) == -1)
+		say(o, "warning", "cannot record the run in %s: %s", path,
+		    strerror(errno));
+	free(text);
+	free(path);
+	free(dir);
+	{
+		cJSON *d = cJSON_GetObjectItemCaseSensitive(manifest,
+		    "destinations");
+
+		if (d != NULL)
+			cJSON_AddItemToObject(result, "destinations",
+			    cJSON_Duplicate(d, 1));
+	}
+	if (r == -1)
+		result_fail(result, cause ? cause : "unknown error");
+	else
+		cJSON_ReplaceItemInObjectCaseSensitive(result, "status",
+		    cJSON_CreateString(r == 0 ? "ok" : "partial"));
+	cJSON_AddNumberToObject(result, "duration",
+	    (double)(mono_ms() - t0) / 1000.0);
+	free(cause);
+	free(id);
+	cJSON_Delete(manifest);
+	return result;
+}
+
 cJSON *
 job_backup(const struct config *cfg, const char *target,
     const struct job_out *o)
@@ -216,6 +277,11 @@ job_backup(const struct config *cfg, const char *target,
 	run.ctx.log = ctx_log;
 	run.ctx.cancelled = &job_cancelled;
 	run.ctx.arg = &run;
+	if (be->sync != NULL)
+		return job_sync(cfg, t, be, &run, result, o);
+	if (be->prepare == NULL || be->backup == NULL)
+		return result_fail(result, "this kind of target cannot be "
+		    "backed up by this version of backupbot");
 
 	dir = catalog_dir(cfg, t->name);
 	if (dir_make(dir, 0700) == -1) {
@@ -332,6 +398,15 @@ job_backup(const struct config *cfg, const char *target,
 	cJSON_AddStringToObject(result, "blake2b", hash);
 	cJSON_AddStringToObject(result, "encryption", have_key ?
 	    "secretstream-xchacha20poly1305" : "none");
+	/* What the backend wants the operator to read (missing paths...). */
+	{
+		cJSON *w = cJSON_GetObjectItemCaseSensitive(manifest,
+		    "warnings");
+
+		if (cJSON_IsArray(w) && cJSON_GetArraySize(w) > 0)
+			cJSON_AddItemToObject(result, "warnings",
+			    cJSON_Duplicate(w, 1));
+	}
 
 	remote_failures = copy_to_remotes(cfg, t, id, final, manifest, result,
 	    o);

@@ -263,6 +263,12 @@ summary(struct jobs *js, struct job *j, const char *crash)
 					    json_text(it, "error"));
 			}
 		}
+		rem = cJSON_GetObjectItemCaseSensitive(r, "warnings");
+		cJSON_ArrayForEach(it, rem) {
+			msg_nl(&m);
+			msg_textf(&m, "⚠️ %s", cJSON_IsString(it) ?
+			    it->valuestring : "?");
+		}
 		removed = cJSON_GetObjectItemCaseSensitive(r, "removed");
 		if (cJSON_GetArraySize(removed) > 0) {
 			msg_nl(&m);

@@ -1332,13 +1332,3 @@ const struct backend backend_postgres = {
 	.check_reader = pg_check_reader,
 	.probe = pg_probe,
 };
-
-const struct backend *
-backend_for(const struct target *t)
-{
-	switch (t->kind) {
-	case TARGET_POSTGRES:
-		return &backend_postgres;
-	}
-	return NULL;
-}

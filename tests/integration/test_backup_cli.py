@@ -98,15 +98,13 @@ def write_conf(t, name, backup_dir, storage='', body=''):
     return path
 
 
-def backup_ok(t, conf, target, partial=False):
+def backup_ok(t, conf, target):
     """Run `backup TARGET`, expect success; return the new backup's id."""
     r = bb(t, conf, 'backup', target)
-    word = 'PARTIAL' if partial else 'ok'
-    ids = re.findall(r'^%s %s: (%s-\d{8}T\d{6}Z), ' % (word, re.escape(target),
-                                                      re.escape(target)), r.out, re.M)
-    check(r.rc == (1 if partial else 0) and len(ids) == 1,
-          'backup %s: expected exit %d and one "%s %s: ID" line:\n%s'
-          % (target, 1 if partial else 0, word, target, r))
+    ids = re.findall(r'^ok %s: (%s-\d{8}T\d{6}Z), ' % (re.escape(target), re.escape(target)),
+                     r.out, re.M)
+    check(r.rc == 0 and len(ids) == 1,
+          'backup %s: expected exit 0 and one "ok %s: ID" line:\n%s' % (target, target, r))
     return ids[0]
 
 
@@ -600,6 +598,24 @@ def remotes_get_verified_copies_and_rebuild_the_catalog(t):
           'tampered files kept: %r' % ls(os.path.join(fresh2, 'main')))
     verify_ok(t, conf, first)          # the local original is untouched
 
+    # catalog --from into the live backup_dir, with a remote manifest that
+    # disagrees with the local data: the remote is refused, the local
+    # backup is kept as it is.
+    remote_manifest = os.path.join(local, 'main', second + '.json')
+    lie = json.loads(read(remote_manifest))
+    lie['blake2b'] = 'f' * 64
+    write(remote_manifest, json.dumps(lie).encode())
+    before = {n: read(os.path.join(bdir, 'main', n)) for n in ls(os.path.join(bdir, 'main'))}
+    r = bb(t, conf, 'catalog', '--from', 'local')
+    check(r.rc in (0, 1) and 'added ' + second not in r.out,
+          'catalog with a lying remote manifest:\n%s' % r)
+    after = {n: read(os.path.join(bdir, 'main', n)) for n in ls(os.path.join(bdir, 'main'))}
+    check(sorted(after) == sorted(before), 'catalog --from changed the local backups: %r -> %r'
+          % (sorted(before), sorted(after)))
+    check(after[m2['file']] == before[m2['file']], 'local data of %s changed' % second)
+    check(listed(t, conf)[0] == [second, first], 'local backups after catalog --from')
+    verify_ok(t, conf, second)
+
 
 # ---- 7. retention -----------------------------------------------------
 
@@ -719,7 +735,7 @@ def unknown_targets_are_refused_by_every_command(t):
         r = bb(t, conf, *args)
         check(r.rc == 2, '%r: expected exit 2, as `backup nosuch` and `list nosuch` give:\n%s'
               % (args, r))
-        check(re.search(r"no (such )?target", r.text) and args[1] in r.text,
+        check(re.search(r"\btarget\b", r.text) and args[1] in r.text,
               '%r: the message does not name the unknown target:\n%s' % (args, r))
         check('planted' not in r.text, '%r read a manifest outside backup_dir:\n%s' % (args, r))
     check(ls(bdir) == ['main'] and ls(os.path.join(bdir, 'main')) == []
