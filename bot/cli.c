@@ -466,7 +466,7 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 			size_t tl;
 			char hash[2 * PIPE_HASHBYTES + 1];
 			uint64_t bytes;
-			int fd = -1;
+			int fd = -1, local;
 
 			if (len < 6 || strcmp(names[k] + len - 5, ".json"))
 				continue;
@@ -494,9 +494,27 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 				failed++;
 				continue;
 			}
+			{
+				/* Already in the local catalog: keep ours. */
+				char *mine = xasprintf("%s/%s.json", dir, b.id);
+				int known = access(mine, F_OK) == 0;
+
+				free(mine);
+				if (known) {
+					printf("%s is already in the catalog\n",
+					    b.id);
+					free(text);
+					unlink(mpath);
+					free(mpath);
+					backup_release(&b);
+					continue;
+				}
+			}
 			dpath = xasprintf("%s/%s", dir, b.data_file);
-			if (stat(dpath, &st) == -1 && remote_get(cfg, r,
-			    target, b.data_file, dpath, &why) == -1) {
+			/* A file already here is not ours to remove. */
+			local = stat(dpath, &st) == 0;
+			if (!local && remote_get(cfg, r, target, b.data_file,
+			    dpath, &why) == -1) {
 				fprintf(stderr, "%s: %s\n", b.data_file, why);
 				free(why);
 				failed++;
@@ -504,9 +522,12 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 			    pipe_hash_fd(fd, hash, &bytes, &why) == -1 ||
 			    strcmp(hash, b.blake2b) != 0) {
 				fprintf(stderr, "%s: hash does not match its "
-				    "manifest; not added\n", b.data_file);
+				    "manifest; not added%s\n", b.data_file,
+				    local ? " (the local file is left as it is)" :
+				    "");
 				free(why);
-				unlink(dpath);
+				if (!local)
+					unlink(dpath);
 				failed++;
 			} else {
 				char *final = xasprintf("%s/%s.json", dir,
