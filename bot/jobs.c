@@ -29,8 +29,16 @@
 #define KILL_GRACE_MS		10000
 #define LEDGER_TAIL		(1024 * 1024)
 
+/* Results of jobs submitted together (!backup all), for one table. */
+struct group {
+	int		 id;
+	cJSON		*rows;
+	struct group	*next;
+};
+
 struct jobs {
 	struct bot	*bot;
+	struct group	*groups;
 	struct job	*head;
 	int		 next_number;
 	int		 next_group;
@@ -85,6 +93,13 @@ jobs_free(struct jobs *js)
 		if (j->state == JOB_RUNNING && j->pid > 0)
 			kill(-j->pid, SIGTERM);
 		job_free(j);
+	}
+	while (js->groups != NULL) {
+		struct group *g = js->groups;
+
+		js->groups = g->next;
+		cJSON_Delete(g->rows);
+		free(g);
 	}
 	free(js->error);
 	free(js->ledger);
@@ -294,6 +309,73 @@ summary(struct jobs *js, struct job *j, const char *crash)
 	reply_in_thread(js, j, &m);
 	msg_release(&m);
 	msg_release(&e);
+}
+
+/* Record a finished job of a group; post the table when it is the last. */
+static void
+group_done(struct jobs *js, struct job *j)
+{
+	struct group **gp, *g;
+	const cJSON *r = j->result, *rem, *it;
+	cJSON *row;
+	char size[32], dur[32];
+	struct msg m;
+	int pending = 0;
+
+	if (j->group == 0)
+		return;
+	for (gp = &js->groups; *gp != NULL && (*gp)->id != j->group;
+	    gp = &(*gp)->next)
+		;
+	if ((g = *gp) == NULL) {
+		g = *gp = xcalloc(1, sizeof(*g));
+		g->id = j->group;
+		g->rows = cJSON_CreateArray();
+	}
+	row = cJSON_CreateObject();
+	cJSON_AddStringToObject(row, "target", j->target);
+	cJSON_AddStringToObject(row, "status", r ? json_text(r, "status") :
+	    "crashed");
+	cJSON_AddNumberToObject(row, "bytes", r ? json_num(r, "bytes") : 0);
+	cJSON_AddNumberToObject(row, "duration", r ? json_num(r, "duration") :
+	    0);
+	rem = r ? cJSON_GetObjectItemCaseSensitive(r, "remotes") : NULL;
+	if (rem == NULL && r != NULL)
+		rem = cJSON_GetObjectItemCaseSensitive(r, "destinations");
+	cJSON_AddItemToObject(row, "remotes", rem ? cJSON_Duplicate(rem, 1) :
+	    cJSON_CreateObject());
+	cJSON_AddItemToArray(g->rows, row);
+	for (struct job *o = js->head; o != NULL; o = o->next)
+		if (o != j && o->group == j->group && o->state != JOB_DONE)
+			pending++;
+	if (pending > 0)
+		return;
+	*gp = g->next;
+	if (cJSON_GetArraySize(g->rows) > 1) {
+		msg_init(&m);
+		msg_bold(&m, "Summary");
+		cJSON_ArrayForEach(row, g->rows) {
+			const char *st = json_text(row, "status");
+
+			cli_size(size, sizeof(size), json_num(row, "bytes"));
+			cli_duration(dur, sizeof(dur), json_num(row,
+			    "duration"));
+			msg_nl(&m);
+			msg_textf(&m, "%s ", !strcmp(st, "ok") ? "✅" :
+			    !strcmp(st, "partial") ? "⚠️" : "❌");
+			msg_code(&m, json_text(row, "target"));
+			msg_textf(&m, " %s · %s · %s", st, size, dur);
+			cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
+			    row, "remotes"))
+				msg_textf(&m, " · %s %s", it->string,
+				    !strcmp(json_text(it, "status"), "ok") ?
+				    "✓" : "✗");
+		}
+		reply_in_thread(js, j, &m);
+		msg_release(&m);
+	}
+	cJSON_Delete(g->rows);
+	free(g);
 }
 
 /* ---- running ---------------------------------------------------------- */
@@ -548,6 +630,7 @@ finish(struct jobs *js, struct job *j, int status)
 	log_info("job %d: %s of %s ended: %s", j->number, kind_word(j->kind),
 	    j->target, crash ? crash : json_text(j->result, "status"));
 	free(crash);
+	group_done(js, j);
 }
 
 void
@@ -647,6 +730,7 @@ jobs_cancel(struct jobs *js, const char *what, const char *by, char **msg)
 	if (j->state == JOB_QUEUED) {
 		j->state = JOB_DONE;
 		summary(js, j, NULL);
+		group_done(js, j);
 		*msg = xasprintf("job %d (%s of %s) removed from the queue",
 		    j->number, kind_word(j->kind), j->target);
 		return 0;

@@ -192,6 +192,8 @@ def backup_all_queues_beyond_max_parallel_jobs(t):
     check('max_parallel_jobs = 1' in q, q)
     wait_body(t, '✅ backup of one', timeout=60)
     wait_body(t, '✅ backup of two', timeout=60)
+    table = wait_body(t, 'Summary', timeout=20)[0]
+    check('✅ one ok' in table and '✅ two ok' in table, table)
 
 
 @test
