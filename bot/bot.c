@@ -570,7 +570,8 @@ gap_done_cb(struct mx_resp *r, void *arg)
 		struct mx_event *all = xcalloc(keep + g->nevents + 1,
 		    sizeof(*all));
 
-		memcpy(all, ev + (n - keep), keep * sizeof(*all));
+		if (keep > 0)
+			memcpy(all, ev + (n - keep), keep * sizeof(*all));
 		if (g->nevents > 0)
 			memcpy(all + keep, g->events,
 			    g->nevents * sizeof(*all));

@@ -237,7 +237,8 @@ catalog_list(const struct config *cfg, const char *target,
 	}
 	closedir(d);
 	free(dir);
-	qsort(list, n, sizeof(*list), by_id_desc);
+	if (n > 1)
+		qsort(list, n, sizeof(*list), by_id_desc);
 	*out = list;
 	return n;
 }

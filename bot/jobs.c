@@ -604,8 +604,7 @@ finish(struct jobs *js, struct job *j, int status)
 	if (j->result == NULL) {
 		char *st = proc_status_text(status);
 
-		crash = xasprintf("the job ended without a result: it %s",
-		    st);
+		crash = xasprintf("the job ended without a result (%s)", st);
 		free(st);
 		/* A crashed job cannot clean up after itself. */
 		catalog_clean_partials(js->bot->cfg, j->target);
