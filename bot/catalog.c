@@ -269,6 +269,59 @@ catalog_get(const struct config *cfg, const char *target, const char *id,
 	return -1;
 }
 
+void
+catalog_last_runs(const struct config *cfg, const char *target, cJSON **last,
+    cJSON **last_good)
+{
+	char *dir = catalog_dir(cfg, target), *best = NULL, *best_good = NULL;
+	struct dirent *de;
+	DIR *d;
+
+	*last = *last_good = NULL;
+	if ((d = opendir(dir)) == NULL) {
+		free(dir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		char *path, *text;
+		cJSON *j;
+		const char *st;
+
+		if (de->d_name[0] == '.' || len < 10 ||
+		    strcmp(de->d_name + len - 9, ".run.json") != 0)
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		text = file_read(path, MANIFEST_MAX, NULL);
+		free(path);
+		if (text == NULL || (j = cJSON_Parse(text)) == NULL) {
+			free(text);
+			continue;
+		}
+		free(text);
+		st = json_text(j, "status");
+		/* ids sort by time: keep the greatest name */
+		if (best == NULL || strcmp(de->d_name, best) > 0) {
+			free(best);
+			best = xstrdup(de->d_name);
+			cJSON_Delete(*last);
+			*last = cJSON_Duplicate(j, 1);
+		}
+		if ((!strcmp(st, "ok") || !strcmp(st, "partial")) &&
+		    (best_good == NULL || strcmp(de->d_name, best_good) > 0)) {
+			free(best_good);
+			best_good = xstrdup(de->d_name);
+			cJSON_Delete(*last_good);
+			*last_good = cJSON_Duplicate(j, 1);
+		}
+		cJSON_Delete(j);
+	}
+	closedir(d);
+	free(best);
+	free(best_good);
+	free(dir);
+}
+
 struct keep_item *
 catalog_keep(const struct target *t, const struct backup *list, size_t n)
 {

@@ -68,6 +68,13 @@ struct target;
 struct keep_item *catalog_keep(const struct target *t,
     const struct backup *list, size_t n);
 
+/*
+ * The newest run record (ID.run.json, media targets) of target and its
+ * newest good one, or NULL.  Caller frees both with cJSON_Delete.
+ */
+void catalog_last_runs(const struct config *cfg, const char *target,
+    struct cJSON **last, struct cJSON **last_good);
+
 /* Write a manifest atomically to backup_dir/TARGET/ID.json. 0 or -1. */
 int catalog_write_manifest(const struct config *cfg, const char *target,
     const char *id, const struct cJSON *manifest, char **cause);

@@ -2,6 +2,9 @@
  * status.c - !status: the bot itself, its rooms and its outbox.
  */
 #include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
 #include <time.h>
 
 #include "bot.h"
@@ -10,6 +13,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "jobs.h"
+#include "json.h"
 #include "msg.h"
 #include "outbox.h"
 
@@ -44,6 +48,29 @@ status_targets(struct bot *bot, struct msg *m)
 		msg_text(m, "• ");
 		msg_code(m, t->name);
 		msg_textf(m, " (%s): ", config_kind_name(t->kind));
+		if (t->kind == TARGET_MEDIA) {
+			cJSON *last, *good;
+
+			catalog_last_runs(cfg, t->name, &last, &good);
+			if (good == NULL)
+				msg_text(m, "no good sync yet");
+			else {
+				cli_age(age, sizeof(age), difftime(now,
+				    (time_t)json_num(good, "started")));
+				msg_textf(m, "last good sync %s ago (%s)", age,
+				    json_text(good, "status"));
+			}
+			if (last != NULL && strcmp(json_text(last, "status"),
+			    "ok") != 0 && last != good &&
+			    json_num(last, "started") > (good ?
+			    json_num(good, "started") : 0))
+				msg_textf(m, "; the last run failed: %s",
+				    json_text(last, "error"));
+			cJSON_Delete(last);
+			cJSON_Delete(good);
+			catalog_free(list, n);
+			continue;
+		}
 		if (n == 0)
 			msg_text(m, "no good backup yet");
 		else {
