@@ -139,12 +139,23 @@ print_result(const cJSON *r)
 	const char *status = json_text(r, "status");
 	const cJSON *rem = cJSON_GetObjectItemCaseSensitive(r, "remotes");
 	const cJSON *removed = cJSON_GetObjectItemCaseSensitive(r, "removed");
+	const cJSON *dests = cJSON_GetObjectItemCaseSensitive(r,
+	    "destinations");
 	const cJSON *it;
 	char size[32], dur[32];
 
 	cli_size(size, sizeof(size), json_num(r, "bytes"));
 	cli_duration(dur, sizeof(dur), json_num(r, "duration"));
-	if (!strcmp(status, "ok") || !strcmp(status, "partial")) {
+	if (dests != NULL && (!strcmp(status, "ok") ||
+	    !strcmp(status, "partial"))) {
+		/* a media sync: no file of ours, counts per destination */
+		printf("%s %s: %s, %.0f file%s (%s) copied, %.0f deleted in "
+		    "%s\n", !strcmp(status, "ok") ? "ok" : "PARTIAL",
+		    json_text(r, "target"), json_text(r, "id"),
+		    json_num(r, "transferred"),
+		    json_num(r, "transferred") == 1 ? "" : "s", size,
+		    json_num(r, "deleted"), dur);
+	} else if (!strcmp(status, "ok") || !strcmp(status, "partial")) {
 		printf("%s %s: %s, %s in %s, blake2b %.16s…\n",
 		    !strcmp(status, "ok") ? "ok" : "PARTIAL", json_text(r, "target"),
 		    json_text(r, "id"), size, dur, json_text(r, "blake2b"));
@@ -152,6 +163,10 @@ print_result(const cJSON *r)
 		printf("%s %s: %s\n", !strcmp(status, "cancelled") ?
 		    "CANCELLED" : "FAILED", json_text(r, "target"),
 		    json_text(r, "error"));
+	cJSON_ArrayForEach(it, dests)
+		printf("  destination %s: %s%s%s\n", it->string,
+		    json_text(it, "status"), *json_text(it, "error") ? ": " : "",
+		    json_text(it, "error"));
 	cJSON_ArrayForEach(it, rem)
 		printf("  remote %s: %s%s%s\n", it->string, json_text(it, "status"),
 		    *json_text(it, "error") ? ": " : "", json_text(it, "error"));

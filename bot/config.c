@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "media.h"
 #include "util.h"
 
 enum key_type {
@@ -311,6 +312,18 @@ set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 		}
 		free(*(char **)field);
 		*(char **)field = xstrdup(v);
+		/* The allowlist, checked here where the line is known. */
+		if (k->owner == OWN_TARGET && !strcmp(k->section, "media") &&
+		    !strcmp(k->key, "flags")) {
+			char **argv, *cause = NULL;
+			int argc;
+
+			if (media_flags_parse(v, &argv, &argc, &cause) == -1) {
+				perr(p, line, "%s", cause);
+				free(cause);
+			} else
+				media_argv_free(argv);
+		}
 		if (k->type == K_SECRET && p->check_files) {
 			struct stat st;
 
@@ -626,6 +639,16 @@ validate_targets(struct parser *p)
 				perr(p, t->line, "[media %s]: keep and remotes "
 				    "do not apply (only the latest copy is kept "
 				    "at each destination)", t->name);
+			if (t->source != NULL && t->destinations.n > 0) {
+				char *cause = NULL;
+
+				/* flags: reported at their line already */
+				if (media_target_check(t, &cause) == -1 &&
+				    !str_startswith(cause, "flags: "))
+					perr(p, t->line, "[media %s]: %s",
+					    t->name, cause);
+				free(cause);
+			}
 		}
 		if (t->kind == TARGET_FILES && t->paths.n == 0)
 			perr(p, t->line, "[files %s]: paths is required",

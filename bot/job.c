@@ -195,11 +195,25 @@ job_sync(const struct config *cfg, const struct target *t,
 {
 	time_t started = time(NULL);
 	int64_t t0 = mono_ms();
-	char *id = catalog_new_id(t->name, started), *dir, *path, *text;
+	char *id, *dir = catalog_dir(cfg, t->name), *path, *text;
 	char *cause = NULL;
 	cJSON *manifest = cJSON_CreateObject();
 	int r;
 
+	/* Ids have a one-second resolution: never overwrite a record. */
+	for (;;) {
+		int taken;
+
+		id = catalog_new_id(t->name, started);
+		path = xasprintf("%s/%s.run.json", dir, id);
+		taken = access(path, F_OK) == 0;
+		free(path);
+		if (!taken)
+			break;
+		free(id);
+		sleep(1);
+		started = time(NULL);
+	}
 	run->ctx.id = id;
 	cJSON_AddStringToObject(result, "id", id);
 	cJSON_AddNumberToObject(manifest, "format_version", 1);
@@ -214,7 +228,6 @@ job_sync(const struct config *cfg, const struct target *t,
 	    r == 1 ? "partial" : job_cancelled ? "cancelled" : "failed");
 	if (cause != NULL)
 		cJSON_AddStringToObject(manifest, "error", cause);
-	dir = catalog_dir(cfg, t->name);
 	path = xasprintf("%s/%s.run.json", dir, id);
 	text = cJSON_Print(manifest);
 	if (dir_make(dir, 0700) == -1 ||
@@ -231,6 +244,17 @@ job_sync(const struct config *cfg, const struct target *t,
 		if (d != NULL)
 			cJSON_AddItemToObject(result, "destinations",
 			    cJSON_Duplicate(d, 1));
+		/* What the operator must read (expiry failures...). */
+		d = cJSON_GetObjectItemCaseSensitive(manifest, "warnings");
+		if (cJSON_IsArray(d) && cJSON_GetArraySize(d) > 0)
+			cJSON_AddItemToObject(result, "warnings",
+			    cJSON_Duplicate(d, 1));
+		cJSON_AddNumberToObject(result, "transferred",
+		    json_num(manifest, "transferred"));
+		cJSON_AddNumberToObject(result, "bytes",
+		    json_num(manifest, "bytes"));
+		cJSON_AddNumberToObject(result, "deleted",
+		    json_num(manifest, "deleted"));
 	}
 	if (r == -1)
 		result_fail(result, cause ? cause : "unknown error");
