@@ -240,6 +240,37 @@ summary(struct jobs *js, struct job *j, const char *crash)
 		    j->target, j->cancelled_by);
 		msg_textf(&e, "⏹ %s of %s: cancelled", kind_word(j->kind),
 		    j->target);
+	} else if ((ok || partial) &&
+	    cJSON_GetObjectItemCaseSensitive(r, "destinations") != NULL) {
+		/* a media sync: what it copied where */
+		msg_textf(&m, "%s sync of %s%s", ok ? "✅" : "⚠️", j->target,
+		    ok ? "" : " is only partial: a destination failed");
+		msg_nl(&m);
+		msg_code(&m, json_text(r, "id"));
+		cli_duration(dur, sizeof(dur), secs);
+		msg_textf(&m, " in %s", dur);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r,
+		    "destinations")) {
+			int dok = !strcmp(json_text(it, "status"), "ok");
+
+			cli_size(size, sizeof(size), json_num(it, "bytes"));
+			msg_nl(&m);
+			msg_textf(&m, "%s ", dok ? "✓" : "✗");
+			msg_code(&m, it->string);
+			msg_textf(&m, ": %.0f copied (%s), %.0f deleted, %.0f "
+			    "errors", json_num(it, "transferred"), size,
+			    json_num(it, "deleted"), json_num(it, "errors"));
+			if (!dok)
+				msg_textf(&m, " (%s)", json_text(it, "error"));
+		}
+		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r,
+		    "warnings")) {
+			msg_nl(&m);
+			msg_textf(&m, "⚠️ %s", cJSON_IsString(it) ?
+			    it->valuestring : "?");
+		}
+		msg_textf(&e, "%s sync of %s: %s", ok ? "✅" : "⚠️", j->target,
+		    ok ? "done" : "partial");
 	} else if (ok || partial) {
 		msg_textf(&m, "%s %s of %s", ok ? "✅" : "⚠️",
 		    kind_word(j->kind), j->target);

@@ -7,8 +7,9 @@
  * redis:// and unix:// go through hiredis; after SYNC the RDB bytes are
  * read raw from hiredis' socket and never parsed by it.  hiredis 0.14 has
  * no TLS, so rediss:// runs `redis-cli --tls` (INFO, and `--rdb -` for
- * the snapshot) with the password in REDISCLI_AUTH; the logical mode
- * needs hiredis and is refused over TLS.
+ * the snapshot) with the password in REDISCLI_AUTH (and VALKEYCLI_AUTH,
+ * for valkey-cli); the logical mode needs hiredis and is refused over
+ * TLS.
  *
  * Every RDB is checked while it streams: its header, the EOF opcode at
  * its end and its CRC64; any mismatch or short read fails the backup.
@@ -517,7 +518,10 @@ redis_read_some(int fd, struct redis_recv *r, unsigned char *buf, size_t n,
 	}
 }
 
-/* A line from the server, safe to show: printable ASCII, bounded. */
+/*
+ * A line from the server, safe to show: printable ASCII, bounded, without
+ * the ": " Redis ends "unknown command ... beginning with: " with.
+ */
 static char *
 redis_printable(const char *s, size_t n, size_t max)
 {
@@ -529,6 +533,9 @@ redis_printable(const char *s, size_t n, size_t max)
 	for (char *c = out; *c != '\0'; c++)
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';
+	n = strlen(out);
+	while (n > 0 && strchr(" :,", out[n - 1]) != NULL)
+		out[--n] = '\0';
 	return out;
 }
 
@@ -1076,8 +1083,8 @@ redis_cli_rdb_length(const char *err, uint64_t *length, int *diskless)
 		*diskless = 1;
 		return 0;
 	}
-	if (redis_number_after(err, "SYNC sent to master, writing ",
-	    length) == 0) {
+	/* "SYNC sent to master, writing" (redis-cli), "to primary" (valkey). */
+	if (redis_number_after(err, ", writing ", length) == 0) {
 		*diskless = 0;
 		return 0;
 	}
@@ -1584,21 +1591,28 @@ static int
 redis_clirun(struct job_ctx *ctx, char *const *argv, const char *password,
     struct redis_clirun *r, char **cause)
 {
-	const char *env[2] = { NULL, NULL };
+	const char *env[3] = { NULL, NULL, NULL };
 	unsigned char *block;
-	char chunk[4096], *auth = NULL;
+	char chunk[4096], *auth = NULL, *vauth = NULL;
 	int64_t last = 0;
 	struct proc p;
 	int stop = 0, rc;
 	ssize_t n;
 
+	/*
+	 * valkey-cli reads VALKEYCLI_AUTH first, then REDISCLI_AUTH: both,
+	 * so that one inherited from our environment cannot win.
+	 */
 	if (password != NULL) {
 		auth = xasprintf("REDISCLI_AUTH=%s", password);
+		vauth = xasprintf("VALKEYCLI_AUTH=%s", password);
 		env[0] = auth;
+		env[1] = vauth;
 	}
 	rc = proc_spawn(&p, (const char *const *)argv, env, PROC_STDOUT |
 	    PROC_STDERR | PROC_NEWGROUP, cause);
 	redis_secret_free(auth);
+	redis_secret_free(vauth);
 	if (rc == -1)
 		return -1;
 	block = xmalloc(PIPE_BLOCK);
@@ -1690,6 +1704,29 @@ redis_clirun_failure(struct redis_clirun *r, const char *what)
 	return NULL;
 }
 
+/*
+ * What to do about what redis-cli said: a certificate it would not take,
+ * a password the server would not.  Takes cause, returns the new one.
+ */
+static char *
+redis_cli_hint(const struct target *t, char *cause)
+{
+	char *out;
+
+	if (strstr(cause, "certificate") != NULL)
+		out = xasprintf("%s (the server's certificate is not signed by "
+		    "%s; set tls_ca_file in [redis %s] to the CA that signed "
+		    "it)", cause, t->tls_ca_file != NULL ? t->tls_ca_file :
+		    "a CA this system trusts", t->name);
+	else if (strstr(cause, "AUTH failed") != NULL)
+		out = xasprintf("%s (check password_file in [redis %s])",
+		    cause, t->name);
+	else
+		return cause;
+	free(cause);
+	return out;
+}
+
 /* INFO through redis-cli (TLS). */
 static char *
 redis_cli_info(struct job_ctx *ctx, const struct redis_url *u, char **cause)
@@ -1698,7 +1735,7 @@ redis_cli_info(struct job_ctx *ctx, const struct redis_url *u, char **cause)
 	const struct target *t = ctx->target;
 	struct redis_clirun r;
 	struct buf out;
-	char **argv, *password = NULL, *shown;
+	char **argv, *password = NULL, *shown, *line;
 
 	if (redis_password(t, &password, cause) == -1)
 		return NULL;
@@ -1715,10 +1752,21 @@ redis_cli_info(struct job_ctx *ctx, const struct redis_url *u, char **cause)
 		free(why);
 		goto fail;
 	}
-	if ((*cause = redis_clirun_failure(&r, "INFO")) != NULL)
+	if ((*cause = redis_clirun_failure(&r, "INFO")) != NULL) {
+		*cause = redis_cli_hint(t, *cause);
 		goto fail;
-	if (redis_info_field(out.data, "redis_version") == NULL &&
-	    strstr(out.data, "_version:") == NULL) {
+	}
+	/* redis-cli goes on after a refused AUTH; we do not. */
+	if ((line = strstr(r.err.buf, "AUTH failed:")) != NULL) {
+		shown = redis_printable(line, strcspn(line, "\r\n"), 200);
+		*cause = xasprintf("redis-cli: %s (check the password in %s)",
+		    shown, t->password_file != NULL ? t->password_file :
+		    "password_file");
+		free(shown);
+		goto fail;
+	}
+	if (strstr(out.data, "redis_version:") == NULL &&
+	    strstr(out.data, "valkey_version:") == NULL) {
 		shown = redis_printable(out.data, strcspn(out.data, "\r\n"), 120);
 		*cause = xasprintf("redis-cli INFO: \"%s\"%s%s", shown,
 		    r.err.len ? " " : "", tail_text(&r.err, REDIS_STDERR_LINES));
@@ -1880,15 +1928,17 @@ redis_rdb_cli(struct job_ctx *ctx, const struct redis_url *u,
 		goto done;
 	}
 	errtext = xstrndup(r.err.buf, r.err.len);
-	if ((line = strstr(errtext, "SYNC with master failed: -")) != NULL &&
-	    r.bytes == 0) {
-		line += strlen("SYNC with master failed: -");
+	/* "SYNC with master failed: -ERR ..." ("with primary": valkey-cli) */
+	if ((line = strstr(errtext, "SYNC with ")) != NULL &&
+	    (line = strstr(line, " failed: -")) != NULL && r.bytes == 0) {
+		line += strlen(" failed: -");
 		*refused = 1;
 		*cause = redis_printable(line, strcspn(line, "\r\n"), 200);
 		free(errtext);
 		goto done;
 	}
 	if ((*cause = redis_clirun_failure(&r, "--rdb")) != NULL) {
+		*cause = redis_cli_hint(t, *cause);
 		free(errtext);
 		goto done;
 	}
@@ -2469,6 +2519,9 @@ redis_lines_line(struct redis_lines *L, char *line)
 	if (str_startswith(line, "[info]") || *line == '\0')
 		return;
 	if (!*L->errmode && *line == '[')
+		return;
+	/* redis-server's log line when the tool gives up: nothing new. */
+	if (strstr(line, "Terminating server after rdb file reading") != NULL)
 		return;
 	if (strstr(line, "Can't handle RDB format version") != NULL)
 		redis_say("%s (this redis-check-rdb is older than the server "

@@ -7,11 +7,17 @@
  * Two kinds of stream, both stored as TARGET/ID.redis[.zst][.enc]; the
  * manifest's "mode" says which:
  *
+ * Both hold every database, whatever /DB the url names.
+ *
  * mode "rdb": the RDB snapshot exactly as the server sends it to a new
- * replica (SYNC), the same bytes `redis-cli --rdb FILE` writes.  It is a
- * dump.rdb: restore by stopping the server, putting it in the server's
- * dir and starting it (or `backupbot cat ID > dump.rdb`).  It holds every
- * database, whatever /DB the url names.
+ * replica (SYNC), the same bytes `redis-cli --rdb FILE` writes: a
+ * point-in-time dump.rdb.  Restore: `backupbot cat ID > dump.rdb`, stop
+ * the server, put the file in its dir, start it.  Its header ("REDIS" +
+ * 4 digits, or "VALKEY" + 3 digits from Valkey 9 on), final EOF opcode
+ * and CRC64 are checked while it streams; verify runs redis-check-rdb
+ * (the one beside redis_cli: valkey-cli -> valkey-check-rdb), which
+ * reads every object.  A redis-check-rdb older than the server cannot
+ * read a newer RDB version, and says so: verify then fails.
  *
  * mode "logical" (a server that refuses SYNC: managed services, SYNC
  * renamed away, an ACL user without it): every key's DUMP payload, read
@@ -39,7 +45,10 @@
  * the scan may or may not be in it, and SCAN may return a key twice (the
  * later record wins, REPLACE makes that harmless).  A DUMP payload ends
  * with its RDB version (u16 little-endian) and a CRC64 (little-endian)
- * of everything before it, which both the backup and check_reader check.
+ * of everything before it, which both the backup and verify check (a
+ * forked copy of backupbot reads the stream back).  The logical mode
+ * needs hiredis, which has no TLS here: over rediss:// it is refused,
+ * and mode = auto cannot fall back to it.
  */
 #ifndef BB_REDIS_H
 #define BB_REDIS_H
@@ -47,6 +56,9 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct cJSON;
+struct target;
 
 #define REDIS_DEFAULT_PORT	6379
 #define REDIS_EOF_MARK_LEN	40	/* $EOF:<40 bytes> of diskless sync */
@@ -197,7 +209,6 @@ struct redis_frame_check {
 	unsigned char	 footer[10];
 	uint64_t	 records;
 	uint64_t	 offset;
-	int64_t		 max_ttl;
 	char		*error;
 };
 
@@ -216,17 +227,18 @@ void redis_frame_check_release(struct redis_frame_check *f);
  * the extra arguments, NULL-terminated.  Never holds a password (that
  * goes in REDISCLI_AUTH).  Free with redis_argv_free.
  */
-struct target;
 char **redis_cli_argv(const struct target *t, const struct redis_url *u,
     const char *const *extra);
 void redis_argv_free(char **argv);
 
 /*
  * What redis-cli --rdb - said on stderr about the length of the RDB it
- * wrote to stdout: "writing N bytes" (a sized transfer) or "Transfer
- * finished with success after N bytes" (diskless: redis-cli 7.0 also
- * writes the 40-byte end mark to a pipe, after those N bytes).  0 with
- * *length, or -1 when it said neither.
+ * wrote to stdout: "SYNC sent to master, writing N bytes" (a sized
+ * transfer; valkey-cli says "primary") or "Transfer finished with
+ * success after N bytes" (diskless: redis-cli 7.0 and valkey-cli also
+ * write the 40-byte end mark to stdout after those N bytes; they cut it
+ * off a file, which a pipe cannot be).  0 with *length, or -1 when it
+ * said neither.
  */
 int redis_cli_rdb_length(const char *err, uint64_t *length, int *diskless);
 

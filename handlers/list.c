@@ -9,6 +9,7 @@
 
 #include "bot.h"
 #include "catalog.h"
+#include "json.h"
 #include "cli.h"
 #include "cmd.h"
 #include "config.h"
@@ -22,8 +23,31 @@ list_target(struct msg *m, const struct config *cfg, const struct target *t,
 {
 	struct backup *list;
 	struct keep_item *items;
-	size_t n = catalog_list(cfg, t->name, &list);
+	size_t n;
 	time_t now = time(NULL);
+
+	if (t->kind == TARGET_MEDIA) {
+		cJSON *last, *good;
+		char age[16];
+
+		catalog_last_runs(cfg, t->name, &last, &good);
+		msg_nl(m);
+		msg_bold(m, t->name);
+		msg_textf(m, " (media, synced to %zu destination(s), only the "
+		    "latest copy kept): ", t->destinations.n);
+		if (last == NULL)
+			msg_text(m, "never run");
+		else {
+			cli_age(age, sizeof(age), difftime(now,
+			    (time_t)json_num(last, "started")));
+			msg_textf(m, "last run %s ago, %s", age,
+			    json_text(last, "status"));
+		}
+		cJSON_Delete(last);
+		cJSON_Delete(good);
+		return;
+	}
+	n = catalog_list(cfg, t->name, &list);
 
 	msg_nl(m);
 	msg_bold(m, t->name);

@@ -6,6 +6,7 @@ account, runs the real ./backupbot, sends commands as the admin and prints
 the room as a transcript.  Everything lives in a temp dir removed at exit.
 """
 import os
+import subprocess
 import sys
 import time
 
@@ -37,6 +38,42 @@ def show(hs, room, seen):
         print('[%s] %s%s%s: %s' % (when, e['sender'], kind, where, body))
 
 
+def demo_targets(t):
+    """Redis with some keys, a media store, a config tree in git."""
+    rdir = os.path.join(t.tmp, 'redis')
+    port = harness.free_port()
+    subprocess.run(['bash', os.path.join(harness.ROOT, 'tests', 'redis', 'server.sh'), 'start',
+                    rdir, str(port)], check=True, capture_output=True)
+    t.cleanups.append(lambda: subprocess.run(
+        ['bash', os.path.join(harness.ROOT, 'tests', 'redis', 'server.sh'), 'stop', rdir],
+        capture_output=True))
+    for i in range(200):
+        subprocess.run(['redis-cli', '-p', str(port), 'SET', 'timeline:%d' % i, 'status %d' % i],
+                       check=True, capture_output=True)
+    subprocess.run(['redis-cli', '-p', str(port), 'LPUSH', 'queue:default', 'job1', 'job2'],
+                   check=True, capture_output=True)
+    media = os.path.join(t.tmp, 'cdn')
+    for i in range(50):
+        d = os.path.join(media, 'media_attachments', '%03d' % (i % 7))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, 'file%d.png' % i), 'wb') as f:
+            f.write(os.urandom(2048))
+    conf = os.path.join(t.tmp, 'etc-mastodon')
+    os.makedirs(conf)
+    with open(os.path.join(conf, 'env.production'), 'w') as f:
+        f.write('LOCAL_DOMAIN=example.org\n')
+    git = ['git', '-C', conf, '-c', 'user.name=demo', '-c', 'user.email=demo@example.org']
+    subprocess.run(git[:3] + ['init', '-q'], check=True)
+    subprocess.run(git + ['add', '.'], check=True)
+    subprocess.run(git + ['commit', '-qm', 'initial'], check=True)
+    with open(os.path.join(conf, 'env.production'), 'a') as f:
+        f.write('S3_ENABLED=true\n')
+    return ('[redis cache]\nurl = redis://127.0.0.1:%d/0\nkeep = last=3\nremotes = offsite\n\n'
+            '[media cdn]\nsource = %s\ndestinations = %s\nflags = --transfers 4\n\n'
+            '[files config]\npaths = %s\ngit_repos = %s\nkeep = last=10\nremotes = offsite\n\n'
+            % (port, media, os.path.join(t.tmp, 'cdn-copy'), conf, conf))
+
+
 def main():
     t = harness.Test('demo')
     failed = True
@@ -45,13 +82,14 @@ def main():
         print('starting a throwaway PostgreSQL cluster with a Mastodon-like database ...')
         pg = harness.Postgres(t, size_mb=30)
         remote = os.path.join(t.tmp, 'offsite')
+        extra = demo_targets(t)
         bot = t.bot()
         with open(bot.conf) as f:
             conf = f.read()
         conf = conf[:conf.index('[storage]')] + (
             '[storage]\nstate_dir = %s\nbackup_dir = %s\n\n%s\n[remote offsite]\npath = %s\n'
             % (os.path.join(t.tmp, 'state'), os.path.join(t.tmp, 'backups'),
-               pg.section('mastodon', 'keep = last=3 daily=7\nremotes = offsite'), remote))
+               pg.section('mastodon', 'keep = last=3 daily=7\nremotes = offsite') + extra, remote))
         with open(bot.conf, 'w') as f:
             f.write(conf)
         bot.start()
@@ -61,6 +99,7 @@ def main():
                                     (ALICE, '!stauts', 'did you mean'),
                                     (EVE, '!status', 'only the configured admins'),
                                     (ALICE, '!backup mastodon', '✅ backup of mastodon'),
+                                    (ALICE, '!backup all', 'Summary'),
                                     (BOB, '!list', 'Catalog'),
                                     (BOB, '!status', 'uptime')):
             t.hs.send(t.room_id, sender, text)
