@@ -1213,6 +1213,13 @@ redis_parse_target(const struct target *t, struct redis_url *u,
 		free(why);
 		return -1;
 	}
+	if (u->user != NULL && t->password_file == NULL) {
+		*cause = xasprintf("[redis %s]: the url names the user '%s' but "
+		    "there is no password_file: AUTH needs both", t->name,
+		    u->user);
+		redis_url_release(u);
+		return -1;
+	}
 	return 0;
 }
 
@@ -1415,6 +1422,7 @@ struct redis_facts {
 	long long	 keys_total;
 	cJSON		*keys;		/* {"db0": N} */
 	char		*role;
+	int		 cluster;	/* one node of a Redis Cluster */
 };
 
 static void
@@ -1470,6 +1478,7 @@ redis_facts_parse(const char *info, struct redis_facts *f, char **cause)
 	f->used_memory = redis_info_ll(info, "used_memory");
 	f->last_save = redis_info_ll(info, "rdb_last_save_time");
 	f->role = redis_info_field(info, "role");
+	f->cluster = redis_info_ll(info, "cluster_enabled") == 1;
 	f->keys = redis_info_keyspace(info);
 	cJSON_ArrayForEach(it, f->keys)
 		f->keys_total += (long long)it->valuedouble;
@@ -2301,6 +2310,12 @@ redis_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
 	    "redis-cli --tls" : "hiredis"));
 	redis_fact(manifest, "compression", cJSON_CreateString(
 	    t->compression));
+	if (f.cluster) {
+		redis_fact(manifest, "cluster_node", cJSON_CreateTrue());
+		redis_log(ctx, "warning", "%s is one node of a Redis Cluster: "
+		    "the backup holds only the slots this node serves; back up "
+		    "every primary node as its own target", t->url);
+	}
 
 	/* Only a warning: the backup is good, but it cannot be checked. */
 	if (strcmp(redis_first_mode(t), "rdb") == 0) {

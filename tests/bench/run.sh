@@ -5,3 +5,7 @@ echo "== command-to-reply latency and daemon RSS"
 /usr/bin/python3 tests/bench/latency.py "${BENCH_N:-200}"
 echo "== PostgreSQL backup against pg_dump (size: ${BENCH_PG_MB:-1000} MB)"
 /usr/bin/python3 tests/bench/pg_backup.py "${BENCH_PG_MB:-1000}"
+echo "== Redis backup against redis-cli --rdb (keys: ${BENCH_REDIS_KEYS:-1000000})"
+/usr/bin/python3 tests/bench/redis_bench.py "${BENCH_REDIS_KEYS:-1000000}"
+echo "== media sync against rclone sync"
+/usr/bin/python3 tests/bench/media_bench.py

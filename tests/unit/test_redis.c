@@ -966,6 +966,17 @@ test_cli_rdb_length(void **state)
 	    &diskless), 0);
 	assert_true(len == 172);
 	assert_int_equal(diskless, 0);
+	/* valkey-cli says primary. */
+	assert_int_equal(redis_cli_rdb_length("SYNC sent to primary, writing "
+	    "4096 bytes to '-'\nTransfer finished with success.\n", &len,
+	    &diskless), 0);
+	assert_true(len == 4096);
+	assert_int_equal(diskless, 0);
+	assert_int_equal(redis_cli_rdb_length("SYNC sent to primary, writing "
+	    "bytes of bulk transfer until EOF marker to '-'\nTransfer "
+	    "finished with success after 99 bytes\n", &len, &diskless), 0);
+	assert_true(len == 99);
+	assert_int_equal(diskless, 1);
 	assert_int_equal(redis_cli_rdb_length("SYNC with master failed: -ERR "
 	    "unknown command 'SYNC'\n", &len, &diskless), -1);
 	assert_int_equal(redis_cli_rdb_length("", &len, &diskless), -1);
@@ -1177,6 +1188,11 @@ test_prepare_refusals(void **state)
 	assert_int_equal(backend_redis.prepare(&ctx, m, &cause), -1);
 	assert_null(strstr(cause, "hunter2"));
 	assert_non_null(strstr(cause, "[redis cache]"));
+	free(cause);
+	/* A user in the url needs a password to go with it. */
+	t.url = "redis://backup@127.0.0.1:1/0";
+	assert_int_equal(backend_redis.prepare(&ctx, m, &cause), -1);
+	assert_non_null(strstr(cause, "no password_file"));
 	free(cause);
 	/* logical over TLS: said, before connecting. */
 	t.url = "rediss://127.0.0.1:1/0";
