@@ -1,10 +1,51 @@
 /*
  * backend.c - which backend backs up which kind of target.
  */
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
 
 #include "backend.h"
 #include "config.h"
+#include "util.h"
+
+void
+backend_log(struct job_ctx *ctx, const char *level, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	if (ctx->log == NULL)
+		return;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	ctx->log(ctx, level, msg);
+	free(msg);
+}
+
+void
+backend_progress(struct job_ctx *ctx, const char *phase, uint64_t done,
+    uint64_t total)
+{
+	if (ctx->progress != NULL && phase != NULL)
+		ctx->progress(ctx, phase, done, total);
+}
+
+void
+backend_fact(cJSON *m, const char *key, cJSON *item)
+{
+	if (m == NULL || item == NULL) {
+		cJSON_Delete(item);
+		return;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(m, key) != NULL)
+		cJSON_ReplaceItemInObjectCaseSensitive(m, key, item);
+	else
+		cJSON_AddItemToObject(m, key, item);
+}
 
 const struct backend *
 backend_for(const struct target *t)

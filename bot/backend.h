@@ -91,4 +91,13 @@ extern const struct backend backend_media;
 
 const struct backend *backend_for(const struct target *t);
 
+/* Helpers every backend uses. */
+void backend_log(struct job_ctx *ctx, const char *level, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+void backend_progress(struct job_ctx *ctx, const char *phase, uint64_t done,
+    uint64_t total);
+/* Set a manifest fact, replacing an earlier value (takes item). */
+void backend_fact(struct cJSON *manifest, const char *key,
+    struct cJSON *item);
+
 #endif

@@ -67,28 +67,6 @@ files_is_cancelled(struct job_ctx *ctx)
 	return ctx->cancelled != NULL && *ctx->cancelled;
 }
 
-static void
-files_progress(struct job_ctx *ctx, const char *phase, uint64_t done,
-    uint64_t total)
-{
-	if (ctx->progress != NULL)
-		ctx->progress(ctx, phase, done, total);
-}
-
-/* Set a manifest fact, replacing an earlier value. */
-static void
-files_fact(cJSON *m, const char *key, cJSON *item)
-{
-	if (m == NULL || item == NULL) {
-		cJSON_Delete(item);
-		return;
-	}
-	if (cJSON_GetObjectItemCaseSensitive(m, key) != NULL)
-		cJSON_ReplaceItemInObjectCaseSensitive(m, key, item);
-	else
-		cJSON_AddItemToObject(m, key, item);
-}
-
 /* The manifest's "warnings" array, created when missing. */
 static cJSON *
 files_warnings(cJSON *m)
@@ -97,7 +75,7 @@ files_warnings(cJSON *m)
 
 	if (!cJSON_IsArray(w)) {
 		w = cJSON_CreateArray();
-		files_fact(m, "warnings", w);
+		backend_fact(m, "warnings", w);
 	}
 	return w;
 }
@@ -454,34 +432,6 @@ struct files_run {
 	char		*error;		/* why we stopped it */
 };
 
-static void
-files_reap(struct proc *p, int *status)
-{
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
-	int64_t deadline = mono_ms() + FILES_TERM_GRACE_MS;
-	pid_t w;
-
-	if (p->out_fd != -1)
-		close(p->out_fd);
-	if (p->err_fd != -1)
-		close(p->err_fd);
-	p->out_fd = p->err_fd = -1;
-	for (;;) {
-		w = waitpid(p->pid, status, WNOHANG);
-		if (w == p->pid || (w == -1 && errno != EINTR))
-			break;
-		if (mono_ms() >= deadline) {
-			kill(-p->pid, SIGKILL);
-			while (waitpid(p->pid, status, 0) == -1 &&
-			    errno == EINTR)
-				;
-			break;
-		}
-		nanosleep(&ts, NULL);
-	}
-	p->pid = -1;
-}
-
 /*
  * Run tar, streaming its stdout into out in blocks of up to PIPE_BLOCK.
  * On cancel or a write error it is stopped with SIGTERM.  0 when it could
@@ -501,7 +451,7 @@ files_stream(struct job_ctx *ctx, const char *const *argv,
 	    PROC_NEWGROUP, cause) == -1)
 		return -1;
 	block = xmalloc(PIPE_BLOCK);
-	files_progress(ctx, "archive", 0, r->total);
+	backend_progress(ctx, "archive", 0, r->total);
 	while (!stop && (p.out_fd != -1 || p.err_fd != -1)) {
 		struct pollfd pf[2] = { { p.out_fd, POLLIN, 0 },
 		    { p.err_fd, POLLIN, 0 } };
@@ -543,20 +493,20 @@ files_stream(struct job_ctx *ctx, const char *const *argv,
 		}
 		if (mono_ms() - last >= FILES_PROGRESS_MS) {
 			last = mono_ms();
-			files_progress(ctx, "archive", r->bytes, r->total);
+			backend_progress(ctx, "archive", r->bytes, r->total);
 		}
 	}
 	free(block);
 	if (stop) {
 		kill(-p.pid, SIGTERM);
-		files_reap(&p, &r->status);
+		proc_reap(&p, FILES_TERM_GRACE_MS, &r->status);
 		return 0;
 	}
 	if (proc_wait(&p, &r->status) == -1) {
 		*cause = xasprintf("waiting for tar: %s", strerror(errno));
 		return -1;
 	}
-	files_progress(ctx, "archive", r->bytes, r->total);
+	backend_progress(ctx, "archive", r->bytes, r->total);
 	return 0;
 }
 
@@ -575,8 +525,8 @@ files_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
 		cJSON_Delete(missing);
 		return -1;
 	}
-	files_fact(manifest, "paths", paths);
-	files_fact(manifest, "missing", missing);
+	backend_fact(manifest, "paths", paths);
+	backend_fact(manifest, "missing", missing);
 
 	memset(&files_walk, 0, sizeof(files_walk));
 	files_walk.cancelled = ctx->cancelled;
@@ -588,9 +538,9 @@ files_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
 		return -1;
 	}
 	if (files_walk.entries <= FILES_WALK_MAX) {
-		files_fact(manifest, "files", cJSON_CreateNumber(
+		backend_fact(manifest, "files", cJSON_CreateNumber(
 		    (double)files_walk.files));
-		files_fact(manifest, "size", cJSON_CreateNumber(
+		backend_fact(manifest, "size", cJSON_CreateNumber(
 		    (double)files_walk.bytes));
 	}
 
@@ -598,9 +548,9 @@ files_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
 	for (size_t i = 0; i < t->git_repos.n && !files_is_cancelled(ctx);
 	    i++)
 		files_git_check(t->git_repos.v[i], git, warnings);
-	files_fact(manifest, "git", git);
-	files_fact(manifest, "format", cJSON_CreateString("tar"));
-	files_fact(manifest, "compression", cJSON_CreateString(
+	backend_fact(manifest, "git", git);
+	backend_fact(manifest, "format", cJSON_CreateString("tar"));
+	backend_fact(manifest, "compression", cJSON_CreateString(
 	    t->compression));
 	if (files_is_cancelled(ctx)) {
 		*cause = xstrdup("cancelled");
@@ -723,13 +673,13 @@ files_probe(struct job_ctx *ctx, cJSON *out, char **cause)
 			buf_addf(&bad, "%s%s (%s)", bad.len > 0 ? ", " : "", p,
 			    why);
 	}
-	files_fact(out, "paths", paths);
+	backend_fact(out, "paths", paths);
 	git = cJSON_CreateObject();
 	warnings = cJSON_CreateArray();
 	for (size_t i = 0; i < t->git_repos.n; i++)
 		files_git_check(t->git_repos.v[i], git, warnings);
-	files_fact(out, "git", git);
-	files_fact(out, "warnings", warnings);
+	backend_fact(out, "git", git);
+	backend_fact(out, "warnings", warnings);
 	if (bad.len > 0) {
 		*cause = xasprintf("cannot read %s", bad.data);
 		buf_release(&bad);

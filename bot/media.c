@@ -518,33 +518,6 @@ media_is_cancelled(struct job_ctx *ctx)
 	return ctx->cancelled != NULL && *ctx->cancelled;
 }
 
-static void
-media_log(struct job_ctx *ctx, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-media_log(struct job_ctx *ctx, const char *level, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	if (ctx->log == NULL)
-		return;
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	ctx->log(ctx, level, msg);
-	free(msg);
-}
-
-static void
-media_progress(struct job_ctx *ctx, const char *phase, uint64_t done,
-    uint64_t total)
-{
-	if (ctx->progress != NULL && phase != NULL)
-		ctx->progress(ctx, phase, done, total);
-}
-
 /*
  * One complete stderr line.  Error lines are kept once each: rclone
  * repeats them on every retry, and the first ones carry the cause.  Its
@@ -558,7 +531,7 @@ media_line(struct job_ctx *ctx, struct media_run *r, const char *line,
 
 	switch (media_log_line(line, len, &r->stats, msg, sizeof(msg))) {
 	case 1:
-		media_progress(ctx, r->phase, r->stats.bytes,
+		backend_progress(ctx, r->phase, r->stats.bytes,
 		    r->stats.total_bytes);
 		break;
 	case 2:
@@ -599,35 +572,6 @@ media_stderr(struct job_ctx *ctx, struct media_run *r, const char *data,
 	}
 }
 
-/* Stop a process group we asked to stop: SIGKILL after the grace time. */
-static void
-media_reap(struct proc *p, int *status)
-{
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
-	int64_t deadline = mono_ms() + MEDIA_TERM_GRACE_MS;
-	pid_t w;
-
-	if (p->out_fd != -1)
-		close(p->out_fd);
-	if (p->err_fd != -1)
-		close(p->err_fd);
-	p->out_fd = p->err_fd = -1;
-	for (;;) {
-		w = waitpid(p->pid, status, WNOHANG);
-		if (w == p->pid || (w == -1 && errno != EINTR))
-			break;
-		if (mono_ms() >= deadline) {
-			kill(-p->pid, SIGKILL);
-			while (waitpid(p->pid, status, 0) == -1 &&
-			    errno == EINTR)
-				;
-			break;
-		}
-		nanosleep(&ts, NULL);
-	}
-	p->pid = -1;
-}
-
 /*
  * Run rclone (argv[0] is cfg->rclone) to its end or to a cancel, in its
  * own process group, reading its JSON log.  0 when it could be started
@@ -653,7 +597,7 @@ media_rclone(struct job_ctx *ctx, const char *const *argv,
 	free(env_config);
 	if (rv == -1)
 		return -1;
-	media_progress(ctx, r->phase, 0, 0);
+	backend_progress(ctx, r->phase, 0, 0);
 
 	while (p.out_fd != -1 || p.err_fd != -1) {
 		struct pollfd pf[2] = { { p.out_fd, POLLIN, 0 },
@@ -693,7 +637,7 @@ media_rclone(struct job_ctx *ctx, const char *const *argv,
 	buf_reset(&r->line);
 	if (stop) {
 		kill(-p.pid, SIGTERM);
-		media_reap(&p, &r->status);
+		proc_reap(&p, MEDIA_TERM_GRACE_MS, &r->status);
 	} else if (proc_wait(&p, &r->status) == -1) {
 		*cause = xasprintf("waiting for rclone: %s", strerror(errno));
 		return -1;
@@ -864,7 +808,7 @@ media_expire(struct job_ctx *ctx, const char *root, int keep, cJSON *summary,
 
 	if (media_list(ctx, root, 1, &r, &not_found, &cause) == -1) {
 		if (!not_found) {
-			media_log(ctx, "warning", "cannot expire old deleted "
+			backend_log(ctx, "warning", "cannot expire old deleted "
 			    "files: %s", cause);
 			cJSON_AddItemToArray(warnings, cJSON_CreateString(
 			    cause));
@@ -899,11 +843,11 @@ media_expire(struct job_ctx *ctx, const char *root, int keep, cJSON *summary,
 			char *w = xasprintf("cannot remove %s: %s", path,
 			    why != NULL ? why : cause);
 
-			media_log(ctx, "warning", "%s", w);
+			backend_log(ctx, "warning", "%s", w);
 			cJSON_AddItemToArray(warnings, cJSON_CreateString(w));
 			free(w);
 		} else {
-			media_log(ctx, "info", "removed %s (deleted files "
+			backend_log(ctx, "info", "removed %s (deleted files "
 			    "older than %d days)", path, keep);
 			cJSON_AddItemToArray(expired, cJSON_CreateString(line));
 		}
@@ -977,10 +921,10 @@ media_sync_one(struct job_ctx *ctx, const char *dest, char *const *flags,
 	media_argv_add(&a, t->source);
 	media_argv_add(&a, dest);
 
-	media_log(ctx, "info", "syncing %s to %s", t->source, dest);
+	backend_log(ctx, "info", "syncing %s to %s", t->source, dest);
 	if (media_rclone(ctx, a.v, &r, &cause) == -1) {
 		s = media_summary_failed("failed", cause);
-		media_log(ctx, "warning", "%s: %s", dest, cause);
+		backend_log(ctx, "warning", "%s: %s", dest, cause);
 		goto done;
 	}
 	cause = media_run_failure(&r);
@@ -1003,11 +947,11 @@ media_sync_one(struct job_ctx *ctx, const char *dest, char *const *flags,
 	cJSON_AddNumberToObject(s, "exit_code", media_exit_code(&r));
 	if (cause != NULL) {
 		cJSON_AddStringToObject(s, "error", cause);
-		media_log(ctx, "warning", "%s: %s", dest, cause);
+		backend_log(ctx, "warning", "%s: %s", dest, cause);
 	} else {
 		*ok = 1;
 		media_size(size, sizeof(size), (double)r.stats.bytes);
-		media_log(ctx, "info", "%s: ok: %llu file%s (%s) copied, %llu "
+		backend_log(ctx, "info", "%s: ok: %llu file%s (%s) copied, %llu "
 		    "deleted, %llu checked in %.1fs", dest,
 		    (unsigned long long)r.stats.transfers,
 		    r.stats.transfers == 1 ? "" : "s", size,
@@ -1071,15 +1015,6 @@ media_dest_has_files(struct job_ctx *ctx, const char *dest, char **cause)
 	return rc;
 }
 
-static void
-media_fact(cJSON *m, const char *key, cJSON *item)
-{
-	if (cJSON_GetObjectItemCaseSensitive(m, key) != NULL)
-		cJSON_ReplaceItemInObjectCaseSensitive(m, key, item);
-	else
-		cJSON_AddItemToObject(m, key, item);
-}
-
 static int
 media_sync(struct job_ctx *ctx, cJSON *manifest, char **cause)
 {
@@ -1100,17 +1035,17 @@ media_sync(struct job_ctx *ctx, cJSON *manifest, char **cause)
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%d", &tm);
 
-	media_fact(manifest, "source", cJSON_CreateString(t->source));
+	backend_fact(manifest, "source", cJSON_CreateString(t->source));
 	flist = cJSON_CreateArray();
 	for (int i = 0; i < nflags; i++)
 		cJSON_AddItemToArray(flist, cJSON_CreateString(flags[i]));
-	media_fact(manifest, "flags", flist);
-	media_fact(manifest, "keep_deleted_days",
+	backend_fact(manifest, "flags", flist);
+	backend_fact(manifest, "keep_deleted_days",
 	    cJSON_CreateNumber(t->keep_deleted_days));
 	dests = cJSON_CreateObject();
-	media_fact(manifest, "destinations", dests);
+	backend_fact(manifest, "destinations", dests);
 	warnings = cJSON_CreateArray();
-	media_fact(manifest, "warnings", warnings);
+	backend_fact(manifest, "warnings", warnings);
 	buf_init(&failures, 16 * 1024);
 	buf_adds(&failures, "");
 
@@ -1143,7 +1078,7 @@ media_sync(struct job_ctx *ctx, cJSON *manifest, char **cause)
 			    "(check the source; to empty the destination, "
 			    "do it by hand)", t->source, d);
 
-			media_log(ctx, "warning", "%s: %s", d, e);
+			backend_log(ctx, "warning", "%s: %s", d, e);
 			s = media_summary_failed("failed", e);
 			free(e);
 			free(why);
@@ -1174,9 +1109,9 @@ media_sync(struct job_ctx *ctx, cJSON *manifest, char **cause)
 			    d, json_text(s, "error"));
 		}
 	}
-	media_fact(manifest, "transferred", cJSON_CreateNumber((double)files));
-	media_fact(manifest, "bytes", cJSON_CreateNumber((double)bytes));
-	media_fact(manifest, "deleted", cJSON_CreateNumber((double)deleted));
+	backend_fact(manifest, "transferred", cJSON_CreateNumber((double)files));
+	backend_fact(manifest, "bytes", cJSON_CreateNumber((double)bytes));
+	backend_fact(manifest, "deleted", cJSON_CreateNumber((double)deleted));
 	media_argv_free(flags);
 
 	if (failed == 0) {
@@ -1216,12 +1151,12 @@ media_probe(struct job_ctx *ctx, cJSON *out, char **cause)
 		return -1;
 	}
 	if (media_source_check(ctx, &empty, cause) == -1) {
-		media_fact(out, "reachable", cJSON_CreateFalse());
+		backend_fact(out, "reachable", cJSON_CreateFalse());
 		cJSON_Delete(dests);
 		return -1;
 	}
-	media_fact(out, "reachable", cJSON_CreateTrue());
-	media_fact(out, "source_empty", cJSON_CreateBool(empty));
+	backend_fact(out, "reachable", cJSON_CreateTrue());
+	backend_fact(out, "source_empty", cJSON_CreateBool(empty));
 	for (size_t i = 0; i < t->destinations.n; i++) {
 		const char *d = t->destinations.v[i];
 
@@ -1236,7 +1171,7 @@ media_probe(struct job_ctx *ctx, cJSON *out, char **cause)
 			cJSON_AddStringToObject(dests, d, has ? "ok" :
 			    "empty or not created yet");
 	}
-	media_fact(out, "destinations", dests);
+	backend_fact(out, "destinations", dests);
 	if (rc == 0 && empty) {
 		*cause = xasprintf("the source %s is empty", t->source);
 		rc = -1;

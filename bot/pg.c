@@ -234,47 +234,6 @@ pg_is_cancelled(struct job_ctx *ctx)
 	return ctx->cancelled != NULL && *ctx->cancelled;
 }
 
-static void
-pg_log(struct job_ctx *ctx, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-pg_log(struct job_ctx *ctx, const char *level, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	if (ctx->log == NULL)
-		return;
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	ctx->log(ctx, level, msg);
-	free(msg);
-}
-
-static void
-pg_progress(struct job_ctx *ctx, const char *phase, uint64_t done,
-    uint64_t total)
-{
-	if (ctx->progress != NULL)
-		ctx->progress(ctx, phase, done, total);
-}
-
-/* Set a manifest fact, replacing an earlier value. */
-static void
-pg_fact(cJSON *m, const char *key, cJSON *item)
-{
-	if (m == NULL || item == NULL) {
-		cJSON_Delete(item);
-		return;
-	}
-	if (cJSON_GetObjectItemCaseSensitive(m, key) != NULL)
-		cJSON_ReplaceItemInObjectCaseSensitive(m, key, item);
-	else
-		cJSON_AddItemToObject(m, key, item);
-}
-
 /*
  * libpq messages on one line, each run of white space one space:
  * "...failed: Connection refused Is the server running...".
@@ -635,38 +594,6 @@ pg_rmtree(const char *path)
 }
 
 /*
- * Close our ends and wait for a process we asked to stop: SIGKILL if it
- * is still there after the grace period.
- */
-static void
-pg_reap(struct proc *p, int *status)
-{
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
-	int64_t deadline = mono_ms() + PG_TERM_GRACE_MS;
-	pid_t r;
-
-	if (p->out_fd != -1)
-		close(p->out_fd);
-	if (p->err_fd != -1)
-		close(p->err_fd);
-	p->out_fd = p->err_fd = -1;
-	for (;;) {
-		r = waitpid(p->pid, status, WNOHANG);
-		if (r == p->pid || (r == -1 && errno != EINTR))
-			break;
-		if (mono_ms() >= deadline) {
-			kill(-p->pid, SIGKILL);
-			while (waitpid(p->pid, status, 0) == -1 &&
-			    errno == EINTR)
-				;
-			break;
-		}
-		nanosleep(&ts, NULL);
-	}
-	p->pid = -1;
-}
-
-/*
  * Run argv to its end.  With out, its stdout is streamed into out in
  * blocks of up to PIPE_BLOCK; without, stdout goes to /dev/null and the
  * progress is the size of r->watch_dir.  Its stderr's tail is kept in
@@ -692,7 +619,7 @@ pg_stream(struct job_ctx *ctx, const char *const *argv,
 	    (out != NULL ? PROC_STDOUT : PROC_STDOUT_NULL), cause) == -1)
 		return -1;
 	block = xmalloc(PIPE_BLOCK);
-	pg_progress(ctx, r->phase, 0, r->total);
+	backend_progress(ctx, r->phase, 0, r->total);
 
 	while (!stop && (p.out_fd != -1 || p.err_fd != -1)) {
 		struct pollfd pf[2] = { { p.out_fd, POLLIN, 0 },
@@ -735,7 +662,7 @@ pg_stream(struct job_ctx *ctx, const char *const *argv,
 		}
 		if (mono_ms() - last >= PG_PROGRESS_MS) {
 			last = mono_ms();
-			pg_progress(ctx, r->phase, r->watch_dir != NULL ?
+			backend_progress(ctx, r->phase, r->watch_dir != NULL ?
 			    pg_dir_bytes(r->watch_dir) : r->bytes, r->total);
 		}
 	}
@@ -743,14 +670,14 @@ pg_stream(struct job_ctx *ctx, const char *const *argv,
 
 	if (stop) {
 		kill(-p.pid, SIGTERM);
-		pg_reap(&p, &r->status);
+		proc_reap(&p, PG_TERM_GRACE_MS, &r->status);
 	} else if (proc_wait(&p, &r->status) == -1) {
 		*cause = xasprintf("waiting for %s: %s", r->name,
 		    strerror(errno));
 		return -1;
 	}
 	if (!stop)
-		pg_progress(ctx, r->phase, r->watch_dir != NULL ?
+		backend_progress(ctx, r->phase, r->watch_dir != NULL ?
 		    pg_dir_bytes(r->watch_dir) : r->bytes, r->total);
 	return 0;
 }
@@ -973,7 +900,7 @@ pg_count_rows(struct job_ctx *ctx, PGconn *conn, cJSON *tables,
 			PQclear(list);
 			return -1;
 		}
-		pg_progress(ctx, "count", (uint64_t)i, (uint64_t)n);
+		backend_progress(ctx, "count", (uint64_t)i, (uint64_t)n);
 		nsp = PQescapeIdentifier(conn, s, strlen(s));
 		rel = PQescapeIdentifier(conn, r, strlen(r));
 		if (nsp == NULL || rel == NULL) {
@@ -1012,7 +939,7 @@ pg_count_rows(struct job_ctx *ctx, PGconn *conn, cJSON *tables,
 		    cJSON_CreateNumber((double)rows));
 		free(name);
 	}
-	pg_progress(ctx, "count", (uint64_t)n, (uint64_t)n);
+	backend_progress(ctx, "count", (uint64_t)n, (uint64_t)n);
 	PQclear(list);
 	return 0;
 }
@@ -1045,24 +972,24 @@ pg_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
 	/* Only a warning: the dump is good, but it cannot be checked. */
 	if (pg_tool_version(t, "pg_restore", t->pg_restore, &restore_num,
 	    &restore_text, &why) == -1) {
-		pg_log(ctx, "warning", "pg_restore: %s; backups cannot be "
+		backend_log(ctx, "warning", "pg_restore: %s; backups cannot be "
 		    "checked", why);
 		free(why);
 	} else if (pg_major(restore_num) < pg_major(dump_num))
-		pg_log(ctx, "warning", "pg_restore %s is older than pg_dump "
+		backend_log(ctx, "warning", "pg_restore %s is older than pg_dump "
 		    "%s and cannot read its archives; set pg_restore = in "
 		    "[postgres %s]", restore_text, dump_text, t->name);
 
-	pg_fact(manifest, "server_version", cJSON_CreateString(
+	backend_fact(manifest, "server_version", cJSON_CreateString(
 	    f.server_version));
-	pg_fact(manifest, "server_version_num", cJSON_CreateNumber(
+	backend_fact(manifest, "server_version_num", cJSON_CreateNumber(
 	    f.server_num));
-	pg_fact(manifest, "pg_dump_version", cJSON_CreateString(dump_text));
-	pg_fact(manifest, "database", cJSON_CreateString(f.database));
-	pg_fact(manifest, "database_size", cJSON_CreateNumber(
+	backend_fact(manifest, "pg_dump_version", cJSON_CreateString(dump_text));
+	backend_fact(manifest, "database", cJSON_CreateString(f.database));
+	backend_fact(manifest, "database_size", cJSON_CreateNumber(
 	    (double)f.size));
-	pg_fact(manifest, "format", cJSON_CreateString(t->format));
-	pg_fact(manifest, "compression", cJSON_CreateString(t->compression));
+	backend_fact(manifest, "format", cJSON_CreateString(t->format));
+	backend_fact(manifest, "compression", cJSON_CreateString(t->compression));
 	rc = 0;
 
 done:
@@ -1093,7 +1020,7 @@ pg_backup_directory(struct job_ctx *ctx, struct pipe_out *out,
 	/* pg_dump and its workers have their snapshots: let go. */
 	pg_passfile_remove(passdir, passfile);
 	if (pg_exec(conn, "COMMIT", &why) == -1) {
-		pg_log(ctx, "warning", "closing the snapshot: %s", why);
+		backend_log(ctx, "warning", "closing the snapshot: %s", why);
 		free(why);
 	}
 	if (rc == -1)
@@ -1101,7 +1028,7 @@ pg_backup_directory(struct job_ctx *ctx, struct pipe_out *out,
 	if ((*cause = pg_run_failure(&dump, 0)) != NULL)
 		return -1;
 	if (*dump.err.buf != '\0')
-		pg_log(ctx, "warning", "pg_dump: %s",
+		backend_log(ctx, "warning", "pg_dump: %s",
 		    tail_text(&dump.err, PG_STDERR_LINES));
 
 	tar.total = pg_dir_bytes(outdir);
@@ -1213,22 +1140,22 @@ pg_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 		if ((*cause = pg_run_failure(&dump, 1)) != NULL)
 			goto done;
 		if (*dump.err.buf != '\0')
-			pg_log(ctx, "warning", "pg_dump: %s",
+			backend_log(ctx, "warning", "pg_dump: %s",
 			    tail_text(&dump.err, PG_STDERR_LINES));
 		if (pg_exec(conn, "COMMIT", &why) == -1) {
-			pg_log(ctx, "warning", "closing the snapshot: %s",
+			backend_log(ctx, "warning", "closing the snapshot: %s",
 			    why);
 			free(why);
 		}
 		raw = dump.bytes;
 	}
 
-	pg_fact(manifest, "pg_dump_version", cJSON_CreateString(dump_text));
-	pg_fact(manifest, "bytes_raw", cJSON_CreateNumber((double)raw));
-	pg_fact(manifest, "tables", tables);
+	backend_fact(manifest, "pg_dump_version", cJSON_CreateString(dump_text));
+	backend_fact(manifest, "bytes_raw", cJSON_CreateNumber((double)raw));
+	backend_fact(manifest, "tables", tables);
 	tables = NULL;
 	if (directory)
-		pg_fact(manifest, "container", cJSON_CreateString("tar"));
+		backend_fact(manifest, "container", cJSON_CreateString("tar"));
 	rc = 0;
 
 done:
@@ -1283,21 +1210,21 @@ pg_probe(struct job_ctx *ctx, cJSON *out, char **cause)
 
 	*cause = NULL;
 	if ((conn = pg_open(ctx->target, cause)) == NULL) {
-		pg_fact(out, "reachable", cJSON_CreateFalse());
+		backend_fact(out, "reachable", cJSON_CreateFalse());
 		return -1;
 	}
 	if (pg_exec(conn, "SET statement_timeout = '10s'", cause) == -1 ||
 	    pg_facts_read(conn, &f, cause) == -1) {
 		pg_facts_release(&f);
-		pg_fact(out, "reachable", cJSON_CreateFalse());
+		backend_fact(out, "reachable", cJSON_CreateFalse());
 		PQfinish(conn);
 		return -1;
 	}
-	pg_fact(out, "reachable", cJSON_CreateTrue());
-	pg_fact(out, "server_version", cJSON_CreateString(f.server_version));
-	pg_fact(out, "server_version_num", cJSON_CreateNumber(f.server_num));
-	pg_fact(out, "database", cJSON_CreateString(f.database));
-	pg_fact(out, "database_size", cJSON_CreateNumber((double)f.size));
+	backend_fact(out, "reachable", cJSON_CreateTrue());
+	backend_fact(out, "server_version", cJSON_CreateString(f.server_version));
+	backend_fact(out, "server_version_num", cJSON_CreateNumber(f.server_num));
+	backend_fact(out, "database", cJSON_CreateString(f.database));
+	backend_fact(out, "database_size", cJSON_CreateNumber((double)f.size));
 	pg_facts_release(&f);
 
 	/* Client connections; background workers are listed since 10. */
@@ -1310,7 +1237,7 @@ pg_probe(struct job_ctx *ctx, cJSON *out, char **cause)
 		return -1;
 	}
 	if (pg_ll(PQgetvalue(res, 0, 0), &n) == 0)
-		pg_fact(out, "connections", cJSON_CreateNumber((double)n));
+		backend_fact(out, "connections", cJSON_CreateNumber((double)n));
 	PQclear(res);
 	if ((res = pg_query_row(conn, "SHOW max_connections", 1,
 	    cause)) == NULL) {
@@ -1318,7 +1245,7 @@ pg_probe(struct job_ctx *ctx, cJSON *out, char **cause)
 		return -1;
 	}
 	if (pg_ll(PQgetvalue(res, 0, 0), &n) == 0)
-		pg_fact(out, "max_connections", cJSON_CreateNumber((double)n));
+		backend_fact(out, "max_connections", cJSON_CreateNumber((double)n));
 	PQclear(res);
 	PQfinish(conn);
 	return 0;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proc.h"
@@ -167,6 +168,36 @@ proc_wait(struct proc *p, int *status)
 	while (r == -1 && errno == EINTR);
 	p->pid = -1;
 	return r == -1 ? -1 : 0;
+}
+
+void
+proc_reap(struct proc *p, int grace_ms, int *status)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	int64_t deadline = mono_ms() + grace_ms;
+	pid_t r;
+
+	if (p->in_fd != -1)
+		close(p->in_fd);
+	if (p->out_fd != -1)
+		close(p->out_fd);
+	if (p->err_fd != -1)
+		close(p->err_fd);
+	p->in_fd = p->out_fd = p->err_fd = -1;
+	for (;;) {
+		r = waitpid(p->pid, status, WNOHANG);
+		if (r == p->pid || (r == -1 && errno != EINTR))
+			break;
+		if (mono_ms() >= deadline) {
+			kill(-p->pid, SIGKILL);
+			while (waitpid(p->pid, status, 0) == -1 &&
+			    errno == EINTR)
+				;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	p->pid = -1;
 }
 
 char *

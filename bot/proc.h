@@ -34,6 +34,12 @@ int proc_spawn(struct proc *p, const char *const *argv,
 /* Close our pipe ends and wait; *status as from waitpid.  0 or -1. */
 int proc_wait(struct proc *p, int *status);
 
+/*
+ * Close our ends and wait for p, which was asked to stop (SIGTERM to its
+ * group): SIGKILL to its group if it is still there after grace_ms.
+ */
+void proc_reap(struct proc *p, int grace_ms, int *status);
+
 /* "exited with status 1", "killed by signal 9 (Killed)"; caller frees. */
 char *proc_status_text(int status);
 /* 1 if status is a normal exit with code 0. */

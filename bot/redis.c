@@ -1120,47 +1120,6 @@ redis_is_cancelled(struct job_ctx *ctx)
 }
 
 static void
-redis_log(struct job_ctx *ctx, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-redis_log(struct job_ctx *ctx, const char *level, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	if (ctx->log == NULL)
-		return;
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	ctx->log(ctx, level, msg);
-	free(msg);
-}
-
-static void
-redis_progress(struct job_ctx *ctx, const char *phase, uint64_t done,
-    uint64_t total)
-{
-	if (ctx->progress != NULL)
-		ctx->progress(ctx, phase, done, total);
-}
-
-/* Set a manifest fact, replacing an earlier value. */
-static void
-redis_fact(cJSON *m, const char *key, cJSON *item)
-{
-	if (m == NULL || item == NULL) {
-		cJSON_Delete(item);
-		return;
-	}
-	if (cJSON_GetObjectItemCaseSensitive(m, key) != NULL)
-		cJSON_ReplaceItemInObjectCaseSensitive(m, key, item);
-	else
-		cJSON_AddItemToObject(m, key, item);
-}
-
-static void
 redis_secret_free(char *s)
 {
 	if (s == NULL)
@@ -1505,40 +1464,6 @@ struct redis_clirun {
 	char			*error;
 };
 
-/*
- * Close our ends and wait for a process we asked to stop: SIGKILL to its
- * group if it is still there after the grace period.
- */
-static void
-redis_reap(struct proc *p, int *status)
-{
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
-	int64_t deadline = mono_ms() + REDIS_TERM_GRACE_MS;
-	pid_t r;
-
-	if (p->out_fd != -1)
-		close(p->out_fd);
-	if (p->err_fd != -1)
-		close(p->err_fd);
-	if (p->in_fd != -1)
-		close(p->in_fd);
-	p->out_fd = p->err_fd = p->in_fd = -1;
-	for (;;) {
-		r = waitpid(p->pid, status, WNOHANG);
-		if (r == p->pid || (r == -1 && errno != EINTR))
-			break;
-		if (mono_ms() >= deadline) {
-			kill(-p->pid, SIGKILL);
-			while (waitpid(p->pid, status, 0) == -1 &&
-			    errno == EINTR)
-				;
-			break;
-		}
-		nanosleep(&ts, NULL);
-	}
-	p->pid = -1;
-}
-
 static int
 redis_emit(struct redis_clirun *r, const unsigned char *p, size_t n)
 {
@@ -1668,14 +1593,14 @@ redis_clirun(struct job_ctx *ctx, char *const *argv, const char *password,
 		}
 		if (r->out != NULL && mono_ms() - last >= REDIS_PROGRESS_MS) {
 			last = mono_ms();
-			redis_progress(ctx, "dump", r->bytes, r->total > r->bytes ?
+			backend_progress(ctx, "dump", r->bytes, r->total > r->bytes ?
 			    r->total : r->bytes);
 		}
 	}
 	free(block);
 	if (stop) {
 		kill(-p.pid, SIGTERM);
-		redis_reap(&p, &r->status);
+		proc_reap(&p, REDIS_TERM_GRACE_MS, &r->status);
 	} else if (proc_wait(&p, &r->status) == -1) {
 		*cause = xasprintf("waiting for redis-cli: %s",
 		    strerror(errno));
@@ -1848,7 +1773,7 @@ redis_rdbsink_progress(void *arg, uint64_t done, uint64_t total)
 {
 	struct redis_rdbsink *s = arg;
 
-	redis_progress(s->ctx, "dump", done, total);
+	backend_progress(s->ctx, "dump", done, total);
 }
 
 /*
@@ -1927,7 +1852,7 @@ redis_rdb_cli(struct job_ctx *ctx, const struct redis_url *u,
 	r.check = check;
 	r.total = estimate;
 	argv = redis_cli_argv(t, u, extra);
-	redis_progress(ctx, "dump", 0, estimate);
+	backend_progress(ctx, "dump", 0, estimate);
 	if (redis_clirun(ctx, argv, password, &r, cause) == -1) {
 		char *why = *cause;
 
@@ -1973,7 +1898,7 @@ redis_rdb_cli(struct job_ctx *ctx, const struct redis_url *u,
 		    (unsigned long long)length);
 		goto done;
 	}
-	redis_progress(ctx, "dump", r.emitted, r.emitted);
+	backend_progress(ctx, "dump", r.emitted, r.emitted);
 	if (redis_rdb_check_finish(check, cause) == -1)
 		goto done;
 	rc = 0;
@@ -2190,7 +2115,7 @@ redis_logical_db(struct redis_logical *L, int db, char **cause)
 			    (uint64_t)((double)L->sink.bytes *
 			    (double)L->keys_total / (double)L->keys_done) :
 			    L->estimate;
-			redis_progress(L->ctx, "dump", L->sink.bytes,
+			backend_progress(L->ctx, "dump", L->sink.bytes,
 			    total > L->sink.bytes ? total : L->sink.bytes);
 		}
 	} while (strcmp(cursor, "0") != 0);
@@ -2223,7 +2148,7 @@ redis_logical(struct job_ctx *ctx, redisContext *c, struct pipe_out *out,
 	free(info);
 	cJSON_ArrayForEach(it, keys)
 		L.keys_total += (uint64_t)it->valuedouble;
-	redis_progress(ctx, "dump", 0, estimate);
+	backend_progress(ctx, "dump", 0, estimate);
 	if (redis_sink_put(&L.sink, REDIS_FRAME_MAGIC, REDIS_FRAME_MAGIC_LEN,
 	    cause) == -1)
 		goto done;
@@ -2240,13 +2165,13 @@ redis_logical(struct job_ctx *ctx, redisContext *c, struct pipe_out *out,
 	if (redis_sink_put(&L.sink, end, sizeof(end), cause) == -1 ||
 	    redis_sink_flush(&L.sink, cause) == -1)
 		goto done;
-	redis_progress(ctx, "dump", L.sink.bytes, L.sink.bytes);
-	redis_fact(manifest, "format", cJSON_CreateString("BBREDIS1"));
-	redis_fact(manifest, "records", cJSON_CreateNumber(
+	backend_progress(ctx, "dump", L.sink.bytes, L.sink.bytes);
+	backend_fact(manifest, "format", cJSON_CreateString("BBREDIS1"));
+	backend_fact(manifest, "records", cJSON_CreateNumber(
 	    (double)L.records));
-	redis_fact(manifest, "keys_vanished", cJSON_CreateNumber(
+	backend_fact(manifest, "keys_vanished", cJSON_CreateNumber(
 	    (double)L.vanished));
-	redis_fact(manifest, "databases", dbs);
+	backend_fact(manifest, "databases", dbs);
 	dbs = NULL;
 	rc = 0;
 done:
@@ -2292,27 +2217,27 @@ redis_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
 		redis_url_release(&u);
 		return -1;
 	}
-	redis_fact(manifest, "server", cJSON_CreateString(f.server));
-	redis_fact(manifest, "server_version", cJSON_CreateString(f.version));
+	backend_fact(manifest, "server", cJSON_CreateString(f.server));
+	backend_fact(manifest, "server_version", cJSON_CreateString(f.version));
 	if (f.used_memory >= 0)
-		redis_fact(manifest, "used_memory", cJSON_CreateNumber(
+		backend_fact(manifest, "used_memory", cJSON_CreateNumber(
 		    (double)f.used_memory));
 	if (f.role != NULL)
-		redis_fact(manifest, "role", cJSON_CreateString(f.role));
-	redis_fact(manifest, "keys", f.keys);
+		backend_fact(manifest, "role", cJSON_CreateString(f.role));
+	backend_fact(manifest, "keys", f.keys);
 	f.keys = NULL;
-	redis_fact(manifest, "keys_total", cJSON_CreateNumber(
+	backend_fact(manifest, "keys_total", cJSON_CreateNumber(
 	    (double)f.keys_total));
-	redis_fact(manifest, "mode", cJSON_CreateString(redis_first_mode(t)));
-	redis_fact(manifest, "mode_configured", cJSON_CreateString(
+	backend_fact(manifest, "mode", cJSON_CreateString(redis_first_mode(t)));
+	backend_fact(manifest, "mode_configured", cJSON_CreateString(
 	    t->mode != NULL ? t->mode : "auto"));
-	redis_fact(manifest, "transport", cJSON_CreateString(u.tls ?
+	backend_fact(manifest, "transport", cJSON_CreateString(u.tls ?
 	    "redis-cli --tls" : "hiredis"));
-	redis_fact(manifest, "compression", cJSON_CreateString(
+	backend_fact(manifest, "compression", cJSON_CreateString(
 	    t->compression));
 	if (f.cluster) {
-		redis_fact(manifest, "cluster_node", cJSON_CreateTrue());
-		redis_log(ctx, "warning", "%s is one node of a Redis Cluster: "
+		backend_fact(manifest, "cluster_node", cJSON_CreateTrue());
+		backend_log(ctx, "warning", "%s is one node of a Redis Cluster: "
 		    "the backup holds only the slots this node serves; back up "
 		    "every primary node as its own target", t->url);
 	}
@@ -2323,12 +2248,12 @@ redis_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
 		argv[0] = tool;
 		if (proc_run(argv, NULL, &out, 4096, &err, &status,
 		    &why) == -1 || !proc_ok(status)) {
-			redis_log(ctx, "warning", "%s: %s; RDB backups cannot be "
+			backend_log(ctx, "warning", "%s: %s; RDB backups cannot be "
 			    "checked (install redis-tools)", tool, why != NULL ?
 			    why : tail_text(&err, REDIS_STDERR_LINES));
 		} else {
 			out[strcspn(out, "\r\n")] = '\0';
-			redis_fact(manifest, "check_tool", cJSON_CreateString(
+			backend_fact(manifest, "check_tool", cJSON_CreateString(
 			    out));
 		}
 		free(why);
@@ -2346,20 +2271,20 @@ redis_rdb_facts(cJSON *manifest, const struct redis_rdb_check *check,
 {
 	char crc[17];
 
-	redis_fact(manifest, "rdb_version", cJSON_CreateNumber(
+	backend_fact(manifest, "rdb_version", cJSON_CreateNumber(
 	    check->version));
 	if (check->checksum_disabled) {
-		redis_fact(manifest, "rdb_checksum", cJSON_CreateString(
+		backend_fact(manifest, "rdb_checksum", cJSON_CreateString(
 		    "disabled"));
-		redis_log(ctx, "warning", "the server writes RDB without a "
+		backend_log(ctx, "warning", "the server writes RDB without a "
 		    "checksum (rdbchecksum no): damage to this backup cannot "
 		    "be told by redis-check-rdb");
 	} else {
 		snprintf(crc, sizeof(crc), "%016llx",
 		    (unsigned long long)check->checksum);
-		redis_fact(manifest, "rdb_checksum", cJSON_CreateString(crc));
+		backend_fact(manifest, "rdb_checksum", cJSON_CreateString(crc));
 	}
-	redis_fact(manifest, "transfer", cJSON_CreateString(diskless ?
+	backend_fact(manifest, "transfer", cJSON_CreateString(diskless ?
 	    "diskless" : "disk"));
 }
 
@@ -2425,11 +2350,11 @@ redis_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 			}
 			goto done;
 		}
-		redis_log(ctx, "warning", "%s refused SYNC (%s): fell back to "
+		backend_log(ctx, "warning", "%s refused SYNC (%s): fell back to "
 		    "logical mode (SCAN + DUMP), which is not a point-in-time "
 		    "snapshot", where, why);
-		redis_fact(manifest, "mode", cJSON_CreateString("logical"));
-		redis_fact(manifest, "fallback_reason", cJSON_CreateString(why));
+		backend_fact(manifest, "mode", cJSON_CreateString("logical"));
+		backend_fact(manifest, "fallback_reason", cJSON_CreateString(why));
 		cJSON_DeleteItemFromObjectCaseSensitive(manifest, "check_tool");
 		/* A fresh connection: this one has been told SYNC. */
 		redisFree(c);
@@ -2716,26 +2641,26 @@ redis_probe(struct job_ctx *ctx, cJSON *out, char **cause)
 
 	*cause = NULL;
 	if (redis_parse_target(ctx->target, &u, cause) == -1) {
-		redis_fact(out, "reachable", cJSON_CreateFalse());
+		backend_fact(out, "reachable", cJSON_CreateFalse());
 		return -1;
 	}
 	if (redis_facts_read(ctx, &u, &f, cause) == -1) {
-		redis_fact(out, "reachable", cJSON_CreateFalse());
+		backend_fact(out, "reachable", cJSON_CreateFalse());
 		redis_url_release(&u);
 		return -1;
 	}
-	redis_fact(out, "reachable", cJSON_CreateTrue());
-	redis_fact(out, "server", cJSON_CreateString(f.server));
-	redis_fact(out, "server_version", cJSON_CreateString(f.version));
+	backend_fact(out, "reachable", cJSON_CreateTrue());
+	backend_fact(out, "server", cJSON_CreateString(f.server));
+	backend_fact(out, "server_version", cJSON_CreateString(f.version));
 	if (f.used_memory >= 0)
-		redis_fact(out, "used_memory", cJSON_CreateNumber(
+		backend_fact(out, "used_memory", cJSON_CreateNumber(
 		    (double)f.used_memory));
 	if (f.last_save >= 0)
-		redis_fact(out, "rdb_last_save_time", cJSON_CreateNumber(
+		backend_fact(out, "rdb_last_save_time", cJSON_CreateNumber(
 		    (double)f.last_save));
 	if (f.role != NULL)
-		redis_fact(out, "role", cJSON_CreateString(f.role));
-	redis_fact(out, "keys_total", cJSON_CreateNumber(
+		backend_fact(out, "role", cJSON_CreateString(f.role));
+	backend_fact(out, "keys_total", cJSON_CreateNumber(
 	    (double)f.keys_total));
 	redis_facts_release(&f);
 	redis_url_release(&u);
