@@ -149,11 +149,10 @@ fail:
 	return -1;
 }
 
-int
-proc_wait(struct proc *p, int *status)
+/* Close our ends of the child's pipes. */
+static void
+close_ends(struct proc *p)
 {
-	pid_t r;
-
 	if (p->in_fd != -1)
 		close(p->in_fd);
 	if (p->out_fd != -1)
@@ -161,6 +160,14 @@ proc_wait(struct proc *p, int *status)
 	if (p->err_fd != -1)
 		close(p->err_fd);
 	p->in_fd = p->out_fd = p->err_fd = -1;
+}
+
+int
+proc_wait(struct proc *p, int *status)
+{
+	pid_t r;
+
+	close_ends(p);
 	if (p->pid <= 0)
 		return -1;
 	do
@@ -177,13 +184,7 @@ proc_reap(struct proc *p, int grace_ms, int *status)
 	int64_t deadline = mono_ms() + grace_ms;
 	pid_t r;
 
-	if (p->in_fd != -1)
-		close(p->in_fd);
-	if (p->out_fd != -1)
-		close(p->out_fd);
-	if (p->err_fd != -1)
-		close(p->err_fd);
-	p->in_fd = p->out_fd = p->err_fd = -1;
+	close_ends(p);
 	for (;;) {
 		r = waitpid(p->pid, status, WNOHANG);
 		if (r == p->pid || (r == -1 && errno != EINTR))
