@@ -28,6 +28,9 @@ MAIN_OBJ = $(BUILD)/bot/main.o
 
 all: backupbot
 
+# The core objects alone (test drivers link against them).
+objs: $(CORE_OBJ)
+
 backupbot: $(CORE_OBJ) $(MAIN_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -99,4 +102,4 @@ check: backupbot
 clean:
 	rm -rf build build-asan backupbot backupbot-asan
 
-.PHONY: all deps unit test test-asan demo bench check clean
+.PHONY: all objs deps unit test test-asan demo bench check clean
