@@ -20,7 +20,7 @@ BUILD	?= build
 CORE_SRC = bot/util.c bot/log.c bot/config.c bot/cmd.c bot/msg.c \
 	   bot/outbox.c bot/state.c bot/matrix.c bot/sync.c bot/session.c \
 	   bot/bot.c bot/pipeline.c bot/retention.c bot/proc.c bot/pg.c bot/remote.c bot/catalog.c bot/job.c bot/cli.c bot/jobs.c bot/json.c \
-	   bot/backend.c bot/redis.c bot/files.c bot/media.c \
+	   bot/backend.c bot/redis.c bot/files.c bot/media.c bot/cron.c \
 	   handlers/help.c handlers/status.c handlers/table.c \
 	   handlers/backup.c handlers/cancel.c handlers/list.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -45,7 +45,7 @@ $(BUILD)/%.o: %.c
 # ---- dependencies: one target that every entry point shares ----------
 DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
 	   libsodium-dev libzstd-dev libpq-dev libhiredis-dev libcmocka-dev \
-	   postgresql postgresql-client redis-server redis-tools rclone zstd tar git \
+	   postgresql postgresql-client redis-server redis-tools rclone zstd tar git tzdata \
 	   procps util-linux openssl \
 	   python3 python3-yaml python3-jsonschema clang curl ca-certificates
 

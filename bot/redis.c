@@ -866,7 +866,7 @@ redis_frame_check_feed(struct redis_frame_check *f, const void *data,
 			k = n;
 		switch (f->state) {
 		case RF_MAGIC:
-			if (memcmp(p, REDIS_FRAME_MAGIC + f->have, k) != 0)
+			if (memcmp(p, &REDIS_FRAME_MAGIC[f->have], k) != 0)
 				return redis_frame_fail(f, xstrdup("not a "
 				    "logical Redis backup (no BBREDIS1 "
 				    "header)"), cause);

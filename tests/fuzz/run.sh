@@ -25,7 +25,7 @@ if ! command -v clang >/dev/null 2>&1; then
 fi
 
 out=build/fuzz
-targets=${BB_FUZZ_TARGETS:-"cmd sync config"}
+targets=${BB_FUZZ_TARGETS:-"cmd sync config cron"}
 jobs=${BB_FUZZ_JOBS:-1}
 # the same libraries as the Makefile's PKGS
 pkgs=$(sed -n 's/^PKGS[[:space:]]*=[[:space:]]*//p' Makefile)
