@@ -10,12 +10,14 @@ extern const struct cmd_entry cmd_cancel_entry;
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_verify_entry;
 
 const struct cmd_entry *cmd_table[] = {
 	&cmd_help_entry,
 	&cmd_status_entry,
 	&cmd_backup_entry,
 	&cmd_list_entry,
+	&cmd_verify_entry,
 	&cmd_cancel_entry,
 	NULL
 };

@@ -216,3 +216,29 @@ def server_going_down_mid_dump_fails_the_backup(t):
     check('pg_dump' in msg and 'status' in msg, msg)
     check(glob.glob(os.path.join(t.tmp, 'backups', 'main', '*')) == [],
           'files left after a failed dump: %r' % os.listdir(os.path.join(t.tmp, 'backups', 'main')))
+
+
+@test
+def verify_in_chat_proves_a_backup_or_finds_the_damage(t):
+    pg, b = setup(t, pg_extra='compression = none')
+    t.hs.send(t.room_id, ALICE, '!backup main')
+    wait_body(t, '✅ backup of main')
+    t.hs.send(t.room_id, BOB, '!verify main')
+    ok = wait_body(t, '✅ verification of main')[0]
+    check('restore tool' in ok, ok)
+    for bad in ('main ../../etc/passwd', 'main "latest; rm -rf /"', 'nosuch', 'main ' + 'x' * 300,
+                'main other-20261126T030000Z'):
+        t.hs.send(t.room_id, ALICE, '!verify ' + bad)
+    wait_body(t, 'is not a backup id of main', count=3)
+    wait_body(t, 'No target "nosuch"')
+    data = [f for f in glob.glob(os.path.join(t.tmp, 'backups', 'main', '*')) if not f.endswith('.json')][0]
+    with open(data, 'r+b') as f:
+        f.seek(os.path.getsize(data) // 2)
+        c = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([c[0] ^ 0xff]))
+    t.hs.send(t.room_id, BOB, '!verify main latest')
+    bad = wait_body(t, '❌ verification of main failed')[0]
+    check('hash' in bad, bad)
+    check(subprocess.run(['pgrep', '-f', 'job verify'], capture_output=True).returncode != 0,
+          'a verify job is still running')
