@@ -47,6 +47,7 @@
 #include "log.h"
 #include "media.h"
 #include "proc.h"
+#include "remote.h"
 #include "util.h"
 
 #define MEDIA_POLL_MS		200	/* how soon a cancel is noticed */
@@ -353,35 +354,11 @@ media_target_check(const struct target *t, char **cause)
 
 /* ---- rclone's exit codes and log ------------------------------------ */
 
-/* The wording of remote.c's remote_exit_text, for the same codes. */
+/* rclone's exit codes in words, as remote.c says them. */
 const char *
 media_exit_text(int code)
 {
-	switch (code) {
-	case 0:
-		return "success";
-	case 1:
-		return "usage or uncategorised error";
-	case 2:
-		return "error not otherwise categorised";
-	case 3:
-		return "directory not found";
-	case 4:
-		return "file not found";
-	case 5:
-		return "temporary error; a retry may fix it";
-	case 6:
-		return "less serious error";
-	case 7:
-		return "fatal error, e.g. quota or authentication; a retry "
-		    "will not fix it";
-	case 8:
-		return "transfer limit exceeded";
-	case 9:
-		return "no files transferred";
-	default:
-		return "unknown exit code";
-	}
+	return remote_exit_text(code);
 }
 
 static uint64_t

@@ -59,8 +59,7 @@ remote_run_release(struct remote_run *run)
 	run->what = NULL;
 }
 
-/* rclone's exit codes in words; code 1 is also its catch-all. */
-static const char *
+const char *
 remote_exit_text(int code)
 {
 	switch (code) {

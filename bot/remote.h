@@ -52,4 +52,7 @@ long remote_list(const struct config *cfg, const struct remote *r,
 int remote_get(const struct config *cfg, const struct remote *r,
     const char *target, const char *name, const char *dest, char **cause);
 
+/* rclone's exit codes in words; code 1 is also its catch-all. */
+const char *remote_exit_text(int code);
+
 #endif
