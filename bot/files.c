@@ -432,6 +432,40 @@ struct files_run {
 	char		*error;		/* why we stopped it */
 };
 
+/* What files_stream's pump works with. */
+struct files_pump {
+	struct job_ctx		*ctx;
+	struct pipe_out		*out;
+	struct files_run	*r;
+};
+
+static int
+files_pump_out(void *arg, const unsigned char *data, size_t n)
+{
+	struct files_pump *a = arg;
+
+	a->r->bytes += n;
+	return pipe_out_write(a->out, data, n, &a->r->error);
+}
+
+static int
+files_pump_stop(void *arg)
+{
+	struct files_pump *a = arg;
+
+	if (files_is_cancelled(a->ctx))
+		a->r->cancelled = 1;
+	return a->r->cancelled;
+}
+
+static void
+files_pump_tick(void *arg)
+{
+	struct files_pump *a = arg;
+
+	backend_progress(a->ctx, "archive", a->r->bytes, a->r->total);
+}
+
 /*
  * Run tar, streaming its stdout into out in blocks of up to PIPE_BLOCK.
  * On cancel or a write error it is stopped with SIGTERM.  0 when it could
@@ -441,62 +475,22 @@ static int
 files_stream(struct job_ctx *ctx, const char *const *argv,
     struct pipe_out *out, struct files_run *r, char **cause)
 {
+	struct files_pump a = { ctx, out, r };
+	struct pump pm = { files_pump_out, files_pump_stop, files_pump_tick,
+	    &a, FILES_PROGRESS_MS, FILES_POLL_MS, &r->err };
 	struct proc p;
-	unsigned char *block;
-	char chunk[4096];
-	int64_t last = 0;
-	int stop = 0;
+	char *why = NULL;
+	int stop;
 
 	if (proc_spawn(&p, argv, files_tar_env, PROC_STDOUT | PROC_STDERR |
 	    PROC_NEWGROUP, cause) == -1)
 		return -1;
-	block = xmalloc(PIPE_BLOCK);
 	backend_progress(ctx, "archive", 0, r->total);
-	while (!stop && (p.out_fd != -1 || p.err_fd != -1)) {
-		struct pollfd pf[2] = { { p.out_fd, POLLIN, 0 },
-		    { p.err_fd, POLLIN, 0 } };
-		ssize_t n;
-
-		if (files_is_cancelled(ctx)) {
-			r->cancelled = stop = 1;
-			break;
-		}
-		if (poll(pf, 2, FILES_POLL_MS) == -1 && errno != EINTR) {
-			r->error = xasprintf("poll: %s", strerror(errno));
-			stop = 1;
-			break;
-		}
-		if (p.out_fd != -1 && (pf[0].revents & (POLLIN | POLLHUP |
-		    POLLERR))) {
-			n = read(p.out_fd, block, PIPE_BLOCK);
-			if (n > 0) {
-				r->bytes += (uint64_t)n;
-				if (pipe_out_write(out, block, (size_t)n,
-				    &r->error) == -1)
-					stop = 1;
-			} else if (n == 0 || (errno != EINTR &&
-			    errno != EAGAIN)) {
-				close(p.out_fd);
-				p.out_fd = -1;
-			}
-		}
-		if (p.err_fd != -1 && (pf[1].revents & (POLLIN | POLLHUP |
-		    POLLERR))) {
-			n = read(p.err_fd, chunk, sizeof(chunk));
-			if (n > 0)
-				tail_add(&r->err, chunk, (size_t)n);
-			else if (n == 0 || (errno != EINTR &&
-			    errno != EAGAIN)) {
-				close(p.err_fd);
-				p.err_fd = -1;
-			}
-		}
-		if (mono_ms() - last >= FILES_PROGRESS_MS) {
-			last = mono_ms();
-			backend_progress(ctx, "archive", r->bytes, r->total);
-		}
+	stop = proc_pump(&p, &pm, &why) != 0;
+	if (why != NULL) {
+		free(r->error);
+		r->error = why;
 	}
-	free(block);
 	if (stop) {
 		kill(-p.pid, SIGTERM);
 		proc_reap(&p, FILES_TERM_GRACE_MS, &r->status);

@@ -593,6 +593,41 @@ pg_rmtree(const char *path)
 		nftw(path, pg_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* What pg_stream's pump works with. */
+struct pg_pump {
+	struct job_ctx		*ctx;
+	struct pipe_out		*out;
+	struct pg_run		*r;
+};
+
+static int
+pg_pump_out(void *arg, const unsigned char *data, size_t n)
+{
+	struct pg_pump *a = arg;
+
+	a->r->bytes += n;
+	return pipe_out_write(a->out, data, n, &a->r->error);
+}
+
+static int
+pg_pump_stop(void *arg)
+{
+	struct pg_pump *a = arg;
+
+	if (pg_is_cancelled(a->ctx))
+		a->r->cancelled = 1;
+	return a->r->cancelled;
+}
+
+static void
+pg_pump_tick(void *arg)
+{
+	struct pg_pump *a = arg;
+
+	backend_progress(a->ctx, a->r->phase, a->r->watch_dir != NULL ?
+	    pg_dir_bytes(a->r->watch_dir) : a->r->bytes, a->r->total);
+}
+
 /*
  * Run argv to its end.  With out, its stdout is streamed into out in
  * blocks of up to PIPE_BLOCK; without, stdout goes to /dev/null and the
@@ -605,11 +640,12 @@ pg_stream(struct job_ctx *ctx, const char *const *argv,
     const char *const *env, struct pipe_out *out, struct pg_run *r,
     char **cause)
 {
+	struct pg_pump a = { ctx, out, r };
+	struct pump pm = { pg_pump_out, pg_pump_stop, pg_pump_tick, &a,
+	    PG_PROGRESS_MS, PG_POLL_MS, &r->err };
 	struct proc p;
-	unsigned char *block;
-	char chunk[4096];
-	int64_t last = 0;
-	int stop = 0;
+	char *why = NULL;
+	int stop;
 
 	/*
 	 * Its own process group, so that a cancel stops everything it
@@ -618,56 +654,12 @@ pg_stream(struct job_ctx *ctx, const char *const *argv,
 	if (proc_spawn(&p, argv, env, PROC_STDERR | PROC_NEWGROUP |
 	    (out != NULL ? PROC_STDOUT : PROC_STDOUT_NULL), cause) == -1)
 		return -1;
-	block = xmalloc(PIPE_BLOCK);
 	backend_progress(ctx, r->phase, 0, r->total);
-
-	while (!stop && (p.out_fd != -1 || p.err_fd != -1)) {
-		struct pollfd pf[2] = { { p.out_fd, POLLIN, 0 },
-		    { p.err_fd, POLLIN, 0 } };
-		ssize_t n;
-
-		if (pg_is_cancelled(ctx)) {
-			r->cancelled = stop = 1;
-			break;
-		}
-		if (poll(pf, 2, PG_POLL_MS) == -1 && errno != EINTR) {
-			r->error = xasprintf("poll: %s", strerror(errno));
-			stop = 1;
-			break;
-		}
-		if (p.out_fd != -1 && (pf[0].revents & (POLLIN | POLLHUP |
-		    POLLERR))) {
-			n = read(p.out_fd, block, PIPE_BLOCK);
-			if (n > 0) {
-				r->bytes += (uint64_t)n;
-				if (pipe_out_write(out, block, (size_t)n,
-				    &r->error) == -1)
-					stop = 1;
-			} else if (n == 0 || (errno != EINTR &&
-			    errno != EAGAIN)) {
-				close(p.out_fd);
-				p.out_fd = -1;
-			}
-		}
-		if (p.err_fd != -1 && (pf[1].revents & (POLLIN | POLLHUP |
-		    POLLERR))) {
-			n = read(p.err_fd, chunk, sizeof(chunk));
-			if (n > 0)
-				tail_add(&r->err, chunk, (size_t)n);
-			else if (n == 0 || (errno != EINTR &&
-			    errno != EAGAIN)) {
-				close(p.err_fd);
-				p.err_fd = -1;
-			}
-		}
-		if (mono_ms() - last >= PG_PROGRESS_MS) {
-			last = mono_ms();
-			backend_progress(ctx, r->phase, r->watch_dir != NULL ?
-			    pg_dir_bytes(r->watch_dir) : r->bytes, r->total);
-		}
+	stop = proc_pump(&p, &pm, &why) != 0;
+	if (why != NULL) {
+		free(r->error);
+		r->error = why;
 	}
-	free(block);
-
 	if (stop) {
 		kill(-p.pid, SIGTERM);
 		proc_reap(&p, PG_TERM_GRACE_MS, &r->status);

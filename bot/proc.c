@@ -177,6 +177,60 @@ proc_wait(struct proc *p, int *status)
 	return r == -1 ? -1 : 0;
 }
 
+/* Read once from *fd: 0 while it is open, 1 at its end (closed). */
+static int
+pump_read(int *fd, unsigned char *buf, size_t size, ssize_t *got)
+{
+	*got = read(*fd, buf, size);
+	if (*got > 0 || (*got == -1 && (errno == EINTR || errno == EAGAIN)))
+		return 0;
+	close(*fd);
+	*fd = -1;
+	return 1;
+}
+
+int
+proc_pump(struct proc *p, const struct pump *pm, char **cause)
+{
+	unsigned char *block = xmalloc(64 * 1024), chunk[4096];
+	int64_t last = 0;
+	int r = 0;
+
+	*cause = NULL;
+	while (p->out_fd != -1 || p->err_fd != -1) {
+		struct pollfd pf[2] = { { p->out_fd, POLLIN, 0 },
+		    { p->err_fd, POLLIN, 0 } };
+		ssize_t n;
+
+		if (pm->stop != NULL && pm->stop(pm->arg)) {
+			r = 1;
+			break;
+		}
+		if (poll(pf, 2, pm->poll_ms) == -1 && errno != EINTR) {
+			*cause = xasprintf("poll: %s", strerror(errno));
+			r = -1;
+			break;
+		}
+		if (p->out_fd != -1 && (pf[0].revents & (POLLIN | POLLHUP |
+		    POLLERR)) && pump_read(&p->out_fd, block, 64 * 1024,
+		    &n) == 0 && n > 0 && pm->out != NULL &&
+		    pm->out(pm->arg, block, (size_t)n) == -1) {
+			r = 1;
+			break;
+		}
+		if (p->err_fd != -1 && (pf[1].revents & (POLLIN | POLLHUP |
+		    POLLERR)) && pump_read(&p->err_fd, chunk, sizeof(chunk),
+		    &n) == 0 && n > 0 && pm->err != NULL)
+			tail_add(pm->err, (char *)chunk, (size_t)n);
+		if (pm->tick != NULL && mono_ms() - last >= pm->tick_ms) {
+			last = mono_ms();
+			pm->tick(pm->arg);
+		}
+	}
+	free(block);
+	return r;
+}
+
 void
 proc_reap(struct proc *p, int grace_ms, int *status)
 {

@@ -35,6 +35,31 @@ int proc_spawn(struct proc *p, const char *const *argv,
 int proc_wait(struct proc *p, int *status);
 
 /*
+ * What proc_pump does with a running child's output.  Callbacks may be
+ * NULL.  arg is passed to each.
+ */
+struct pump {
+	/* A block of stdout (at most 64 KiB); -1 stops the child. */
+	int	(*out)(void *arg, const unsigned char *data, size_t n);
+	/* Asked before every wait: 1 stops the child (cancel, deadline). */
+	int	(*stop)(void *arg);
+	/* Called at most every tick_ms: progress reports. */
+	void	(*tick)(void *arg);
+	void	*arg;
+	int	 tick_ms;
+	int	 poll_ms;	/* how often stop is asked */
+	struct tail *err;	/* keeps the tail of stderr, or NULL */
+};
+
+/*
+ * Read p's stdout and stderr until both end, or until a callback says
+ * stop.  Does not wait for p.  Returns 0 at the end of both, 1 when told
+ * to stop, -1 when poll failed (*cause set).  After 1 or -1 the caller
+ * stops p (kill its group, proc_reap).
+ */
+int proc_pump(struct proc *p, const struct pump *pm, char **cause);
+
+/*
  * Close our ends and wait for p, which was asked to stop (SIGTERM to its
  * group): SIGKILL to its group if it is still there after grace_ms.
  */

@@ -1517,6 +1517,41 @@ redis_clirun_stdout(struct redis_clirun *r, const unsigned char *p, size_t n)
 	return 0;
 }
 
+/* What redis_clirun's pump works with. */
+struct redis_pump {
+	struct job_ctx		*ctx;
+	struct redis_clirun	*r;
+};
+
+static int
+redis_pump_out(void *arg, const unsigned char *data, size_t n)
+{
+	return redis_clirun_stdout(((struct redis_pump *)arg)->r, data, n);
+}
+
+static int
+redis_pump_stop(void *arg)
+{
+	struct redis_pump *a = arg;
+
+	if (redis_is_cancelled(a->ctx))
+		a->r->cancelled = 1;
+	else if (a->r->deadline != 0 && mono_ms() >= a->r->deadline)
+		a->r->timed_out = 1;
+	return a->r->cancelled || a->r->timed_out;
+}
+
+static void
+redis_pump_tick(void *arg)
+{
+	struct redis_pump *a = arg;
+	struct redis_clirun *r = a->r;
+
+	if (r->out != NULL)
+		backend_progress(a->ctx, "dump", r->bytes, r->total > r->bytes ?
+		    r->total : r->bytes);
+}
+
 /*
  * Run redis-cli to its end (see struct redis_clirun).  Returns 0 when it
  * could be started (then see r), -1 with *cause.
@@ -1526,12 +1561,12 @@ redis_clirun(struct job_ctx *ctx, char *const *argv, const char *password,
     struct redis_clirun *r, char **cause)
 {
 	const char *env[3] = { NULL, NULL, NULL };
-	unsigned char *block;
-	char chunk[4096], *auth = NULL, *vauth = NULL;
-	int64_t last = 0;
+	struct redis_pump a = { ctx, r };
+	struct pump pm = { redis_pump_out, redis_pump_stop, redis_pump_tick,
+	    &a, REDIS_PROGRESS_MS, REDIS_POLL_MS, &r->err };
+	char *auth = NULL, *vauth = NULL, *why = NULL;
 	struct proc p;
-	int stop = 0, rc;
-	ssize_t n;
+	int stop, rc;
 
 	/*
 	 * valkey-cli reads VALKEYCLI_AUTH first, then REDISCLI_AUTH: both,
@@ -1549,55 +1584,11 @@ redis_clirun(struct job_ctx *ctx, char *const *argv, const char *password,
 	redis_secret_free(vauth);
 	if (rc == -1)
 		return -1;
-	block = xmalloc(PIPE_BLOCK);
-	while (!stop && (p.out_fd != -1 || p.err_fd != -1)) {
-		struct pollfd pf[2] = { { p.out_fd, POLLIN, 0 },
-		    { p.err_fd, POLLIN, 0 } };
-
-		if (redis_is_cancelled(ctx)) {
-			r->cancelled = stop = 1;
-			break;
-		}
-		if (r->deadline != 0 && mono_ms() >= r->deadline) {
-			r->timed_out = stop = 1;
-			break;
-		}
-		if (poll(pf, 2, REDIS_POLL_MS) == -1 && errno != EINTR) {
-			r->error = xasprintf("poll: %s", strerror(errno));
-			stop = 1;
-			break;
-		}
-		if (p.out_fd != -1 && (pf[0].revents & (POLLIN | POLLHUP |
-		    POLLERR))) {
-			n = read(p.out_fd, block, PIPE_BLOCK);
-			if (n > 0) {
-				if (redis_clirun_stdout(r, block,
-				    (size_t)n) == -1)
-					stop = 1;
-			} else if (n == 0 || (errno != EINTR &&
-			    errno != EAGAIN)) {
-				close(p.out_fd);
-				p.out_fd = -1;
-			}
-		}
-		if (p.err_fd != -1 && (pf[1].revents & (POLLIN | POLLHUP |
-		    POLLERR))) {
-			n = read(p.err_fd, chunk, sizeof(chunk));
-			if (n > 0)
-				tail_add(&r->err, chunk, (size_t)n);
-			else if (n == 0 || (errno != EINTR &&
-			    errno != EAGAIN)) {
-				close(p.err_fd);
-				p.err_fd = -1;
-			}
-		}
-		if (r->out != NULL && mono_ms() - last >= REDIS_PROGRESS_MS) {
-			last = mono_ms();
-			backend_progress(ctx, "dump", r->bytes, r->total > r->bytes ?
-			    r->total : r->bytes);
-		}
+	stop = proc_pump(&p, &pm, &why) != 0;
+	if (why != NULL) {
+		free(r->error);
+		r->error = why;
 	}
-	free(block);
 	if (stop) {
 		kill(-p.pid, SIGTERM);
 		proc_reap(&p, REDIS_TERM_GRACE_MS, &r->status);
