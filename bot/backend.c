@@ -11,6 +11,23 @@
 #include "config.h"
 #include "util.h"
 
+int
+backend_password(const struct target *t, char **password, char **cause)
+{
+	char *why = NULL;
+
+	*password = NULL;
+	if (t->password_file == NULL)
+		return 0;
+	if ((*password = secret_read(t->password_file, &why)) == NULL) {
+		*cause = xasprintf("[%s %s] password_file: %s",
+		    config_kind_name(t->kind), t->name, why);
+		free(why);
+		return -1;
+	}
+	return 0;
+}
+
 void
 backend_log(struct job_ctx *ctx, const char *level, const char *fmt, ...)
 {

@@ -92,6 +92,11 @@ extern const struct backend backend_media;
 const struct backend *backend_for(const struct target *t);
 
 /* Helpers every backend uses. */
+/*
+ * The target's password from its password_file (NULL when none is set):
+ * 0, or -1 with *cause.  Free it with secret_free().
+ */
+int backend_password(const struct target *t, char **password, char **cause);
 void backend_log(struct job_ctx *ctx, const char *level, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 void backend_progress(struct job_ctx *ctx, const char *phase, uint64_t done,

@@ -258,33 +258,7 @@ pg_oneline(const char *msg)
 	return s;
 }
 
-static void
-pg_secret_free(char *s)
-{
-	if (s == NULL)
-		return;
-	secure_wipe(s, strlen(s));
-	free(s);
-}
-
 /* ---- libpq ---------------------------------------------------------- */
-
-static int
-pg_password(const struct target *t, char **password, char **cause)
-{
-	char *why = NULL;
-
-	*password = NULL;
-	if (t->password_file == NULL)
-		return 0;
-	if ((*password = secret_read(t->password_file, &why)) == NULL) {
-		*cause = xasprintf("[postgres %s] password_file: %s", t->name,
-		    why);
-		free(why);
-		return -1;
-	}
-	return 0;
-}
 
 /*
  * Connect.  Our connect_timeout and application_name come first, so
@@ -340,10 +314,10 @@ pg_open(const struct target *t, char **cause)
 	char *password;
 	PGconn *conn;
 
-	if (pg_password(t, &password, cause) == -1)
+	if (backend_password(t, &password, cause) == -1)
 		return NULL;
 	conn = pg_connect(t, password, cause);
-	pg_secret_free(password);
+	secret_free(password);
 	return conn;
 }
 
@@ -844,11 +818,11 @@ pg_passfile_create(const char *password, char **dir, char **file,
 		*cause = xasprintf("%s: %s", *file, strerror(errno));
 		goto fail;
 	}
-	pg_secret_free(line);
+	secret_free(line);
 	return 0;
 
 fail:
-	pg_secret_free(line);
+	secret_free(line);
 	pg_passfile_remove(dir, file);
 	return -1;
 }
@@ -1055,7 +1029,7 @@ pg_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 	if (pg_tool_version(t, "pg_dump", t->pg_dump, &dump_num,
 	    &dump_text, cause) == -1)
 		return -1;
-	if (pg_password(t, &password, cause) == -1)
+	if (backend_password(t, &password, cause) == -1)
 		goto done;
 	if ((conn = pg_connect(t, password, cause)) == NULL)
 		goto done;
@@ -1094,7 +1068,7 @@ pg_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 		env[0] = passenv;
 		env[1] = "PGPASSWORD=";
 	}
-	pg_secret_free(password);
+	secret_free(password);
 	password = NULL;
 
 	if (directory) {
@@ -1153,7 +1127,7 @@ pg_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 done:
 	free(dump.error);
 	pg_passfile_remove(&passdir, &passfile);
-	pg_secret_free(password);
+	secret_free(password);
 	if (outdir != NULL) {
 		pg_rmtree(outdir);
 		free(outdir);

@@ -1119,32 +1119,6 @@ redis_is_cancelled(struct job_ctx *ctx)
 	return redis_cancelled(ctx->cancelled);
 }
 
-static void
-redis_secret_free(char *s)
-{
-	if (s == NULL)
-		return;
-	secure_wipe(s, strlen(s));
-	free(s);
-}
-
-static int
-redis_password(const struct target *t, char **password, char **cause)
-{
-	char *why = NULL;
-
-	*password = NULL;
-	if (t->password_file == NULL)
-		return 0;
-	if ((*password = secret_read(t->password_file, &why)) == NULL) {
-		*cause = xasprintf("[redis %s] password_file: %s", t->name,
-		    why);
-		free(why);
-		return -1;
-	}
-	return 0;
-}
-
 /* "127.0.0.1:6379", "/run/redis.sock": where, for messages. */
 static char *
 redis_where(const struct redis_url *u)
@@ -1275,7 +1249,7 @@ redis_connect(const struct target *t, const struct redis_url *u,
 	char *password = NULL, *where, *why;
 	redisContext *c;
 
-	if (redis_password(t, &password, cause) == -1)
+	if (backend_password(t, &password, cause) == -1)
 		return NULL;
 	where = redis_where(u);
 	if (u->path != NULL)
@@ -1297,12 +1271,12 @@ redis_connect(const struct target *t, const struct redis_url *u,
 		free(why);
 		goto fail;
 	}
-	redis_secret_free(password);
+	secret_free(password);
 	free(where);
 	return c;
 
 fail:
-	redis_secret_free(password);
+	secret_free(password);
 	free(where);
 	if (c != NULL)
 		redisFree(c);
@@ -1580,8 +1554,8 @@ redis_clirun(struct job_ctx *ctx, char *const *argv, const char *password,
 	}
 	rc = proc_spawn(&p, (const char *const *)argv, env, PROC_STDOUT |
 	    PROC_STDERR | PROC_NEWGROUP, cause);
-	redis_secret_free(auth);
-	redis_secret_free(vauth);
+	secret_free(auth);
+	secret_free(vauth);
 	if (rc == -1)
 		return -1;
 	stop = proc_pump(&p, &pm, &why) != 0;
@@ -1662,7 +1636,7 @@ redis_cli_info(struct job_ctx *ctx, const struct redis_url *u, char **cause)
 	struct buf out;
 	char **argv, *password = NULL, *shown, *line;
 
-	if (redis_password(t, &password, cause) == -1)
+	if (backend_password(t, &password, cause) == -1)
 		return NULL;
 	memset(&r, 0, sizeof(r));
 	buf_init(&out, REDIS_INFO_MAX);
@@ -1698,13 +1672,13 @@ redis_cli_info(struct job_ctx *ctx, const struct redis_url *u, char **cause)
 		free(shown);
 		goto fail;
 	}
-	redis_secret_free(password);
+	secret_free(password);
 	redis_argv_free(argv);
 	return buf_detach(&out, NULL);
 
 fail:
 	free(r.error);
-	redis_secret_free(password);
+	secret_free(password);
 	redis_argv_free(argv);
 	buf_release(&out);
 	return NULL;
@@ -1835,7 +1809,7 @@ redis_rdb_cli(struct job_ctx *ctx, const struct redis_url *u,
 	int rc = -1;
 
 	*refused = 0;
-	if (redis_password(t, &password, cause) == -1)
+	if (backend_password(t, &password, cause) == -1)
 		return -1;
 	memset(&r, 0, sizeof(r));
 	redis_rdb_check_init(check);
@@ -1895,7 +1869,7 @@ redis_rdb_cli(struct job_ctx *ctx, const struct redis_url *u,
 	rc = 0;
 done:
 	free(r.error);
-	redis_secret_free(password);
+	secret_free(password);
 	redis_argv_free(argv);
 	return rc;
 }

@@ -218,6 +218,15 @@ secure_wipe(void *p, size_t n)
 		*v++ = 0;
 }
 
+void
+secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	secure_wipe(s, strlen(s));
+	free(s);
+}
+
 int64_t
 now_ms(void)
 {
