@@ -249,11 +249,7 @@ done:
 void
 media_argv_free(char **argv)
 {
-	if (argv == NULL)
-		return;
-	for (size_t i = 0; argv[i] != NULL; i++)
-		free(argv[i]);
-	free(argv);
+	strv_free(argv);
 }
 
 /* ---- paths ---------------------------------------------------------- */

@@ -219,11 +219,7 @@ pg_dump_argv(const struct target *t, const char *snapshot, const char *outdir)
 void
 pg_argv_free(char **argv)
 {
-	if (argv == NULL)
-		return;
-	for (size_t i = 0; argv[i] != NULL; i++)
-		free(argv[i]);
-	free(argv);
+	strv_free(argv);
 }
 
 /* ---- small helpers -------------------------------------------------- */

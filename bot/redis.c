@@ -1047,11 +1047,7 @@ redis_cli_argv(const struct target *t, const struct redis_url *u,
 void
 redis_argv_free(char **argv)
 {
-	if (argv == NULL)
-		return;
-	for (size_t i = 0; argv[i] != NULL; i++)
-		free(argv[i]);
-	free(argv);
+	strv_free(argv);
 }
 
 /* The number after prefix somewhere in text: 0 or -1. */

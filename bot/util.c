@@ -219,6 +219,16 @@ secure_wipe(void *p, size_t n)
 }
 
 void
+strv_free(char **v)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
 secret_free(char *s)
 {
 	if (s == NULL)

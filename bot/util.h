@@ -52,6 +52,8 @@ int   str_startswith(const char *s, const char *prefix);
 int   str_to_ll(const char *s, long long min, long long max, long long *out);
 /* Wipe memory so secrets do not linger. */
 void  secure_wipe(void *p, size_t n);
+/* Free a NULL-terminated array of strings and the array (NULL is fine). */
+void  strv_free(char **v);
 /* Wipe a secret string and free it (NULL is fine). */
 void  secret_free(char *s);
 
