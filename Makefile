@@ -17,13 +17,9 @@ Q = @
 endif
 
 BUILD	?= build
-CORE_SRC = bot/util.c bot/log.c bot/config.c bot/cmd.c bot/msg.c \
-	   bot/outbox.c bot/state.c bot/matrix.c bot/sync.c bot/session.c \
-	   bot/bot.c bot/pipeline.c bot/retention.c bot/proc.c bot/pg.c bot/remote.c bot/catalog.c bot/job.c bot/cli.c bot/jobs.c bot/json.c \
-	   bot/backend.c bot/redis.c bot/files.c bot/media.c bot/cron.c \
-	   handlers/help.c handlers/status.c handlers/table.c \
-	   handlers/backup.c handlers/cancel.c handlers/list.c \
-	   handlers/verify.c
+# every module but main; one command per file in handlers/
+CORE_SRC = $(filter-out bot/main.c,$(sort $(wildcard bot/*.c))) \
+	   $(sort $(wildcard handlers/*.c))
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ = $(BUILD)/bot/main.o
 

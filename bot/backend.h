@@ -36,6 +36,17 @@ struct job_ctx {
 	void			*arg;
 };
 
+/* What a restore is asked to do (already checked by restore_check). */
+struct restore_opts {
+	/* postgres: database name; files, media: a path; NULL: default */
+	const char	*into;
+	const char	*from;		/* media: destination to copy from */
+	int		 replace;	/* postgres: swap names; files, media:
+					   overwrite existing files */
+	int		 flush;		/* redis: empty the database first */
+	int		 drill;		/* scratch copy, compare, remove */
+};
+
 struct backend {
 	const char	*kind;		/* "postgres": the section name */
 	/* file name suffix of the raw stream, before .zst/.enc: ".dump" */
@@ -77,6 +88,29 @@ struct backend {
 	 * failed: partial) or -1 with *cause.
 	 */
 	int	(*sync)(struct job_ctx *, struct cJSON *manifest, char **cause);
+	/*
+	 * Restore a backup.  raw is the original stream (decrypted,
+	 * decompressed, its hash checked) in a private file the caller
+	 * removes afterwards; NULL for media, whose copy lives at its
+	 * destinations (manifest is then the newest good run record).
+	 *
+	 * Adds to result what it did, for the operator:
+	 *   "into":        what was restored to (database, path...)
+	 *   "compared":    how many things were compared with the manifest
+	 *   "differences": [strings], one per mismatch ("table x: 10 rows
+	 *                  in the backup, 9 restored")
+	 *   "notes":       [strings], facts worth a line ("keys before 12,
+	 *                  after 1012", "kept the old database as ...")
+	 * Returns 0, or -1 with *cause; any difference is a failure.
+	 *
+	 * With opts->drill the target is never touched: restore into a
+	 * scratch copy (database, temporary redis-server, directory),
+	 * compare with the manifest, and remove the scratch copy whatever
+	 * the outcome.  Honours ctx->cancelled.
+	 */
+	int	(*restore)(struct job_ctx *, const struct cJSON *manifest,
+		    const char *raw, const struct restore_opts *opts,
+		    struct cJSON *result, char **cause);
 };
 
 extern const struct backend backend_postgres;

@@ -356,15 +356,6 @@ catalog_write_manifest(const struct config *cfg, const char *target,
 	return r;
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 int
 catalog_clean_partials(const struct config *cfg, const char *only)
 {
@@ -393,8 +384,7 @@ catalog_clean_partials(const struct config *cfg, const char *only)
 			if (de->d_name[0] == '.' && n > 5 &&
 			    !strcmp(de->d_name + n - 4, ".dir")) {
 				path = xasprintf("%s/%s", dir, de->d_name);
-				if (nftw(path, rm_entry, 16, FTW_DEPTH |
-				    FTW_PHYS) == 0) {
+				if (dir_remove_tree(path) == 0) {
 					log_info("removed %s, left by an "
 					    "interrupted job", path);
 					removed++;

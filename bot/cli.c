@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "backend.h"
 #include "catalog.h"
 #include "cli.h"
 #include "config.h"
@@ -21,6 +22,7 @@
 #include "job.h"
 #include "pipeline.h"
 #include "remote.h"
+#include "restore.h"
 #include "retention.h"
 #include "util.h"
 
@@ -302,6 +304,68 @@ cli_list(const struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* What a restore or drill did: into, comparison, notes. */
+static void
+print_restore(const cJSON *r, const char *what)
+{
+	const cJSON *it;
+	char dur[32];
+	int ok = !strcmp(json_text(r, "status"), "ok");
+
+	cli_duration(dur, sizeof(dur), json_num(r, "duration"));
+	if (ok)
+		printf("ok %s: %s: %s%s%s, good, in %s", json_text(r, "target"),
+		    json_text(r, "id"), what, *json_text(r, "into") ?
+		    " into " : "", json_text(r, "into"), dur);
+	else
+		printf("FAILED %s: %s%s%s: %s", json_text(r, "target"),
+		    json_text(r, "id"), *json_text(r, "id") ? ": " : "", what,
+		    json_text(r, "error"));
+	if (json_num(r, "compared") > 0)
+		printf(" (%.0f compared with the manifest)",
+		    json_num(r, "compared"));
+	printf("\n");
+	if (*json_text(r, "fetched_from"))
+		printf("  fetched from remote %s\n", json_text(r,
+		    "fetched_from"));
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r,
+	    "differences"))
+		printf("  differs: %s\n", cJSON_IsString(it) ? it->valuestring :
+		    "?");
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "notes"))
+		printf("  %s\n", cJSON_IsString(it) ? it->valuestring : "?");
+}
+
+/* TARGET [ID|latest], or a lone ID whose prefix is the target. */
+static int
+target_and_id(const struct config *cfg, int argc, char **argv,
+    const char **target, const char **id, char **owned)
+{
+	*owned = NULL;
+	if (argc >= 1 && catalog_valid_id(argv[0]) &&
+	    config_target(cfg, argv[0]) == NULL) {
+		*owned = xstrndup(argv[0], strlen(argv[0]) - 17);
+		*target = *owned;
+		*id = argv[0];
+		argc = 0;
+	} else if (argc >= 1) {
+		*target = argv[0];
+		*id = argc >= 2 ? argv[1] : "latest";
+	} else
+		return -1;
+	if (config_target(cfg, *target) == NULL) {
+		fprintf(stderr, "backupbot: '%s' is neither a backup id nor a "
+		    "target in %s\n", *target, cfg->path);
+		return -1;
+	}
+	if (strcmp(*id, "latest") != 0 && !catalog_valid_id(*id)) {
+		fprintf(stderr, "backupbot: '%s' is not a backup id (or "
+		    "latest)\n", *id);
+		return -1;
+	}
+	return 0;
+}
+
 int
 cli_verify(const struct config *cfg, int argc, char **argv)
 {
@@ -309,44 +373,125 @@ cli_verify(const struct config *cfg, int argc, char **argv)
 	struct job_out o = { term_progress, term_log, &t };
 	const char *target, *id;
 	char *owned = NULL;
+	int quick = 0, ok;
 	cJSON *r;
-	int ok;
 
-	if (argc == 1 && catalog_valid_id(argv[0])) {
-		/* verify ID: the target is the id's prefix */
-		owned = xstrndup(argv[0], strlen(argv[0]) - 17);
-		target = owned;
-		id = argv[0];
-	} else if (argc == 1 || argc == 2) {
-		target = argv[0];
-		id = argc == 2 ? argv[1] : "latest";
-	} else {
-		fprintf(stderr, "usage: backupbot verify ID | TARGET "
-		    "[ID|latest]\n");
-		return 2;
+	if (argc > 0 && !strcmp(argv[argc - 1], "--quick")) {
+		quick = 1;
+		argc--;
 	}
-	if (config_target(cfg, target) == NULL) {
-		fprintf(stderr, "backupbot: '%s' is neither a backup id nor a "
-		    "target in %s\n", target, cfg->path);
-		free(owned);
-		return 2;
-	}
-	if (strcmp(id, "latest") != 0 && !catalog_valid_id(id)) {
-		fprintf(stderr, "backupbot: '%s' is not a backup id\n", id);
+	if (argc < 1 || argc > 2 ||
+	    target_and_id(cfg, argc, argv, &target, &id, &owned) == -1) {
+		if (argc < 1 || argc > 2)
+			fprintf(stderr, "usage: backupbot verify ID | TARGET "
+			    "[ID|latest] [--quick]\n");
 		free(owned);
 		return 2;
 	}
 	catch_interrupts();
-	r = job_verify(cfg, target, id, &o);
+	r = job_verify(cfg, target, id, quick, &o);
+	if (t.drawn)
+		fputc('\n', stderr);
 	ok = !strcmp(json_text(r, "status"), "ok");
-	if (ok)
+	if (ok && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "drill")))
 		printf("ok %s: %s: hash, decryption, decompression and the "
-		    "restore tool's reading all good\n", target, json_text(r, "id"));
+		    "restore tool's reading all good\n", target,
+		    json_text(r, "id"));
 	else
-		printf("FAILED %s: %s\n", target, json_text(r, "error"));
+		print_restore(r, "restore drill");
 	cJSON_Delete(r);
 	free(owned);
 	return ok ? 0 : 1;
+}
+
+/* Ask on the terminal; 1 when the operator typed the target's name. */
+static int
+confirm(const char *target)
+{
+	char line[256];
+
+	if (!isatty(0)) {
+		fprintf(stderr, "backupbot: not asking on a non-terminal; add "
+		    "--yes to restore without a question\n");
+		return 0;
+	}
+	fprintf(stderr, "Type the target's name (%s) to go on: ", target);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return 0;
+	line[strcspn(line, "\r\n")] = '\0';
+	return !strcmp(line, target);
+}
+
+int
+cli_restore(const struct config *cfg, int argc, char **argv)
+{
+	struct term t = { isatty(2), mono_ms(), 0, 0 };
+	struct job_out o = { term_progress, term_log, &t };
+	struct restore_opts ro;
+	const struct target *tg;
+	const char *target, *id;
+	char *owned = NULL, *into = NULL, *cause = NULL, **steps;
+	char *opt[16];
+	int nopt = 0, npos = 0, yes = 0, ok;
+	char *pos[2];
+	cJSON *r;
+
+	/* positional TARGET [ID], then options (the job's own parser) */
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--yes"))
+			yes = 1;
+		else if (argv[i][0] == '-' && nopt < 14) {
+			opt[nopt++] = argv[i];
+			if ((!strcmp(argv[i], "--into") ||
+			    !strcmp(argv[i], "--from")) && i + 1 < argc)
+				opt[nopt++] = argv[++i];
+		} else if (argv[i][0] != '-' && npos < 2)
+			pos[npos++] = argv[i];
+		else
+			goto usage;
+	}
+	if (npos == 0 || job_restore_args(nopt, opt, &ro) == -1)
+		goto usage;
+	if (target_and_id(cfg, npos, pos, &target, &id, &owned) == -1) {
+		free(owned);
+		return 2;
+	}
+	tg = config_target(cfg, target);
+	if (tg->kind == TARGET_POSTGRES && ro.into == NULL)
+		ro.into = into = restore_default_into(tg, time(NULL));
+	if (restore_check(tg, &ro, &cause) == -1) {
+		fprintf(stderr, "backupbot: %s\n", cause);
+		free(cause);
+		free(into);
+		free(owned);
+		return 2;
+	}
+	steps = restore_steps(tg, &ro, id, "the target's database", NULL);
+	fprintf(stderr, "Restore of %s (%s):\n", target, id);
+	for (size_t i = 0; steps[i] != NULL; i++)
+		fprintf(stderr, "  %zu. %s\n", i + 1, steps[i]);
+	strv_free(steps);
+	if (!yes && !confirm(target)) {
+		fprintf(stderr, "backupbot: nothing done\n");
+		free(into);
+		free(owned);
+		return 1;
+	}
+	catch_interrupts();
+	r = job_restore(cfg, target, id, &ro, &o);
+	if (t.drawn)
+		fputc('\n', stderr);
+	print_restore(r, "restore");
+	ok = !strcmp(json_text(r, "status"), "ok");
+	cJSON_Delete(r);
+	free(into);
+	free(owned);
+	return ok ? 0 : 1;
+
+usage:
+	fprintf(stderr, "usage: backupbot restore TARGET [ID|latest] "
+	    "[--into NAME] [--replace] [--flush] [--from DEST] [--yes]\n");
+	return 2;
 }
 
 int

@@ -11,6 +11,8 @@ struct config;
 int cli_backup(const struct config *cfg, int argc, char **argv);
 int cli_list(const struct config *cfg, int argc, char **argv);
 int cli_verify(const struct config *cfg, int argc, char **argv);
+/* Restore, after a question on the terminal unless --yes. */
+int cli_restore(const struct config *cfg, int argc, char **argv);
 /* Write a backup's original bytes to stdout, checking its hash. */
 int cli_cat(const struct config *cfg, int argc, char **argv);
 int cli_keygen(const struct config *cfg, int argc, char **argv);

@@ -21,12 +21,13 @@
 #include <string.h>
 
 #include "config.h"
+#include "cron.h"
 #include "media.h"
 #include "util.h"
 
 enum key_type {
 	K_STRING, K_LIST, K_DURATION, K_INT, K_BOOL, K_SECRET, K_ENUM, K_KEEP,
-	K_CONNINFO
+	K_CONNINFO, K_CRON
 };
 
 /* Which struct a key's offset is into. */
@@ -66,6 +67,8 @@ static const struct key_def keys[] = {
 	{ "storage", O(rclone),		  K_STRING, 0, 0, NULL },
 	{ "storage", O(max_parallel_jobs), K_INT, 1, 64, NULL },
 	{ "storage", O(job_timeout),	  K_DURATION, 60, 7 * 86400, NULL },
+	{ "restore", O(approvals_required), K_INT, 0, 10, NULL },
+	{ "restore", O(approval_timeout), K_DURATION, 60, 7 * 86400, NULL },
 	{ "log", OWN_CFG, "debug", offsetof(struct config, log_debug), K_BOOL,
 	    0, 0, NULL },
 	{ "postgres", T(conninfo),	  K_CONNINFO, 0, 0, NULL },
@@ -80,6 +83,9 @@ static const struct key_def keys[] = {
 	{ "postgres", OWN_TARGET, "keep", offsetof(struct target, keep_text),
 	    K_KEEP, 0, 0, NULL },
 	{ "postgres", T(remotes),	  K_LIST, 0, 0, NULL },
+	{ "postgres", T(allow_replace), K_BOOL, 0, 0, NULL },
+	{ "postgres", T(verify_schedule), K_CRON, 0, 0, NULL },
+	{ "postgres", T(restore_jobs), K_INT, 1, 64, NULL },
 	{ "redis", T(url),		  K_STRING, 0, 0, NULL },
 	{ "redis", T(password_file),	  K_SECRET, 0, 0, NULL },
 	{ "redis", T(mode),		  K_ENUM, 0, 0, "rdb|logical|auto" },
@@ -91,10 +97,14 @@ static const struct key_def keys[] = {
 	{ "redis", OWN_TARGET, "keep", offsetof(struct target, keep_text),
 	    K_KEEP, 0, 0, NULL },
 	{ "redis", T(remotes),		  K_LIST, 0, 0, NULL },
+	{ "redis", T(verify_schedule), K_CRON, 0, 0, NULL },
+	{ "redis", T(redis_server), K_STRING, 0, 0, NULL },
 	{ "media", T(source),		  K_STRING, 0, 0, NULL },
 	{ "media", T(destinations),	  K_LIST, 0, 0, NULL },
 	{ "media", T(flags),		  K_STRING, 0, 0, NULL },
 	{ "media", T(keep_deleted_days),  K_INT, 0, 3650, NULL },
+	{ "media", T(allow_replace), K_BOOL, 0, 0, NULL },
+	{ "media", T(verify_schedule), K_CRON, 0, 0, NULL },
 	{ "files", T(paths),		  K_LIST, 0, 0, NULL },
 	{ "files", T(git_repos),	  K_LIST, 0, 0, NULL },
 	{ "files", T(compression),	  K_ENUM, 0, 0, "zstd|none" },
@@ -102,6 +112,8 @@ static const struct key_def keys[] = {
 	{ "files", OWN_TARGET, "keep", offsetof(struct target, keep_text),
 	    K_KEEP, 0, 0, NULL },
 	{ "files", T(remotes),		  K_LIST, 0, 0, NULL },
+	{ "files", T(allow_replace), K_BOOL, 0, 0, NULL },
+	{ "files", T(verify_schedule), K_CRON, 0, 0, NULL },
 	{ "remote", R(path),		  K_STRING, 0, 0, NULL },
 };
 #undef O
@@ -117,6 +129,7 @@ static const struct {
 } sections[] = {
 	{ "matrix",	0, OWN_CFG, 0 },
 	{ "storage",	0, OWN_CFG, 0 },
+	{ "restore",	0, OWN_CFG, 0 },
 	{ "log",	0, OWN_CFG, 0 },
 	{ "postgres",	1, OWN_TARGET, TARGET_POSTGRES },
 	{ "redis",	1, OWN_TARGET, TARGET_REDIS },
@@ -304,6 +317,19 @@ set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 		free(*(char **)field);
 		*(char **)field = xstrdup(v);
 		break;
+	case K_CRON: {
+		struct cron c;
+		char *cause = NULL;
+
+		if (cron_parse(v, &c, &cause) == -1) {
+			perr(p, line, "%s: %s", k->key, cause);
+			free(cause);
+			return;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		break;
+	}
 	case K_STRING:
 	case K_SECRET:
 		if (*v == '\0') {
@@ -735,6 +761,8 @@ set_defaults(struct config *c)
 	c->rclone = xstrdup("rclone");
 	c->max_parallel_jobs = 2;
 	c->job_timeout = 12 * 3600;
+	c->approvals_required = 1;
+	c->approval_timeout = 15 * 60;
 }
 
 static void
@@ -752,6 +780,8 @@ target_defaults(struct target *t, enum target_kind kind)
 	t->mode = xstrdup("auto");
 	t->tls_verify = 1;
 	t->redis_cli = xstrdup("redis-cli");
+	t->restore_jobs = 2;
+	t->redis_server = xstrdup("redis-server");
 }
 
 static void
@@ -772,7 +802,7 @@ free_fields(char *base, enum owner owner)
 			continue;
 		switch (keys[i].type) {
 		case K_STRING: case K_SECRET: case K_ENUM: case K_KEEP:
-		case K_CONNINFO:
+		case K_CONNINFO: case K_CRON:
 			free(*(char **)field);
 			break;
 		case K_LIST:

@@ -65,6 +65,12 @@ struct target {
 	/* files: a tar of paths, and git repos to check */
 	struct strlist	 paths;
 	struct strlist	 git_repos;
+
+	/* restore */
+	int		 allow_replace;	/* !restore --replace permitted */
+	int		 restore_jobs;	/* pg_restore -j */
+	char		*redis_server;	/* loads RDB files for restores */
+	char		*verify_schedule; /* cron: restore drills */
 };
 
 struct config {
@@ -93,6 +99,10 @@ struct config {
 	char		*rclone;		/* the rclone binary */
 	int		 max_parallel_jobs;
 	long		 job_timeout;		/* seconds */
+
+	/* [restore] */
+	int		 approvals_required;	/* other admins; 0: self-confirm */
+	long		 approval_timeout;	/* seconds */
 
 	struct target	*targets;
 	size_t		 ntargets;

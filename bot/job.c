@@ -14,6 +14,7 @@
  * untouched.
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 #include "backend.h"
 #include "bot.h"
 #include "catalog.h"
+#include "cli.h"
 #include "config.h"
 #include "json.h"
 #include "job.h"
@@ -36,6 +38,7 @@
 #include "pipeline.h"
 #include "proc.h"
 #include "remote.h"
+#include "restore.h"
 #include "retention.h"
 #include "util.h"
 
@@ -540,129 +543,494 @@ job_retention(const struct config *cfg, const char *target, cJSON *result,
 	catalog_free(list, n);
 }
 
+/* ---- restores and drills -------------------------------------------- */
+
+/*
+ * A backup made ready for a restore: found in the catalog or fetched from
+ * the first remote that has it, then decoded into a private staging
+ * directory, its hash checked on the way.  Nothing outside backup_dir has
+ * been touched when this fails.
+ */
+struct source {
+	struct backup	 b;
+	char		*stage;		/* backup_dir/TARGET/.ID-restore.dir */
+	char		*data;		/* the stored file (local or fetched) */
+	char		*raw;		/* stage/raw: the original stream */
+	char		*remote;	/* fetched from, or NULL */
+	uint64_t	 raw_bytes;
+};
+
+static void
+source_release(struct source *s)
+{
+	if (s->stage != NULL)
+		dir_remove_tree(s->stage);
+	backup_release(&s->b);
+	free(s->stage);
+	free(s->data);
+	free(s->raw);
+	free(s->remote);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The newest backup id listed on a remote, or NULL. */
+static char *
+remote_newest(const struct config *cfg, const struct remote *r,
+    const char *target)
+{
+	char **names = NULL, *best = NULL, *cause = NULL;
+	long n = remote_list(cfg, r, target, &names, &cause);
+
+	free(cause);
+	for (long i = 0; i < n; i++) {
+		size_t len = strlen(names[i]);
+		char *id;
+
+		if (len > 5 && !strcmp(names[i] + len - 5, ".json")) {
+			id = xstrndup(names[i], len - 5);
+			if (catalog_valid_id(id) && !strncmp(id, target,
+			    strlen(target)) && id[strlen(target)] == '-' &&
+			    (best == NULL || strcmp(id, best) > 0)) {
+				free(best);
+				best = id;
+			} else
+				free(id);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return best;
+}
+
+/* Fetch manifest and data of id from remote r into s->stage. */
+static int
+source_fetch(const struct config *cfg, const struct target *t,
+    const struct remote *r, const char *id, struct source *s, char **cause)
+{
+	char *mname = xasprintf("%s.json", id);
+	char *mpath = xasprintf("%s/%s", s->stage, mname);
+	char *text = NULL;
+	size_t len;
+	int rc = -1;
+
+	if (remote_get(cfg, r, t->name, mname, mpath, cause) == -1)
+		goto done;
+	if ((text = file_read(mpath, 4 * 1024 * 1024, &len)) == NULL) {
+		*cause = xasprintf("%s: %s", mpath, strerror(errno));
+		goto done;
+	}
+	if (catalog_parse_manifest(text, len, &s->b, cause) == -1)
+		goto done;
+	/* The manifest must be the one asked for, not any other. */
+	if (strcmp(s->b.id, id) != 0 || strcmp(s->b.target, t->name) != 0) {
+		*cause = xasprintf("the manifest on %s is for %s of %s",
+		    r->name, s->b.id, s->b.target);
+		backup_release(&s->b);
+		goto done;
+	}
+	s->data = xasprintf("%s/%s", s->stage, s->b.data_file);
+	if (remote_get(cfg, r, t->name, s->b.data_file, s->data,
+	    cause) == -1) {
+		backup_release(&s->b);
+		goto done;
+	}
+	s->remote = xstrdup(r->name);
+	rc = 0;
+done:
+	free(text);
+	free(mname);
+	free(mpath);
+	return rc;
+}
+
+/* Free bytes on the file system of path, or UINT64_MAX when unknown. */
+static uint64_t
+free_bytes(const char *path)
+{
+	struct statvfs sv;
+
+	if (statvfs(path, &sv) == -1)
+		return UINT64_MAX;
+	return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+static int
+source_open(const struct config *cfg, const struct target *t, const char *id,
+    const struct job_out *o, struct source *s, char **cause)
+{
+	unsigned char key[PIPE_KEYBYTES];
+	const char *enc, *algo;
+	const cJSON *ci;
+	enum pipe_compression comp;
+	char *local_cause = NULL, *dir;
+	int have_key = 0, in = -1, out = -1, rc = -1;
+	double raw_expect;
+
+	memset(s, 0, sizeof(*s));
+	dir = catalog_dir(cfg, t->name);
+	if (catalog_get(cfg, t->name, id, &s->b, &local_cause) == 0) {
+		s->data = xasprintf("%s/%s", dir, s->b.data_file);
+		free(local_cause);
+		local_cause = NULL;
+	}
+	s->stage = xasprintf("%s/.%s-restore.dir", dir, s->b.id != NULL ?
+	    s->b.id : catalog_valid_id(id) ? id : "latest");
+	dir_remove_tree(s->stage);
+	if (dir_make(dir, 0700) == -1 || dir_make(s->stage, 0700) == -1) {
+		*cause = xasprintf("cannot create %s: %s", s->stage,
+		    strerror(errno));
+		goto done;
+	}
+	/* Not here: the first remote that has it. */
+	for (size_t i = 0; s->b.id == NULL && i < t->remotes.n; i++) {
+		const struct remote *r = config_remote(cfg, t->remotes.v[i]);
+		char *want = strcmp(id, "latest") ? xstrdup(id) :
+		    remote_newest(cfg, r, t->name), *why = NULL;
+
+		if (want == NULL)
+			continue;
+		say(o, "info", "%s is not in %s; fetching it from remote %s",
+		    want, dir, r->name);
+		if (source_fetch(cfg, t, r, want, s, &why) == -1) {
+			say(o, "warning", "remote %s: %s", r->name, why);
+			free(why);
+		}
+		free(want);
+	}
+	if (s->b.id == NULL) {
+		*cause = t->remotes.n > 0 ? xasprintf("%s, nor on any remote",
+		    local_cause) : xstrdup(local_cause);
+		goto done;
+	}
+	enc = json_str(s->b.manifest, "encryption");
+	if (enc != NULL && strcmp(enc, "none") != 0) {
+		if (cfg->encryption_key_file == NULL) {
+			*cause = xstrdup("the backup is encrypted and no "
+			    "encryption_key_file is configured");
+			goto done;
+		}
+		if (load_key(cfg, key, &have_key, cause) == -1)
+			goto done;
+	}
+	ci = cJSON_GetObjectItemCaseSensitive(s->b.manifest, "compression_info");
+	algo = json_str(ci, "algorithm");
+	comp = algo != NULL && !strcmp(algo, "zstd") ? PIPE_ZSTD : PIPE_NONE;
+	raw_expect = json_num(s->b.manifest, "bytes_raw");
+	if (raw_expect > 0 && (double)free_bytes(s->stage) < raw_expect) {
+		char need[32], have[32];
+
+		cli_size(need, sizeof(need), raw_expect);
+		cli_size(have, sizeof(have), (double)free_bytes(s->stage));
+		*cause = xasprintf("not enough space to unpack the backup: it "
+		    "needs %s in %s, %s are free", need, dir, have);
+		goto done;
+	}
+	s->raw = xasprintf("%s/raw", s->stage);
+	say(o, "info", "checking %s (hash%s%s)", s->b.id,
+	    have_key ? ", decryption" : "", comp == PIPE_ZSTD ?
+	    ", decompression" : "");
+	if (o->progress != NULL)
+		o->progress(o->arg, "checking the backup", 0, 0);
+	if ((in = open(s->data, O_RDONLY | O_CLOEXEC)) == -1) {
+		*cause = xasprintf("%s: %s", s->data, strerror(errno));
+		goto done;
+	}
+	if ((out = open(s->raw, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) == -1) {
+		*cause = xasprintf("%s: %s", s->raw, strerror(errno));
+		goto done;
+	}
+	if (pipe_in_run(in, out, comp, have_key ? key : NULL, s->b.blake2b,
+	    &s->raw_bytes, cause) == -1) {
+		char *c = xasprintf("%s: %s; nothing was restored", s->b.id,
+		    *cause);
+
+		free(*cause);
+		*cause = c;
+		goto done;
+	}
+	if (close(out) == -1) {
+		out = -1;
+		*cause = xasprintf("%s: %s", s->raw, strerror(errno));
+		goto done;
+	}
+	out = -1;
+	if (raw_expect > 0 && (double)s->raw_bytes != raw_expect) {
+		*cause = xasprintf("%s unpacks to %llu bytes, its manifest "
+		    "says %.0f; nothing was restored", s->b.id,
+		    (unsigned long long)s->raw_bytes, raw_expect);
+		goto done;
+	}
+	rc = 0;
+done:
+	if (in != -1)
+		close(in);
+	if (out != -1)
+		close(out);
+	sodium_memzero(key, sizeof(key));
+	free(local_cause);
+	free(dir);
+	if (rc == -1)
+		source_release(s);
+	return rc;
+}
+
+static void
+run_init(struct run *run, const struct config *cfg, const struct target *t,
+    const char *id, const struct job_out *o)
+{
+	memset(run, 0, sizeof(*run));
+	run->out = o;
+	run->ctx.cfg = cfg;
+	run->ctx.target = t;
+	run->ctx.id = id;
+	run->ctx.progress = ctx_progress;
+	run->ctx.log = ctx_log;
+	run->ctx.cancelled = &job_cancelled;
+	run->ctx.arg = run;
+}
+
+/* A media target's newest good run record, checked against id. */
+static cJSON *
+media_record(const struct config *cfg, const struct target *t,
+    const char *id, char **cause)
+{
+	cJSON *last = NULL, *good = NULL;
+
+	catalog_last_runs(cfg, t->name, &last, &good);
+	cJSON_Delete(last);
+	if (good == NULL) {
+		*cause = xasprintf("no good copy of %s yet", t->name);
+		return NULL;
+	}
+	if (strcmp(id, "latest") != 0 && strcmp(id, json_text(good, "id"))) {
+		*cause = xasprintf("only the latest copy of %s is kept at its "
+		    "destinations (%s); ask for latest", t->name,
+		    json_text(good, "id"));
+		cJSON_Delete(good);
+		return NULL;
+	}
+	return good;
+}
+
 cJSON *
-job_verify(const struct config *cfg, const char *target, const char *id,
-    const struct job_out *o)
+job_restore(const struct config *cfg, const char *target, const char *id,
+    const struct restore_opts *opts, const struct job_out *o)
 {
 	const struct target *t = config_target(cfg, target);
 	const struct backend *be;
-	unsigned char key[PIPE_KEYBYTES];
-	enum pipe_compression comp;
-	char *cause = NULL, *path = NULL;
-	struct backup b;
+	struct source s;
 	struct run run;
-	int have_key = 0, fd = -1, status;
-	uint64_t raw = 0;
-	cJSON *result;
-	const char *enc, *algo;
-	const cJSON *ci;
+	char *cause = NULL;
+	cJSON *result, *record = NULL;
+	int64_t t0 = mono_ms();
+	int r;
 
-	memset(&b, 0, sizeof(b));
+	memset(&s, 0, sizeof(s));
+	if (t == NULL)
+		return result_fail(result_new(target, NULL),
+		    "no such target in the configuration");
+	be = backend_for(t);
+	result = result_new(t->name, be->kind);
+	if (be->restore == NULL) {
+		cause = xstrdup("this kind of target cannot be restored by "
+		    "this version of backupbot");
+		goto done;
+	}
+	if (restore_check(t, opts, &cause) == -1)
+		goto done;
+	if (t->kind == TARGET_MEDIA) {
+		if ((record = media_record(cfg, t, id, &cause)) == NULL)
+			goto done;
+		cJSON_AddStringToObject(result, "id", json_text(record, "id"));
+		run_init(&run, cfg, t, json_text(record, "id"), o);
+		say(o, "info", "restoring %s", json_text(record, "id"));
+		r = be->restore(&run.ctx, record, NULL, opts, result, &cause);
+	} else {
+		if (source_open(cfg, t, id, o, &s, &cause) == -1)
+			goto done;
+		cJSON_AddStringToObject(result, "id", s.b.id);
+		cJSON_AddStringToObject(result, "blake2b", s.b.blake2b);
+		cJSON_AddNumberToObject(result, "bytes", (double)s.b.bytes);
+		cJSON_AddNumberToObject(result, "bytes_raw",
+		    (double)s.raw_bytes);
+		if (s.remote != NULL)
+			cJSON_AddStringToObject(result, "fetched_from",
+			    s.remote);
+		run_init(&run, cfg, t, s.b.id, o);
+		say(o, "info", "restoring %s", s.b.id);
+		r = be->restore(&run.ctx, s.b.manifest, s.raw, opts, result,
+		    &cause);
+	}
+	if (r == 0 && job_cancelled)
+		r = -1;
+	if (r == 0)
+		cJSON_ReplaceItemInObjectCaseSensitive(result, "status",
+		    cJSON_CreateString("ok"));
+done:
+	if (json_str(result, "status") != NULL &&
+	    strcmp(json_text(result, "status"), "ok") != 0)
+		result_fail(result, cause ? cause : "unknown error");
+	cJSON_AddNumberToObject(result, "duration",
+	    (double)(mono_ms() - t0) / 1000.0);
+	free(cause);
+	cJSON_Delete(record);
+	source_release(&s);
+	return result;
+}
+
+/* Record a drill's outcome where !list and !status read it. */
+static void
+drill_record(const struct config *cfg, const struct target *t,
+    cJSON *manifest, const cJSON *result, const struct job_out *o)
+{
+	cJSON *d = cJSON_CreateObject();
+	const char *st = json_text(result, "status");
+
+	cJSON_AddNumberToObject(d, "at", (double)time(NULL));
+	cJSON_AddStringToObject(d, "status", st);
+	if (*json_text(result, "error"))
+		cJSON_AddStringToObject(d, "error", json_text(result, "error"));
+	cJSON_AddNumberToObject(d, "compared", json_num(result, "compared"));
+	cJSON_DeleteItemFromObjectCaseSensitive(manifest, "drill");
+	cJSON_AddItemToObject(manifest, "drill", d);
+	if (t->kind == TARGET_MEDIA) {
+		char *path = xasprintf("%s/%s/%s.run.json", cfg->backup_dir,
+		    t->name, json_text(manifest, "id"));
+		char *text = cJSON_Print(manifest);
+
+		if (file_write_atomic(path, text, strlen(text), 0600) == -1)
+			say(o, "warning", "cannot record the drill in %s: %s",
+			    path, strerror(errno));
+		free(text);
+		free(path);
+	} else {
+		char *cause = NULL;
+
+		if (catalog_write_manifest(cfg, t->name, json_text(manifest,
+		    "id"), manifest, &cause) == -1) {
+			say(o, "warning", "cannot record the drill: %s", cause);
+			free(cause);
+		}
+	}
+}
+
+cJSON *
+job_verify(const struct config *cfg, const char *target, const char *id,
+    int quick, const struct job_out *o)
+{
+	const struct target *t = config_target(cfg, target);
+	const struct backend *be;
+	struct restore_opts opts;
+	struct source s;
+	struct run run;
+	char *cause = NULL;
+	cJSON *result, *record = NULL;
+	int64_t t0 = mono_ms();
+	int r = 0;
+
+	memset(&s, 0, sizeof(s));
+	memset(&opts, 0, sizeof(opts));
+	opts.drill = 1;
 	if (t == NULL)
 		return result_fail(result_new(target, NULL),
 		    "no such target in the configuration");
 	be = backend_for(t);
 	result = result_new(target, be->kind);
-	if (catalog_get(cfg, target, id, &b, &cause) == -1)
-		goto fail;
-	cJSON_AddStringToObject(result, "id", b.id);
-	enc = json_str(b.manifest, "encryption");
-	if (enc != NULL && strcmp(enc, "none") != 0) {
-		if (cfg->encryption_key_file == NULL) {
-			cause = xstrdup("the backup is encrypted and no "
-			    "encryption_key_file is configured");
-			goto fail;
+	if (t->kind == TARGET_MEDIA) {
+		if (be->restore == NULL) {
+			cause = xstrdup("media copies cannot be verified by "
+			    "this version of backupbot");
+			goto done;
 		}
-		if (load_key(cfg, key, &have_key, &cause) == -1)
-			goto fail;
+		if ((record = media_record(cfg, t, id, &cause)) == NULL)
+			goto done;
+		cJSON_AddStringToObject(result, "id", json_text(record, "id"));
+		run_init(&run, cfg, t, json_text(record, "id"), o);
+		say(o, "info", "restore drill of %s", json_text(record, "id"));
+		r = be->restore(&run.ctx, record, NULL, &opts, result, &cause);
+		cJSON_AddTrueToObject(result, "drill");
+		goto recorded;
 	}
-	ci = cJSON_GetObjectItemCaseSensitive(b.manifest, "compression_info");
-	algo = json_str(ci, "algorithm");
-	comp = algo != NULL && !strcmp(algo, "zstd") ? PIPE_ZSTD : PIPE_NONE;
-	path = xasprintf("%s/%s/%s", cfg->backup_dir, target, b.data_file);
-	say(o, "info", "verifying %s", b.id);
-	/* Pass 1: every byte: hash, authentication, decompression. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		cause = xasprintf("%s: %s", path, strerror(errno));
-		goto fail;
+	/* Every byte: hash, authentication, decompression. */
+	if (source_open(cfg, t, id, o, &s, &cause) == -1)
+		goto done;
+	cJSON_AddStringToObject(result, "id", s.b.id);
+	cJSON_AddStringToObject(result, "blake2b", s.b.blake2b);
+	cJSON_AddNumberToObject(result, "bytes_raw", (double)s.raw_bytes);
+	run_init(&run, cfg, t, s.b.id, o);
+	if (!quick && be->restore != NULL) {
+		/* The proof: restore into a scratch copy and compare. */
+		say(o, "info", "restore drill of %s", s.b.id);
+		r = be->restore(&run.ctx, s.b.manifest, s.raw, &opts, result,
+		    &cause);
+		cJSON_AddTrueToObject(result, "drill");
+		record = cJSON_Duplicate(s.b.manifest, 1);
+		goto recorded;
 	}
-	if (pipe_in_run(fd, -1, comp, have_key ? key : NULL, b.blake2b, &raw,
-	    &cause) == -1)
-		goto fail;
-	close(fd);
-	fd = -1;
-	cJSON_AddStringToObject(result, "blake2b", b.blake2b);
-	cJSON_AddNumberToObject(result, "bytes_raw", (double)raw);
-	/* Pass 2: the tool that restores it can read it. */
-	memset(&run, 0, sizeof(run));
-	run.out = o;
-	run.ctx.cfg = cfg;
-	run.ctx.target = t;
-	run.ctx.id = b.id;
-	run.ctx.progress = ctx_progress;
-	run.ctx.log = ctx_log;
-	run.ctx.cancelled = &job_cancelled;
-	run.ctx.arg = &run;
+	/* Quick: the tool that restores it can read it. */
 	if (be->check_reader != NULL) {
 		struct proc p;
-		char *feed_cause = NULL;
+		struct tail err;
+		char chunk[4096];
+		int fd, status;
+		ssize_t n;
 
-		if (be->check_reader(&run.ctx, b.manifest, &p, &cause) == -1)
-			goto fail;
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-			cause = xasprintf("%s: %s", path, strerror(errno));
-			proc_wait(&p, &status);
-			goto fail;
+		if (be->check_reader(&run.ctx, s.b.manifest, &p, &cause) == -1)
+			goto done;
+		if ((fd = open(s.raw, O_RDONLY | O_CLOEXEC)) != -1) {
+			char *feed = NULL;
+
+			/* the reader may stop early: it has what it needs */
+			pipe_in_run(fd, p.in_fd, PIPE_NONE, NULL, NULL, NULL,
+			    &feed);
+			free(feed);
+			close(fd);
 		}
-		/* The reader may stop early (it has what it needs). */
-		pipe_in_run(fd, p.in_fd, comp, have_key ? key : NULL, NULL,
-		    NULL, &feed_cause);
-		free(feed_cause);
-		close(fd);
-		fd = -1;
 		close(p.in_fd);
 		p.in_fd = -1;
-		{
-			struct tail err;
-			char chunk[4096];
-			ssize_t n;
+		memset(&err, 0, sizeof(err));
+		while (p.err_fd != -1 && (n = read(p.err_fd, chunk,
+		    sizeof(chunk))) != 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				break;
+			tail_add(&err, chunk, (size_t)n);
+		}
+		proc_wait(&p, &status);
+		if (!proc_ok(status)) {
+			char *st = proc_status_text(status);
 
-			memset(&err, 0, sizeof(err));
-			while (p.err_fd != -1 && (n = read(p.err_fd, chunk,
-			    sizeof(chunk))) != 0) {
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n < 0)
-					break;
-				tail_add(&err, chunk, (size_t)n);
-			}
-			proc_wait(&p, &status);
-			if (!proc_ok(status)) {
-				char *st = proc_status_text(status);
-
-				cause = xasprintf("the restore tool cannot read "
-				    "the backup: it %s: %s", st,
-				    tail_text(&err, 5));
-				free(st);
-				goto fail;
-			}
+			cause = xasprintf("the restore tool cannot read the "
+			    "backup: it %s: %s", st, tail_text(&err, 5));
+			free(st);
+			goto done;
 		}
 	}
 	cJSON_ReplaceItemInObjectCaseSensitive(result, "status",
 	    cJSON_CreateString("ok"));
-	sodium_memzero(key, sizeof(key));
-	free(path);
-	backup_release(&b);
-	return result;
+	goto done;
 
-fail:
-	if (fd != -1)
-		close(fd);
-	sodium_memzero(key, sizeof(key));
-	result_fail(result, cause ? cause : "unknown error");
+recorded:
+	if (r == 0 && job_cancelled)
+		r = -1;
+	if (r == 0)
+		cJSON_ReplaceItemInObjectCaseSensitive(result, "status",
+		    cJSON_CreateString("ok"));
+	else
+		result_fail(result, cause ? cause : "unknown error");
+	if (!job_cancelled)
+		drill_record(cfg, t, record, result, o);
+done:
+	if (strcmp(json_text(result, "status"), "ok") != 0 &&
+	    *json_text(result, "error") == '\0')
+		result_fail(result, cause ? cause : "unknown error");
+	cJSON_AddNumberToObject(result, "duration",
+	    (double)(mono_ms() - t0) / 1000.0);
 	free(cause);
-	free(path);
-	backup_release(&b);
+	cJSON_Delete(record);
+	source_release(&s);
 	return result;
 }
 
@@ -718,6 +1086,27 @@ on_cancel(int sig)
 }
 
 int
+job_restore_args(int argc, char **argv, struct restore_opts *ro)
+{
+	memset(ro, 0, sizeof(*ro));
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--replace"))
+			ro->replace = 1;
+		else if (!strcmp(argv[i], "--flush"))
+			ro->flush = 1;
+		else if (!strcmp(argv[i], "--into") && i + 1 < argc &&
+		    ro->into == NULL)
+			ro->into = argv[++i];
+		else if (!strcmp(argv[i], "--from") && i + 1 < argc &&
+		    ro->from == NULL)
+			ro->from = argv[++i];
+		else
+			return -1;
+	}
+	return 0;
+}
+
+int
 job_main(const struct config *cfg, int argc, char **argv)
 {
 	struct job_out o = { json_progress, json_log, NULL };
@@ -732,11 +1121,21 @@ job_main(const struct config *cfg, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	if (argc == 2 && !strcmp(argv[0], "backup"))
 		result = job_backup(cfg, argv[1], &o);
-	else if (argc == 3 && !strcmp(argv[0], "verify"))
-		result = job_verify(cfg, argv[1], argv[2], &o);
-	else {
+	else if ((argc == 3 || argc == 4) && !strcmp(argv[0], "verify") &&
+	    (argc == 3 || !strcmp(argv[3], "--quick")))
+		result = job_verify(cfg, argv[1], argv[2], argc == 4, &o);
+	else if (argc >= 3 && !strcmp(argv[0], "restore")) {
+		struct restore_opts ro;
+
+		if (job_restore_args(argc - 3, argv + 3, &ro) == -1) {
+			fprintf(stderr, "backupbot job restore: bad options\n");
+			return 2;
+		}
+		result = job_restore(cfg, argv[1], argv[2], &ro, &o);
+	} else {
 		fprintf(stderr, "usage: backupbot job backup TARGET | "
-		    "verify TARGET ID\n");
+		    "verify TARGET ID [--quick] | restore TARGET ID "
+		    "[OPTIONS]\n");
 		return 2;
 	}
 	status = json_str(result, "status");

@@ -19,6 +19,7 @@
 
 struct cJSON;
 struct config;
+struct restore_opts;
 
 struct job_out {
 	void	(*progress)(void *arg, const char *phase, uint64_t done,
@@ -35,11 +36,26 @@ struct cJSON *job_backup(const struct config *cfg, const char *target,
     const struct job_out *out);
 
 /*
- * Verify a backup: hash, decryption, decompression and (per kind) that
- * the tool can read it (pg_restore --list).  id may be "latest".
+ * Verify a backup: every byte (hash, decryption, decompression), then
+ * the restore drill: the backend restores it into a scratch copy,
+ * compares with the manifest and removes the copy; the outcome is
+ * recorded in the manifest ("drill").  quick: instead of the drill, only
+ * check that the restore tool can read it.  id may be "latest".  Media:
+ * the drill compares the destination with the source.
  */
 struct cJSON *job_verify(const struct config *cfg, const char *target,
-    const char *id, const struct job_out *out);
+    const char *id, int quick, const struct job_out *out);
+
+/*
+ * Restore a backup (id or "latest"): taken from backup_dir or fetched from
+ * the first remote that has it, its hash checked before anything is
+ * touched, then handed to the backend.  opts are checked again
+ * (restore_check).  Result as above plus "into", "compared",
+ * "differences", "notes", "fetched_from".
+ */
+struct cJSON *job_restore(const struct config *cfg, const char *target,
+    const char *id, const struct restore_opts *opts,
+    const struct job_out *out);
 
 /*
  * Apply the target's retention locally and on its remotes.  Never
@@ -47,6 +63,13 @@ struct cJSON *job_verify(const struct config *cfg, const char *target,
  */
 void job_retention(const struct config *cfg, const char *target,
     struct cJSON *result, const struct job_out *out);
+
+/*
+ * Restore options from argv (--into X, --from D, --replace, --flush);
+ * ro points into argv.  0, or -1 on an unknown or repeated option.
+ * Values are checked later, by restore_check.
+ */
+int job_restore_args(int argc, char **argv, struct restore_opts *ro);
 
 /* `backupbot job KIND ARGS...`: the daemon's child.  Exit status. */
 int job_main(const struct config *cfg, int argc, char **argv);

@@ -25,6 +25,7 @@ static const struct {
 	{ "backup", cli_backup },
 	{ "list", cli_list },
 	{ "verify", cli_verify },
+	{ "restore", cli_restore },
 	{ "cat", cli_cat },
 	{ "keygen", cli_keygen },
 	{ "catalog", cli_catalog },
@@ -66,9 +67,14 @@ usage(FILE *f)
 "                         exit 0 only when all is well\n"
 "  backup TARGET|KIND|all back up now, with a progress bar (Ctrl-C cancels)\n"
 "  list [TARGET] [--json] the catalog, newest first, and what each is kept as\n"
-"  verify ID | TARGET [ID|latest]\n"
-"                         check hash, decryption and that the restore tool\n"
-"                         can read the backup\n"
+"  verify ID | TARGET [ID|latest] [--quick]\n"
+"                         check every byte, then a restore drill: restore\n"
+"                         into a scratch copy, compare, remove it (--quick:\n"
+"                         only check that the restore tool can read it)\n"
+"  restore TARGET [ID|latest] [--into NAME] [--replace] [--flush]\n"
+"          [--from DEST] [--yes]\n"
+"                         restore (postgres: into a new database); asks\n"
+"                         first unless --yes\n"
 "  cat ID | TARGET ID|latest\n"
 "                         write a backup's original bytes to stdout (hash,\n"
 "                         decryption checked), e.g. into pg_restore\n"

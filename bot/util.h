@@ -76,6 +76,9 @@ int file_write_atomic(const char *path, const void *data, size_t len, int mode);
 int dir_sync_of(const char *path);
 /* mkdir -p with mode for every created component. */
 int dir_make(const char *path, int mode);
+/* Remove path and everything under it (links are not followed); a
+ * missing path is fine.  0 or -1 with errno. */
+int dir_remove_tree(const char *path);
 
 /*
  * Read a secret from a file, refusing files that group or others can read
