@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "approval.h"
 #include "bot.h"
 #include "config.h"
 #include "jobs.h"
@@ -70,6 +71,7 @@ struct loop {
 	size_t			 ngaps;
 	/* outbox */
 	struct mx_call		*send_call;
+	int64_t			 approval_wait;	/* ms to the next expiry */
 	struct outbox_item	*sending;
 	int			 fatal;
 };
@@ -297,6 +299,13 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	char **argv = NULL;
 	int argc;
 
+	if (!strcmp(ev->type, "m.reaction") &&
+	    strcmp(ev->sender, bot->user_id) != 0 && ev->event_id[0] == '$') {
+		/* ✅/❌ on a restore plan; from admins only */
+		if (bot_authorised(bot, room, ev->sender))
+			approvals_reaction(bot, ev, backlog);
+		return;
+	}
 	if (strcmp(ev->type, "m.room.message") != 0 ||
 	    !strcmp(ev->sender, bot->user_id) ||
 	    strcmp(ev->msgtype, "m.text") != 0 ||
@@ -874,6 +883,8 @@ loop_timeout(struct loop *l)
 	}
 	if ((w = jobs_timeout(l->bot->jobs, now)) >= 0 && w < t)
 		t = w;
+	if (l->approval_wait >= 0 && l->approval_wait < t)
+		t = l->approval_wait;
 	return (int)t;
 }
 
@@ -911,6 +922,7 @@ loop_run(struct loop *l)
 			return 1;
 		read_signals(l);
 		jobs_poll(bot->jobs, mono_ms());
+		l->approval_wait = approvals_tick(bot, time(NULL));
 		if (l->reload) {
 			l->reload = 0;
 			reload(l);
@@ -976,6 +988,7 @@ bot_free(struct bot *bot)
 		free(bot->refusals[i].user);
 	cJSON_Delete(bot->offline);
 	jobs_free(bot->jobs);
+	approvals_free(bot->approvals);
 	mx_free(bot->mx);
 	outbox_free(bot->outbox);
 	state_free(bot->state);
@@ -1014,6 +1027,15 @@ bot_open(struct bot *bot, const char *config_path, int quiet)
 	free(dir);
 	if (bot->outbox == NULL) {
 		fprintf(quiet ? stdout : stderr, "%soutbox: %s\n",
+		    quiet ? "error: " : "", cause);
+		free(cause);
+		return -1;
+	}
+	dir = xasprintf("%s/approvals", bot->cfg->state_dir);
+	bot->approvals = approvals_open(dir, &cause);
+	free(dir);
+	if (bot->approvals == NULL) {
+		fprintf(quiet ? stdout : stderr, "%sapprovals: %s\n",
 		    quiet ? "error: " : "", cause);
 		free(cause);
 		return -1;
@@ -1064,6 +1086,7 @@ bot_run(const char *config_path)
 	    bot.device_id ? bot.device_id : "?", bot.nrooms);
 	bot.jobs = jobs_new(&bot);
 	jobs_startup(bot.jobs);
+	approvals_startup(&bot);
 	bot.first_sync = 1;
 	r = loop_run(&l);
 	if (l.sync_call != NULL)

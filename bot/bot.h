@@ -15,6 +15,7 @@
 
 struct config;
 struct jobs;
+struct approvals;
 struct msg;
 struct mx;
 struct outbox;
@@ -41,6 +42,7 @@ struct bot {
 	struct outbox	*outbox;
 	struct state	*state;
 	struct jobs	*jobs;
+	struct approvals *approvals;	/* restore requests */
 	char		*user_id;
 	char		*device_id;
 	char		*filter_id;

@@ -69,6 +69,10 @@ struct target {
 	/* restore */
 	int		 allow_replace;	/* !restore --replace permitted */
 	int		 restore_jobs;	/* pg_restore -j */
+	/* postgres: a role that may create databases (the backup role
+	 * usually may not); NULL: conninfo / password_file */
+	char		*restore_conninfo;
+	char		*restore_password_file;
 	char		*redis_server;	/* loads RDB files for restores */
 	char		*verify_schedule; /* cron: restore drills */
 };

@@ -879,6 +879,132 @@ done:
 	return result;
 }
 
+cJSON *
+job_check(const struct config *cfg, const char *target, const char *id,
+    const struct job_out *o)
+{
+	const struct target *t = config_target(cfg, target);
+	const struct backend *be;
+	char hash[2 * PIPE_HASHBYTES + 1];
+	char *cause = NULL, *path = NULL, *stage = NULL;
+	struct backup b;
+	uint64_t bytes = 0;
+	cJSON *result, *record;
+	int fd;
+
+	memset(&b, 0, sizeof(b));
+	if (t == NULL)
+		return result_fail(result_new(target, NULL),
+		    "no such target in the configuration");
+	be = backend_for(t);
+	result = result_new(t->name, be->kind);
+	if (t->kind == TARGET_MEDIA) {
+		if ((record = media_record(cfg, t, id, &cause)) == NULL)
+			goto fail;
+		cJSON_AddStringToObject(result, "id", json_text(record, "id"));
+		cJSON_AddNumberToObject(result, "started",
+		    json_num(record, "started"));
+		cJSON_AddNumberToObject(result, "bytes",
+		    json_num(record, "bytes"));
+		cJSON_AddStringToObject(result, "location", "destinations");
+		cJSON_Delete(record);
+		goto ok;
+	}
+	if (catalog_get(cfg, t->name, id, &b, &cause) == 0) {
+		path = xasprintf("%s/%s/%s", cfg->backup_dir, t->name,
+		    b.data_file);
+		say(o, "info", "checking the hash of %s", b.id);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+			cause = xasprintf("%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (pipe_hash_fd(fd, hash, &bytes, &cause) == -1) {
+			close(fd);
+			goto fail;
+		}
+		close(fd);
+		if (strcmp(hash, b.blake2b) != 0 || bytes != b.bytes) {
+			cause = xasprintf("%s is damaged: its hash or size is "
+			    "not the one recorded when it was made", b.id);
+			goto fail;
+		}
+		cJSON_AddStringToObject(result, "location", "local");
+	} else {
+		/* Not here: the manifest of the first remote that has it. */
+		stage = xasprintf("%s/%s/.check.dir", cfg->backup_dir, t->name);
+		dir_remove_tree(stage);
+		for (size_t i = 0; b.id == NULL && i < t->remotes.n; i++) {
+			const struct remote *r = config_remote(cfg,
+			    t->remotes.v[i]);
+			char *want = strcmp(id, "latest") ? xstrdup(id) :
+			    remote_newest(cfg, r, t->name);
+			char *mname, *mpath, *text, *why = NULL;
+			size_t len;
+
+			if (want == NULL)
+				continue;
+			mname = xasprintf("%s.json", want);
+			mpath = xasprintf("%s/%s", stage, mname);
+			if (dir_make(stage, 0700) == 0 && remote_get(cfg, r,
+			    t->name, mname, mpath, &why) == 0 &&
+			    (text = file_read(mpath, 4 << 20, &len)) != NULL) {
+				if (catalog_parse_manifest(text, len, &b,
+				    &why) == 0 && strcmp(b.id, want) != 0)
+					backup_release(&b);
+				free(text);
+			}
+			if (b.id != NULL)
+				cJSON_AddItemToObject(result, "location",
+				    cJSON_CreateString(r->name));
+			free(why);
+			free(mname);
+			free(mpath);
+			free(want);
+		}
+		dir_remove_tree(stage);
+		if (b.id == NULL) {
+			if (t->remotes.n > 0) {
+				char *c = xasprintf("%s, nor on any remote",
+				    cause);
+
+				free(cause);
+				cause = c;
+			}
+			goto fail;
+		}
+		free(cause);
+		cause = NULL;
+	}
+	cJSON_AddStringToObject(result, "id", b.id);
+	cJSON_AddNumberToObject(result, "started", (double)b.started);
+	cJSON_AddNumberToObject(result, "bytes", (double)b.bytes);
+	cJSON_AddNumberToObject(result, "bytes_raw",
+	    json_num(b.manifest, "bytes_raw"));
+	cJSON_AddStringToObject(result, "blake2b", b.blake2b);
+	if (json_str(b.manifest, "database") != NULL)
+		cJSON_AddStringToObject(result, "database",
+		    json_str(b.manifest, "database"));
+	if (json_str(b.manifest, "mode") != NULL)
+		cJSON_AddStringToObject(result, "mode",
+		    json_str(b.manifest, "mode"));
+	cJSON_AddStringToObject(result, "encryption",
+	    json_text(b.manifest, "encryption"));
+ok:
+	cJSON_ReplaceItemInObjectCaseSensitive(result, "status",
+	    cJSON_CreateString("ok"));
+	free(path);
+	free(stage);
+	backup_release(&b);
+	return result;
+fail:
+	result_fail(result, cause ? cause : "unknown error");
+	free(cause);
+	free(path);
+	free(stage);
+	backup_release(&b);
+	return result;
+}
+
 /* Record a drill's outcome where !list and !status read it. */
 static void
 drill_record(const struct config *cfg, const struct target *t,
@@ -1124,6 +1250,8 @@ job_main(const struct config *cfg, int argc, char **argv)
 	else if ((argc == 3 || argc == 4) && !strcmp(argv[0], "verify") &&
 	    (argc == 3 || !strcmp(argv[3], "--quick")))
 		result = job_verify(cfg, argv[1], argv[2], argc == 4, &o);
+	else if (argc == 3 && !strcmp(argv[0], "check"))
+		result = job_check(cfg, argv[1], argv[2], &o);
 	else if (argc >= 3 && !strcmp(argv[0], "restore")) {
 		struct restore_opts ro;
 

@@ -65,6 +65,16 @@ void job_retention(const struct config *cfg, const char *target,
     struct cJSON *result, const struct job_out *out);
 
 /*
+ * Before a restore is planned: find the backup (locally, or its manifest
+ * on the first remote that has it) and check the stored file's hash and
+ * size.  Result: "id" (resolved), "started", "bytes", "blake2b",
+ * "location" ("local", a remote's name, or "destinations" for media),
+ * and "database" / "mode" when the manifest has them.
+ */
+struct cJSON *job_check(const struct config *cfg, const char *target,
+    const char *id, const struct job_out *out);
+
+/*
  * Restore options from argv (--into X, --from D, --replace, --flush);
  * ro points into argv.  0, or -1 on an unknown or repeated option.
  * Values are checked later, by restore_check.

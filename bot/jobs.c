@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "config.h"
 #include "json.h"
+#include "approval.h"
 #include "jobs.h"
 #include "log.h"
 #include "msg.h"
@@ -46,10 +47,29 @@ struct jobs {
 	char		*ledger;
 };
 
+static const char *const kind_words[] = {
+	[JOB_BACKUP] = "backup", [JOB_VERIFY] = "verification",
+	[JOB_RESTORE] = "restore", [JOB_CHECK] = "check"
+};
+/* What the child is told to do: `backupbot job WORD ...`. */
+static const char *const kind_args[] = {
+	[JOB_BACKUP] = "backup", [JOB_VERIFY] = "verify",
+	[JOB_RESTORE] = "restore", [JOB_CHECK] = "check"
+};
+
 static const char *
 kind_word(enum job_kind k)
 {
-	return k == JOB_BACKUP ? "backup" : "verification";
+	return kind_words[k];
+}
+
+static enum job_kind
+kind_of(const char *arg)
+{
+	for (size_t k = 0; k < nitems(kind_args); k++)
+		if (!strcmp(kind_args[k], arg) || !strcmp(kind_words[k], arg))
+			return (enum job_kind)k;
+	return JOB_BACKUP;
 }
 
 struct jobs *
@@ -68,7 +88,8 @@ static void
 job_free(struct job *j)
 {
 	free(j->target);
-	free(j->arg);
+	strv_free(j->args);
+	free(j->request);
 	free(j->requester);
 	free(j->room);
 	free(j->thread);
@@ -223,6 +244,51 @@ progress_update(struct jobs *js, struct job *j, int64_t now, int force)
 	j->last_edit = now;
 }
 
+/* A restore or a restore drill: into what, what was compared, notes. */
+static void
+restore_summary(const struct job *j, const cJSON *r, int ok, struct msg *m,
+    struct msg *e)
+{
+	const char *what = j->kind == JOB_RESTORE ? "restore" : "restore drill";
+	const cJSON *it;
+	char dur[32];
+
+	cli_duration(dur, sizeof(dur), json_num(r, "duration"));
+	if (ok) {
+		msg_textf(m, "✅ %s of %s: ", what, j->target);
+		msg_code(m, json_text(r, "id"));
+		if (*json_text(r, "into")) {
+			msg_text(m, j->kind == JOB_RESTORE ? " restored into " :
+			    " restored into the scratch copy ");
+			msg_code(m, json_text(r, "into"));
+		}
+		msg_textf(m, " in %s", dur);
+		if (json_num(r, "compared") > 0)
+			msg_textf(m, "; %.0f compared with the manifest, all "
+			    "equal", json_num(r, "compared"));
+		msg_textf(e, "✅ %s of %s: done", what, j->target);
+	} else {
+		msg_textf(m, "❌ %s of %s failed: ", what, j->target);
+		msg_pre(m, *json_text(r, "error") ? json_text(r, "error") :
+		    "unknown error");
+		msg_textf(e, "❌ %s of %s: failed", what, j->target);
+	}
+	if (*json_text(r, "fetched_from")) {
+		msg_nl(m);
+		msg_textf(m, "fetched from remote %s, hash checked",
+		    json_text(r, "fetched_from"));
+	}
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r,
+	    "differences")) {
+		msg_nl(m);
+		msg_textf(m, "≠ %s", cJSON_IsString(it) ? it->valuestring : "?");
+	}
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "notes")) {
+		msg_nl(m);
+		msg_textf(m, "• %s", cJSON_IsString(it) ? it->valuestring : "?");
+	}
+}
+
 static void
 summary(struct jobs *js, struct job *j, const char *crash)
 {
@@ -240,6 +306,9 @@ summary(struct jobs *js, struct job *j, const char *crash)
 		    j->target, j->cancelled_by);
 		msg_textf(&e, "⏹ %s of %s: cancelled", kind_word(j->kind),
 		    j->target);
+	} else if (r != NULL && (j->kind == JOB_RESTORE ||
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "drill")))) {
+		restore_summary(j, r, ok, &m, &e);
 	} else if ((ok || partial) &&
 	    cJSON_GetObjectItemCaseSensitive(r, "destinations") != NULL) {
 		/* a media sync: what it copied where */
@@ -424,7 +493,7 @@ running_count(struct jobs *js)
 static void
 job_start(struct jobs *js, struct job *j)
 {
-	const char *argv[8];
+	const char *argv[8 + JOB_MAX_ARGS];
 	char *cause = NULL;
 	struct proc p;
 	struct msg m;
@@ -434,10 +503,15 @@ job_start(struct jobs *js, struct job *j)
 	argv[n++] = "-c";
 	argv[n++] = js->bot->cfg->path;
 	argv[n++] = "job";
-	argv[n++] = j->kind == JOB_BACKUP ? "backup" : "verify";
+	argv[n++] = kind_args[j->kind];
 	argv[n++] = j->target;
-	if (j->kind == JOB_VERIFY)
-		argv[n++] = j->arg;
+	for (size_t i = 0; j->args != NULL && j->args[i] != NULL &&
+	    i < JOB_MAX_ARGS; i++) {
+		/* a check is told the backup only; the plan keeps the rest */
+		if (j->kind == JOB_CHECK && i > 0)
+			break;
+		argv[n++] = j->args[i];
+	}
 	argv[n] = NULL;
 	j->started_at = time(NULL);
 	j->started_mono = mono_ms();
@@ -460,9 +534,12 @@ job_start(struct jobs *js, struct job *j)
 	log_info("job %d: %s of %s started by %s (pid %d)", j->number,
 	    kind_word(j->kind), j->target, j->requester, (int)j->pid);
 	ledger_add(js, ledger_line("start", j));
-	progress_text(j, &m, mono_ms());
-	j->progress_seq = reply_in_thread(js, j, &m);
-	j->last_edit = mono_ms();
+	/* a check is quick and answered by its plan: no progress */
+	if (j->kind != JOB_CHECK) {
+		progress_text(j, &m, mono_ms());
+		j->progress_seq = reply_in_thread(js, j, &m);
+		j->last_edit = mono_ms();
+	}
 	msg_release(&m);
 }
 
@@ -491,7 +568,7 @@ running_for(struct jobs *js, const char *target)
 
 struct job *
 jobs_submit(struct jobs *js, enum job_kind kind, const char *target,
-    const char *arg, const char *requester, const char *room,
+    const char *const *args, const char *requester, const char *room,
     const char *thread, const char *command, int group)
 {
 	struct job *j, **tail;
@@ -522,7 +599,15 @@ jobs_submit(struct jobs *js, enum job_kind kind, const char *target,
 	j->kind = kind;
 	j->state = JOB_QUEUED;
 	j->target = xstrdup(target);
-	j->arg = arg ? xstrdup(arg) : NULL;
+	if (args != NULL) {
+		size_t n = 0;
+
+		while (args[n] != NULL && n < JOB_MAX_ARGS)
+			n++;
+		j->args = xcalloc(n + 1, sizeof(*j->args));
+		for (size_t i = 0; i < n; i++)
+			j->args[i] = xstrdup(args[i]);
+	}
 	j->requester = xstrdup(requester);
 	j->room = xstrdup(room);
 	j->thread = xstrdup(thread);
@@ -640,7 +725,10 @@ finish(struct jobs *js, struct job *j, int status)
 		/* A crashed job cannot clean up after itself. */
 		catalog_clean_partials(js->bot->cfg, j->target);
 	}
-	summary(js, j, crash);
+	if (j->kind != JOB_CHECK)
+		summary(js, j, crash);
+	if (j->kind == JOB_CHECK || j->kind == JOB_RESTORE)
+		approvals_job_done(js->bot, j);
 	l = ledger_line("end", j);
 	cJSON_AddStringToObject(l, "status", crash ? "crashed" :
 	    json_text(j->result, "status"));
@@ -824,8 +912,7 @@ jobs_startup(struct jobs *js)
 
 		memset(&j, 0, sizeof(j));
 		j.number = (int)json_num(it, "job");
-		j.kind = !strcmp(json_text(it, "kind"), "backup") ? JOB_BACKUP :
-		    JOB_VERIFY;
+		j.kind = kind_of(json_text(it, "kind"));
 		j.target = (char *)json_text(it, "target");
 		j.requester = (char *)json_text(it, "by");
 		j.room = (char *)json_text(it, "room");

@@ -16,7 +16,13 @@
 
 struct bot;
 
-enum job_kind { JOB_BACKUP, JOB_VERIFY };
+/*
+ * A check verifies a backup before a restore is planned; its result goes
+ * to the approval flow (approval.h), which also follows restores.
+ */
+enum job_kind { JOB_BACKUP, JOB_VERIFY, JOB_RESTORE, JOB_CHECK };
+
+#define JOB_MAX_ARGS	12
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
 struct job {
@@ -24,7 +30,8 @@ struct job {
 	enum job_kind	 kind;
 	enum job_state	 state;
 	char		*target;
-	char		*arg;		/* verify: backup id */
+	char		**args;		/* after the target: ID, options */
+	char		*request;	/* restore: the approval request */
 	char		*requester;	/* mxid, or "schedule" */
 	char		*room;
 	char		*thread;	/* thread root */
@@ -65,7 +72,7 @@ void jobs_startup(struct jobs *js);
  * thread).
  */
 struct job *jobs_submit(struct jobs *js, enum job_kind kind,
-    const char *target, const char *arg, const char *requester,
+    const char *target, const char *const *args, const char *requester,
     const char *room, const char *thread, const char *command, int group);
 const char *jobs_last_error(struct jobs *js);
 /* A new group number for jobs submitted together. */

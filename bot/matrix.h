@@ -17,6 +17,7 @@
 
 #define MX_BODY_CAP	(32 * 1024 * 1024)
 #define MX_V3		"/_matrix/client/v3"
+#define MX_V1		"/_matrix/client/v1"
 
 struct cJSON;
 

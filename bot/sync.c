@@ -274,3 +274,27 @@ sync_parse_messages(const char *json, size_t len, struct mx_event **evp,
 	cJSON_Delete(j);
 	return 0;
 }
+
+int
+sync_parse_relations(const char *json, size_t len, struct mx_event **evp,
+    size_t *nev, char **next, char **cause)
+{
+	cJSON *j;
+
+	*evp = NULL;
+	*nev = 0;
+	*next = NULL;
+	*cause = NULL;
+	j = cJSON_ParseWithLength(json, len);
+	if (!cJSON_IsObject(j) ||
+	    !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "chunk"))) {
+		*cause = xstrdup("relations response has no chunk array");
+		cJSON_Delete(j);
+		return -1;
+	}
+	events_of(cJSON_GetObjectItemCaseSensitive(j, "chunk"), evp, nev);
+	if (str(j, "next_batch") != NULL && str(j, "next_batch")[0] != '\0')
+		*next = xstrdup(str(j, "next_batch"));
+	cJSON_Delete(j);
+	return 0;
+}

@@ -69,6 +69,13 @@ void sync_batch_release(struct sync_batch *b);
 int sync_parse_messages(const char *json, size_t len, struct mx_event **ev,
     size_t *nev, char **end, char **cause);
 
+/*
+ * Parse a /relations response: its chunk of events (order as given) and
+ * next_batch (NULL when there is no more).  0 or -1.
+ */
+int sync_parse_relations(const char *json, size_t len, struct mx_event **ev,
+    size_t *nev, char **next, char **cause);
+
 void mx_event_release(struct mx_event *e);
 void mx_events_free(struct mx_event *ev, size_t n);
 /* Fill e from one JSON event; -1 if it is not an event at all. */

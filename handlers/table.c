@@ -5,10 +5,13 @@
 
 #include "cmd.h"
 
+extern const struct cmd_entry cmd_approve_entry;
 extern const struct cmd_entry cmd_backup_entry;
 extern const struct cmd_entry cmd_cancel_entry;
+extern const struct cmd_entry cmd_deny_entry;
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_list_entry;
+extern const struct cmd_entry cmd_restore_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_verify_entry;
 
@@ -18,6 +21,9 @@ const struct cmd_entry *cmd_table[] = {
 	&cmd_backup_entry,
 	&cmd_list_entry,
 	&cmd_verify_entry,
+	&cmd_restore_entry,
+	&cmd_approve_entry,
+	&cmd_deny_entry,
 	&cmd_cancel_entry,
 	NULL
 };

@@ -1,6 +1,9 @@
 /*
- * verify.c - !verify TARGET [ID|latest]: prove a backup readable: hash,
- * decryption, decompression, and the restore tool reading all of it.
+ * verify.c - !verify TARGET [ID|latest]: a restore drill.  Every byte of
+ * the backup is checked, then it is restored into a scratch copy
+ * (database, temporary redis-server, directory), compared with its
+ * manifest and the copy removed; media destinations are compared with
+ * the source.  The outcome is recorded in the catalog.
  */
 #include <string.h>
 
@@ -17,6 +20,7 @@ verify_exec(struct cmd_ctx *ctx)
 	const struct config *cfg = ctx->bot->cfg;
 	const char *target = ctx->argv[1];
 	const char *id = ctx->argc > 2 ? ctx->argv[2] : "latest";
+	const char *args[] = { id, NULL };
 	const struct target *t;
 	struct msg m;
 
@@ -28,11 +32,6 @@ verify_exec(struct cmd_ctx *ctx)
 		    cfg->command_prefix);
 		goto refuse;
 	}
-	if (t->kind == TARGET_MEDIA) {
-		msg_text(&m, "Media targets are synced, not stored as backups:"
-		    " there is nothing to verify.");
-		goto refuse;
-	}
 	if (strcmp(id, "latest") != 0 && (!catalog_valid_id(id) ||
 	    strncmp(id, target, strlen(target)) != 0 ||
 	    id[strlen(target)] != '-')) {
@@ -40,7 +39,7 @@ verify_exec(struct cmd_ctx *ctx)
 		    id, target, cfg->command_prefix, target);
 		goto refuse;
 	}
-	if (jobs_submit(ctx->bot->jobs, JOB_VERIFY, target, id, ctx->sender,
+	if (jobs_submit(ctx->bot->jobs, JOB_VERIFY, target, args, ctx->sender,
 	    ctx->room_id, ctx->thread_root, ctx->event_id, 0) == NULL) {
 		msg_textf(&m, "⚠️ %s", jobs_last_error(ctx->bot->jobs));
 		goto refuse;
@@ -57,8 +56,8 @@ refuse:
 const struct cmd_entry cmd_verify_entry = {
 	.name = "verify",
 	.usage = "TARGET [ID|latest]",
-	.summary = "prove a backup readable: hash, decryption, and the restore "
-	    "tool reading all of it",
+	.summary = "restore drill: check every byte, restore into a scratch "
+	    "copy, compare with the manifest, remove the copy",
 	.min_args = 1,
 	.max_args = 2,
 	.exec = verify_exec,
