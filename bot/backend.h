@@ -38,7 +38,10 @@ struct job_ctx {
 
 /* What a restore is asked to do (already checked by restore_check). */
 struct restore_opts {
-	/* postgres: database name; files, media: a path; NULL: default */
+	/*
+	 * postgres: the new database (with replace: its name until the
+	 * swap); files, media: a path; NULL: the kind's default
+	 */
 	const char	*into;
 	const char	*from;		/* media: destination to copy from */
 	int		 replace;	/* postgres: swap names; files, media:

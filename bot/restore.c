@@ -135,11 +135,6 @@ restore_check(const struct target *t, const struct restore_opts *o,
 			    "not starting with a digit)");
 			return -1;
 		}
-		if (o->into != NULL && o->replace) {
-			*cause = xstrdup("--replace restores into the target's "
-			    "own database; leave out --into");
-			return -1;
-		}
 		break;
 	case TARGET_REDIS:
 		if (o->into != NULL) {
