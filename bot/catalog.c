@@ -410,3 +410,48 @@ catalog_clean_partials(const struct config *cfg, const char *only)
 	closedir(top);
 	return removed;
 }
+
+int
+catalog_last_drill(const struct config *cfg, const struct target *t,
+    time_t *at, int *ok, char **id)
+{
+	struct backup *list;
+	size_t n;
+	const cJSON *best = NULL, *best_m = NULL;
+	cJSON *last = NULL, *good = NULL;
+
+	*id = NULL;
+	if (t->kind == TARGET_MEDIA) {
+		const cJSON *d;
+
+		catalog_last_runs(cfg, t->name, &last, &good);
+		d = good != NULL ? cJSON_GetObjectItemCaseSensitive(good,
+		    "drill") : NULL;
+		if (d != NULL) {
+			*at = (time_t)json_num(d, "at");
+			*ok = !strcmp(json_text(d, "status"), "ok");
+			*id = xstrdup(json_text(good, "id"));
+		}
+		cJSON_Delete(last);
+		cJSON_Delete(good);
+		return *id != NULL ? 0 : -1;
+	}
+	n = catalog_list(cfg, t->name, &list);
+	for (size_t i = 0; i < n; i++) {
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(
+		    list[i].manifest, "drill");
+
+		if (d != NULL && (best == NULL ||
+		    json_num(d, "at") > json_num(best, "at"))) {
+			best = d;
+			best_m = list[i].manifest;
+		}
+	}
+	if (best != NULL) {
+		*at = (time_t)json_num(best, "at");
+		*ok = !strcmp(json_text(best, "status"), "ok");
+		*id = xstrdup(json_text(best_m, "id"));
+	}
+	catalog_free(list, n);
+	return *id != NULL ? 0 : -1;
+}

@@ -75,6 +75,14 @@ struct keep_item *catalog_keep(const struct target *t,
 void catalog_last_runs(const struct config *cfg, const char *target,
     struct cJSON **last, struct cJSON **last_good);
 
+/*
+ * The newest restore drill recorded for target (in any backup's manifest,
+ * or the newest good run record of a media target): 0 with *at, *ok and
+ * the backup's *id (caller frees), or -1 when there was none.
+ */
+int catalog_last_drill(const struct config *cfg, const struct target *t,
+    time_t *at, int *ok, char **id);
+
 /* Write a manifest atomically to backup_dir/TARGET/ID.json. 0 or -1. */
 int catalog_write_manifest(const struct config *cfg, const char *target,
     const char *id, const struct cJSON *manifest, char **cause);

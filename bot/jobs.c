@@ -57,6 +57,12 @@ static const char *const kind_args[] = {
 	[JOB_RESTORE] = "restore", [JOB_CHECK] = "check"
 };
 
+const char *
+jobs_kind_word(enum job_kind k)
+{
+	return kind_words[k];
+}
+
 static const char *
 kind_word(enum job_kind k)
 {

@@ -92,6 +92,9 @@ int64_t jobs_timeout(struct jobs *js, int64_t now);
 int jobs_cancel(struct jobs *js, const char *what, const char *by,
     char **msg);
 
+/* "backup", "verification", "restore", "check". */
+const char *jobs_kind_word(enum job_kind k);
+
 /* Iterate: running and queued jobs, in order. */
 struct job *jobs_first(struct jobs *js);
 

@@ -75,6 +75,18 @@ list_target(struct msg *m, const struct config *cfg, const struct target *t,
 		}
 		msg_textf(m, " · kept as %s", t->keep.set ? items[i].reasons :
 		    "all");
+		{
+			const cJSON *d = cJSON_GetObjectItemCaseSensitive(
+			    list[i].manifest, "drill");
+
+			if (d != NULL) {
+				cli_age(age, sizeof(age), difftime(now,
+				    (time_t)json_num(d, "at")));
+				msg_textf(m, " · restore drill %s %s ago",
+				    !strcmp(json_text(d, "status"), "ok") ?
+				    "✓" : "✗", age);
+			}
+		}
 	}
 	if ((long)n > max)
 		msg_textf(m, " (and %zu older)", n - (size_t)max);

@@ -2,11 +2,13 @@
  * status.c - !status: the bot itself, its rooms and its outbox.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 #include <time.h>
 
+#include "approval.h"
 #include "bot.h"
 #include "catalog.h"
 #include "cli.h"
@@ -28,6 +30,44 @@ format_duration(char *out, size_t n, long s)
 		snprintf(out, n, "%ldh %ldm", s / 3600, (s % 3600) / 60);
 	else
 		snprintf(out, n, "%ldd %ldh", s / 86400, (s % 86400) / 3600);
+}
+
+/* When the target's backups were last proven restorable. */
+static void
+status_drill(struct msg *m, const struct config *cfg, const struct target *t,
+    time_t now)
+{
+	char age[16], *id = NULL;
+	time_t at;
+	int ok;
+
+	if (catalog_last_drill(cfg, t, &at, &ok, &id) == -1) {
+		msg_text(m, "; no restore drill yet");
+		return;
+	}
+	cli_age(age, sizeof(age), difftime(now, at));
+	msg_textf(m, "; restore drill %s %s ago (", ok ? "✓" : "✗ FAILED",
+	    age);
+	msg_code(m, id);
+	msg_text(m, ")");
+	free(id);
+}
+
+/* Restore requests waiting for approval, or running. */
+static void
+status_requests(struct bot *bot, struct msg *m)
+{
+	for (struct request *r = approvals_first(bot->approvals); r != NULL;
+	    r = r->next) {
+		if (r->state != REQ_PENDING && r->state != REQ_RUNNING)
+			continue;
+		msg_nl(m);
+		msg_text(m, "• restore request ");
+		msg_code(m, r->id);
+		msg_textf(m, " of %s by %s: %s, %d of %d approval(s)",
+		    r->target, r->requester, approval_state_name(r->state),
+		    approval_count(r), r->needed);
+	}
 }
 
 static void
@@ -69,6 +109,7 @@ status_targets(struct bot *bot, struct msg *m)
 			cJSON_Delete(last);
 			cJSON_Delete(good);
 			catalog_free(list, n);
+			status_drill(m, cfg, t, now);
 			continue;
 		}
 		if (n == 0)
@@ -81,6 +122,7 @@ status_targets(struct bot *bot, struct msg *m)
 			    "kept", age, size, list[0].status, n);
 		}
 		catalog_free(list, n);
+		status_drill(m, cfg, t, now);
 	}
 }
 
@@ -103,12 +145,12 @@ status_jobs(struct bot *bot, struct msg *m)
 		cli_size(total, sizeof(total), (double)j->total);
 		if (j->state == JOB_QUEUED)
 			msg_textf(m, "• job %d: %s of %s, queued (by %s)",
-			    j->number, j->kind == JOB_BACKUP ? "backup" :
-			    "verification", j->target, j->requester);
+			    j->number, jobs_kind_word(j->kind), j->target,
+			    j->requester);
 		else
 			msg_textf(m, "• job %d: %s of %s, running (by %s): %s "
-			    "%s of ~%s", j->number, j->kind == JOB_BACKUP ?
-			    "backup" : "verification", j->target,
+			    "%s of ~%s", j->number, jobs_kind_word(j->kind),
+			    j->target,
 			    j->requester, j->phase ? j->phase : "starting",
 			    done, total);
 	}
@@ -150,6 +192,7 @@ status_exec(struct cmd_ctx *ctx)
 	    outbox_depth(bot->outbox));
 	status_targets(bot, &m);
 	status_jobs(bot, &m);
+	status_requests(bot, &m);
 	bot_reply(ctx, &m);
 	msg_release(&m);
 	return 0;
