@@ -27,7 +27,7 @@
 
 enum key_type {
 	K_STRING, K_LIST, K_DURATION, K_INT, K_BOOL, K_SECRET, K_ENUM, K_KEEP,
-	K_CONNINFO, K_CRON
+	K_CONNINFO, K_CRON, K_TZ
 };
 
 /* Which struct a key's offset is into. */
@@ -67,6 +67,10 @@ static const struct key_def keys[] = {
 	{ "storage", O(rclone),		  K_STRING, 0, 0, NULL },
 	{ "storage", O(max_parallel_jobs), K_INT, 1, 64, NULL },
 	{ "storage", O(job_timeout),	  K_DURATION, 60, 7 * 86400, NULL },
+	{ "report", O(report_room),	  K_STRING, 0, 0, NULL },
+	{ "report", O(summary_schedule),  K_CRON, 0, 0, NULL },
+	{ "report", O(alert_repeat),	  K_DURATION, 60, 30 * 86400, NULL },
+	{ "report", O(metrics_file),	  K_STRING, 0, 0, NULL },
 	{ "restore", O(approvals_required), K_INT, 0, 10, NULL },
 	{ "restore", O(approval_timeout), K_DURATION, 5, 7 * 86400, NULL },
 	{ "log", OWN_CFG, "debug", offsetof(struct config, log_debug), K_BOOL,
@@ -85,6 +89,13 @@ static const struct key_def keys[] = {
 	{ "postgres", T(remotes),	  K_LIST, 0, 0, NULL },
 	{ "postgres", T(allow_replace), K_BOOL, 0, 0, NULL },
 	{ "postgres", T(verify_schedule), K_CRON, 0, 0, NULL },
+	{ "postgres", T(schedule), K_CRON, 0, 0, NULL },
+	{ "postgres", T(timezone), K_TZ, 0, 0, NULL },
+	{ "postgres", T(catch_up), K_BOOL, 0, 0, NULL },
+	{ "postgres", T(retries), K_INT, 0, 20, NULL },
+	{ "postgres", T(retry_delay), K_DURATION, 10, 86400, NULL },
+	{ "postgres", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
+	{ "postgres", T(healthcheck_url), K_STRING, 0, 0, NULL },
 	{ "postgres", T(restore_jobs), K_INT, 1, 64, NULL },
 	{ "postgres", T(restore_conninfo), K_CONNINFO, 0, 0, NULL },
 	{ "postgres", T(restore_password_file), K_SECRET, 0, 0, NULL },
@@ -100,6 +111,13 @@ static const struct key_def keys[] = {
 	    K_KEEP, 0, 0, NULL },
 	{ "redis", T(remotes),		  K_LIST, 0, 0, NULL },
 	{ "redis", T(verify_schedule), K_CRON, 0, 0, NULL },
+	{ "redis", T(schedule), K_CRON, 0, 0, NULL },
+	{ "redis", T(timezone), K_TZ, 0, 0, NULL },
+	{ "redis", T(catch_up), K_BOOL, 0, 0, NULL },
+	{ "redis", T(retries), K_INT, 0, 20, NULL },
+	{ "redis", T(retry_delay), K_DURATION, 10, 86400, NULL },
+	{ "redis", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
+	{ "redis", T(healthcheck_url), K_STRING, 0, 0, NULL },
 	{ "redis", T(redis_server), K_STRING, 0, 0, NULL },
 	{ "media", T(source),		  K_STRING, 0, 0, NULL },
 	{ "media", T(destinations),	  K_LIST, 0, 0, NULL },
@@ -107,6 +125,13 @@ static const struct key_def keys[] = {
 	{ "media", T(keep_deleted_days),  K_INT, 0, 3650, NULL },
 	{ "media", T(allow_replace), K_BOOL, 0, 0, NULL },
 	{ "media", T(verify_schedule), K_CRON, 0, 0, NULL },
+	{ "media", T(schedule), K_CRON, 0, 0, NULL },
+	{ "media", T(timezone), K_TZ, 0, 0, NULL },
+	{ "media", T(catch_up), K_BOOL, 0, 0, NULL },
+	{ "media", T(retries), K_INT, 0, 20, NULL },
+	{ "media", T(retry_delay), K_DURATION, 10, 86400, NULL },
+	{ "media", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
+	{ "media", T(healthcheck_url), K_STRING, 0, 0, NULL },
 	{ "files", T(paths),		  K_LIST, 0, 0, NULL },
 	{ "files", T(git_repos),	  K_LIST, 0, 0, NULL },
 	{ "files", T(compression),	  K_ENUM, 0, 0, "zstd|none" },
@@ -116,6 +141,13 @@ static const struct key_def keys[] = {
 	{ "files", T(remotes),		  K_LIST, 0, 0, NULL },
 	{ "files", T(allow_replace), K_BOOL, 0, 0, NULL },
 	{ "files", T(verify_schedule), K_CRON, 0, 0, NULL },
+	{ "files", T(schedule), K_CRON, 0, 0, NULL },
+	{ "files", T(timezone), K_TZ, 0, 0, NULL },
+	{ "files", T(catch_up), K_BOOL, 0, 0, NULL },
+	{ "files", T(retries), K_INT, 0, 20, NULL },
+	{ "files", T(retry_delay), K_DURATION, 10, 86400, NULL },
+	{ "files", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
+	{ "files", T(healthcheck_url), K_STRING, 0, 0, NULL },
 	{ "remote", R(path),		  K_STRING, 0, 0, NULL },
 };
 #undef O
@@ -131,6 +163,7 @@ static const struct {
 } sections[] = {
 	{ "matrix",	0, OWN_CFG, 0 },
 	{ "storage",	0, OWN_CFG, 0 },
+	{ "report",	0, OWN_CFG, 0 },
 	{ "restore",	0, OWN_CFG, 0 },
 	{ "log",	0, OWN_CFG, 0 },
 	{ "postgres",	1, OWN_TARGET, TARGET_POSTGRES },
@@ -319,6 +352,18 @@ set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 		free(*(char **)field);
 		*(char **)field = xstrdup(v);
 		break;
+	case K_TZ: {
+		char *cause = NULL;
+
+		if (cron_tz_check(v, &cause) == -1) {
+			perr(p, line, "%s: %s", k->key, cause);
+			free(cause);
+			return;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		break;
+	}
 	case K_CRON: {
 		struct cron c;
 		char *cause = NULL;
@@ -690,6 +735,29 @@ validate_targets(struct parser *p)
 				    "format = directory", t->name);
 		}
 	}
+	for (size_t i = 0; i < c->ntargets; i++) {
+		struct target *t = &c->targets[i];
+
+		if (t->healthcheck_url != NULL &&
+		    !str_startswith(t->healthcheck_url, "https://") &&
+		    !str_startswith(t->healthcheck_url, "http://"))
+			perr(p, t->line, "[%s %s]: healthcheck_url must start "
+			    "with https:// or http://", config_kind_name(t->kind),
+			    t->name);
+	}
+	if (c->report_room != NULL) {
+		size_t k;
+
+		for (k = 0; k < c->rooms.n; k++)
+			if (!strcmp(c->rooms.v[k], c->report_room))
+				break;
+		if (k == c->rooms.n)
+			perr(p, key_line(p, "report_room"), "report_room: '%s' "
+			    "is not one of [matrix] rooms", c->report_room);
+	}
+	if (c->metrics_file != NULL && c->metrics_file[0] != '/')
+		perr(p, key_line(p, "metrics_file"), "metrics_file: '%s' must "
+		    "be an absolute path", c->metrics_file);
 	if (c->rclone_config != NULL && c->rclone_config[0] != '/')
 		perr(p, key_line(p, "rclone_config"), "rclone_config: '%s' "
 		    "must be an absolute path", c->rclone_config);
@@ -764,6 +832,8 @@ set_defaults(struct config *c)
 	c->max_parallel_jobs = 2;
 	c->job_timeout = 12 * 3600;
 	c->approvals_required = 1;
+	c->summary_schedule = xstrdup("0 9 * * 1");
+	c->alert_repeat = 6 * 3600;
 	c->approval_timeout = 15 * 60;
 }
 
@@ -783,6 +853,9 @@ target_defaults(struct target *t, enum target_kind kind)
 	t->tls_verify = 1;
 	t->redis_cli = xstrdup("redis-cli");
 	t->restore_jobs = 2;
+	t->catch_up = 1;
+	t->retries = 2;
+	t->retry_delay = 30 * 60;
 	t->redis_server = xstrdup("redis-server");
 }
 
@@ -804,7 +877,7 @@ free_fields(char *base, enum owner owner)
 			continue;
 		switch (keys[i].type) {
 		case K_STRING: case K_SECRET: case K_ENUM: case K_KEEP:
-		case K_CONNINFO: case K_CRON:
+		case K_CONNINFO: case K_CRON: case K_TZ:
 			free(*(char **)field);
 			break;
 		case K_LIST:

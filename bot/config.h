@@ -75,6 +75,15 @@ struct target {
 	char		*restore_password_file;
 	char		*redis_server;	/* loads RDB files for restores */
 	char		*verify_schedule; /* cron: restore drills */
+
+	/* schedules and monitoring */
+	char		*schedule;	/* cron: backups */
+	char		*timezone;	/* of both schedules; NULL: system's */
+	int		 catch_up;	/* run a missed schedule once at start */
+	int		 retries;	/* of a failed scheduled run */
+	long		 retry_delay;	/* seconds */
+	long		 stale_after;	/* seconds; 0: from the schedule */
+	char		*healthcheck_url; /* pinged on start, success, fail */
 };
 
 struct config {
@@ -103,6 +112,12 @@ struct config {
 	char		*rclone;		/* the rclone binary */
 	int		 max_parallel_jobs;
 	long		 job_timeout;		/* seconds */
+
+	/* [report] */
+	char		*report_room;		/* NULL: the first room */
+	char		*summary_schedule;	/* cron: the summary post */
+	long		 alert_repeat;		/* seconds */
+	char		*metrics_file;		/* Prometheus textfile */
 
 	/* [restore] */
 	int		 approvals_required;	/* other admins; 0: self-confirm */
