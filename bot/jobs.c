@@ -23,6 +23,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "msg.h"
+#include "outbox.h"
 #include "proc.h"
 #include "util.h"
 
@@ -181,7 +182,8 @@ ledger_line(const char *event, const struct job *j)
 	cJSON_AddStringToObject(l, "target", j->target);
 	cJSON_AddStringToObject(l, "by", j->requester);
 	cJSON_AddStringToObject(l, "room", j->room);
-	cJSON_AddStringToObject(l, "thread", j->thread);
+	if (j->thread != NULL)
+		cJSON_AddStringToObject(l, "thread", j->thread);
 	cJSON_AddNumberToObject(l, "at", (double)time(NULL));
 	return l;
 }
@@ -194,11 +196,21 @@ reply_in_thread(struct jobs *js, const struct job *j, struct msg *m)
 {
 	struct cmd_ctx ctx;
 
+	if (j->thread == NULL) {
+		/* a scheduled job: the day's thread, perhaps not sent yet */
+		cJSON *c = msg_content(m, MSG_MAX_CONTENT);
+
+		if (j->thread_seq == 0)
+			return outbox_push(js->bot->outbox, j->room,
+			    "m.room.message", c, 0, NULL);
+		return outbox_push_thread(js->bot->outbox, j->room, c,
+		    j->thread_seq);
+	}
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.bot = js->bot;
 	ctx.room_id = j->room;
 	ctx.thread_root = j->thread;
-	ctx.event_id = j->command;
+	ctx.event_id = j->command != NULL ? j->command : j->thread;
 	return bot_reply(&ctx, m);
 }
 
@@ -577,6 +589,15 @@ jobs_submit(struct jobs *js, enum job_kind kind, const char *target,
     const char *const *args, const char *requester, const char *room,
     const char *thread, const char *command, int group)
 {
+	return jobs_submit_in(js, kind, target, args, requester, room, thread,
+	    0, command, group);
+}
+
+struct job *
+jobs_submit_in(struct jobs *js, enum job_kind kind, const char *target,
+    const char *const *args, const char *requester, const char *room,
+    const char *thread, uint64_t thread_seq, const char *command, int group)
+{
 	struct job *j, **tail;
 
 	free(js->error);
@@ -593,11 +614,17 @@ jobs_submit(struct jobs *js, enum job_kind kind, const char *target,
 
 		gmtime_r(&at, &tm);
 		strftime(when, sizeof(when), "%H:%M UTC", &tm);
-		js->error = xasprintf("%s of %s is already %s (job %d, started "
-		    "by %s at %s, see https://matrix.to/#/%s/%s)",
-		    kind_word(j->kind), target, j->state == JOB_RUNNING ?
-		    "running" : "queued", j->number, j->requester, when,
-		    j->room, j->thread);
+		if (j->thread != NULL)
+			js->error = xasprintf("%s of %s is already %s (job %d, "
+			    "started by %s at %s, see https://matrix.to/#/%s/%s)",
+			    kind_word(j->kind), target, j->state == JOB_RUNNING ?
+			    "running" : "queued", j->number, j->requester, when,
+			    j->room, j->thread);
+		else
+			js->error = xasprintf("%s of %s is already %s (job %d, "
+			    "started by %s at %s)", kind_word(j->kind), target,
+			    j->state == JOB_RUNNING ? "running" : "queued",
+			    j->number, j->requester, when);
 		return NULL;
 	}
 	j = xcalloc(1, sizeof(*j));
@@ -616,8 +643,9 @@ jobs_submit(struct jobs *js, enum job_kind kind, const char *target,
 	}
 	j->requester = xstrdup(requester);
 	j->room = xstrdup(room);
-	j->thread = xstrdup(thread);
-	j->command = xstrdup(command);
+	j->thread = thread != NULL ? xstrdup(thread) : NULL;
+	j->thread_seq = thread_seq;
+	j->command = command != NULL ? xstrdup(command) : NULL;
 	j->group = group;
 	j->queued_at = time(NULL);
 	j->fd = -1;
@@ -922,7 +950,7 @@ jobs_startup(struct jobs *js)
 		j.target = (char *)json_text(it, "target");
 		j.requester = (char *)json_text(it, "by");
 		j.room = (char *)json_text(it, "room");
-		j.thread = (char *)json_text(it, "thread");
+		j.thread = (char *)json_str(it, "thread");	/* NULL: scheduled */
 		j.command = j.thread;
 		if (bot_room(js->bot, j.room) != NULL) {
 			msg_init(&m);

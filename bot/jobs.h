@@ -34,7 +34,8 @@ struct job {
 	char		*request;	/* restore: the approval request */
 	char		*requester;	/* mxid, or "schedule" */
 	char		*room;
-	char		*thread;	/* thread root */
+	char		*thread;	/* thread root, or NULL: */
+	uint64_t	 thread_seq;	/* ... the outbox seq of one not sent */
 	char		*command;	/* the command event */
 	int		 group;		/* jobs of one !backup all */
 	time_t		 queued_at;
@@ -74,6 +75,14 @@ void jobs_startup(struct jobs *js);
 struct job *jobs_submit(struct jobs *js, enum job_kind kind,
     const char *target, const char *const *args, const char *requester,
     const char *room, const char *thread, const char *command, int group);
+/*
+ * The same for a job whose thread root may not be sent yet (scheduled
+ * runs: thread NULL, thread_seq its outbox seq; command NULL).
+ */
+struct job *jobs_submit_in(struct jobs *js, enum job_kind kind,
+    const char *target, const char *const *args, const char *requester,
+    const char *room, const char *thread, uint64_t thread_seq,
+    const char *command, int group);
 const char *jobs_last_error(struct jobs *js);
 /* A new group number for jobs submitted together. */
 int jobs_new_group(struct jobs *js);

@@ -74,6 +74,8 @@ item_store(struct outbox *ob, const struct outbox_item *it)
 		cJSON_AddStringToObject(j, "edit_event", it->edit_event);
 	if (it->source_event != NULL)
 		cJSON_AddStringToObject(j, "source_event", it->source_event);
+	if (it->thread_of != 0)
+		cJSON_AddNumberToObject(j, "thread_of", (double)it->thread_of);
 	text = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
 	path = item_path(ob, it->seq);
@@ -102,8 +104,8 @@ static struct outbox_item *
 item_load(const char *path, uint64_t want)
 {
 	struct outbox_item *it;
-	const cJSON *seq, *content, *edit_of;
-	uint64_t seqno = 0, edit_seq = 0;
+	const cJSON *seq, *content, *edit_of, *thread_of;
+	uint64_t seqno = 0, edit_seq = 0, thread_seq = 0;
 	size_t len;
 	char *text;
 	cJSON *j;
@@ -117,8 +119,10 @@ item_load(const char *path, uint64_t want)
 	seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
 	content = cJSON_GetObjectItemCaseSensitive(j, "content");
 	edit_of = cJSON_GetObjectItemCaseSensitive(j, "edit_of");
+	thread_of = cJSON_GetObjectItemCaseSensitive(j, "thread_of");
 	if (json_count(seq, 1, &seqno) == -1 || seqno != want ||
 	    (edit_of != NULL && json_count(edit_of, 0, &edit_seq) == -1) ||
+	    (thread_of != NULL && json_count(thread_of, 0, &thread_seq) == -1) ||
 	    json_str(j, "txn_id") == NULL || json_str(j, "room_id") == NULL ||
 	    json_str(j, "type") == NULL || !cJSON_IsObject(content)) {
 		cJSON_Delete(j);
@@ -131,6 +135,7 @@ item_load(const char *path, uint64_t want)
 	it->type = xstrdup(json_str(j, "type"));
 	it->content = cJSON_Duplicate(content, 1);
 	it->edit_of = edit_seq;
+	it->thread_of = thread_seq;
 	if (json_str(j, "edit_event") != NULL)
 		it->edit_event = xstrdup(json_str(j, "edit_event"));
 	if (json_str(j, "source_event") != NULL)
@@ -315,6 +320,23 @@ outbox_event_id(const struct outbox *ob, uint64_t seq)
 	return NULL;
 }
 
+uint64_t
+outbox_push_thread(struct outbox *ob, const char *room_id, cJSON *content,
+    uint64_t thread_of)
+{
+	uint64_t seq = outbox_push(ob, room_id, "m.room.message", content, 0,
+	    NULL);
+	struct outbox_item *it;
+
+	for (it = ob->head; it != NULL && it->seq != seq; it = it->next)
+		;
+	if (it != NULL && thread_of != 0) {
+		it->thread_of = thread_of;
+		item_store(ob, it);
+	}
+	return seq;
+}
+
 struct outbox_item *
 outbox_head(struct outbox *ob, int64_t now)
 {
@@ -334,6 +356,18 @@ outbox_head(struct outbox *ob, int64_t now)
 				continue;
 			}
 			it->edit_event = xstrdup(ev);
+		}
+		if (it->thread_of != 0) {
+			const char *ev = outbox_event_id(ob, it->thread_of);
+
+			if (ev != NULL)
+				msg_set_thread(it->content, ev, ev);
+			else
+				log_warnx("outbox: the thread root of %llu was "
+				    "never sent; it goes out on its own",
+				    (unsigned long long)it->seq);
+			it->thread_of = 0;
+			item_store(ob, it);
 		}
 		break;
 	}

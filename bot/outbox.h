@@ -27,6 +27,7 @@ struct outbox_item {
 	uint64_t	 edit_of;	/* seq of the edited message, 0 */
 	char		*edit_event;	/* its event id, once known */
 	char		*source_event;	/* the command this answers */
+	uint64_t	 thread_of;	/* seq of the thread root, until sent */
 	int		 attempts;
 	int		 inflight;	/* being sent: never coalesced */
 	int64_t		 not_before;	/* monotonic ms; retry time */
@@ -46,6 +47,15 @@ void outbox_free(struct outbox *ob);
  */
 uint64_t outbox_push(struct outbox *ob, const char *room_id, const char *type,
     struct cJSON *content, uint64_t edit_of, const char *source_event);
+
+/*
+ * Queue a message (an m.room.message content) in the thread of an
+ * earlier message known only by its seq: the relation is added when this
+ * one comes to be sent, by then the root has been (the queue is sent in
+ * order).  If the root was never sent, the message goes out on its own.
+ */
+uint64_t outbox_push_thread(struct outbox *ob, const char *room_id,
+    struct cJSON *content, uint64_t thread_of);
 
 /* The next item to send if it is due (now in monotonic ms), else NULL. */
 struct outbox_item *outbox_head(struct outbox *ob, int64_t now);
