@@ -23,6 +23,7 @@
 
 #include "approval.h"
 #include "bot.h"
+#include "sched.h"
 #include "config.h"
 #include "jobs.h"
 #include "log.h"
@@ -72,6 +73,7 @@ struct loop {
 	/* outbox */
 	struct mx_call		*send_call;
 	int64_t			 approval_wait;	/* ms to the next expiry */
+	int64_t			 sched_wait;	/* ms to the next schedule */
 	struct outbox_item	*sending;
 	int			 fatal;
 };
@@ -842,6 +844,8 @@ reload(struct loop *l)
 	bot->cfg = cfg;
 	config_free(old);
 	log_info("reload: configuration reloaded");
+	if (bot->sched != NULL)
+		sched_reload(bot->sched);
 	if (rooms_changed) {
 		char *cause = NULL;
 
@@ -885,6 +889,8 @@ loop_timeout(struct loop *l)
 		t = w;
 	if (l->approval_wait >= 0 && l->approval_wait < t)
 		t = l->approval_wait;
+	if (l->sched_wait >= 0 && l->sched_wait < t)
+		t = l->sched_wait;
 	return (int)t;
 }
 
@@ -923,6 +929,7 @@ loop_run(struct loop *l)
 		read_signals(l);
 		jobs_poll(bot->jobs, mono_ms());
 		l->approval_wait = approvals_tick(bot, time(NULL));
+		l->sched_wait = sched_tick(bot->sched, time(NULL));
 		if (l->reload) {
 			l->reload = 0;
 			reload(l);
@@ -988,6 +995,7 @@ bot_free(struct bot *bot)
 		free(bot->refusals[i].user);
 	cJSON_Delete(bot->offline);
 	jobs_free(bot->jobs);
+	sched_free(bot->sched);
 	approvals_free(bot->approvals);
 	mx_free(bot->mx);
 	outbox_free(bot->outbox);
@@ -1087,6 +1095,8 @@ bot_run(const char *config_path)
 	bot.jobs = jobs_new(&bot);
 	jobs_startup(bot.jobs);
 	approvals_startup(&bot);
+	bot.sched = sched_new(&bot);
+	sched_startup(bot.sched, time(NULL));
 	bot.first_sync = 1;
 	r = loop_run(&l);
 	if (l.sync_call != NULL)

@@ -16,6 +16,7 @@
 struct config;
 struct jobs;
 struct approvals;
+struct sched;
 struct msg;
 struct mx;
 struct outbox;
@@ -43,6 +44,7 @@ struct bot {
 	struct state	*state;
 	struct jobs	*jobs;
 	struct approvals *approvals;	/* restore requests */
+	struct sched	*sched;		/* schedules, alerts */
 	char		*user_id;
 	char		*device_id;
 	char		*filter_id;

@@ -69,7 +69,7 @@ static const struct key_def keys[] = {
 	{ "storage", O(job_timeout),	  K_DURATION, 60, 7 * 86400, NULL },
 	{ "report", O(report_room),	  K_STRING, 0, 0, NULL },
 	{ "report", O(summary_schedule),  K_CRON, 0, 0, NULL },
-	{ "report", O(alert_repeat),	  K_DURATION, 60, 30 * 86400, NULL },
+	{ "report", O(alert_repeat),	  K_DURATION, 10, 30 * 86400, NULL },
 	{ "report", O(metrics_file),	  K_STRING, 0, 0, NULL },
 	{ "restore", O(approvals_required), K_INT, 0, 10, NULL },
 	{ "restore", O(approval_timeout), K_DURATION, 5, 7 * 86400, NULL },

@@ -25,6 +25,7 @@
 #include "msg.h"
 #include "outbox.h"
 #include "proc.h"
+#include "sched.h"
 #include "util.h"
 
 #define EDIT_INTERVAL_MS	3000
@@ -763,6 +764,8 @@ finish(struct jobs *js, struct job *j, int status)
 		summary(js, j, crash);
 	if (j->kind == JOB_CHECK || j->kind == JOB_RESTORE)
 		approvals_job_done(js->bot, j);
+	if (js->bot->sched != NULL)
+		sched_job_done(js->bot->sched, j);
 	l = ledger_line("end", j);
 	cJSON_AddStringToObject(l, "status", crash ? "crashed" :
 	    json_text(j->result, "status"));

@@ -32,6 +32,8 @@ struct job {
 	char		*target;
 	char		**args;		/* after the target: ID, options */
 	char		*request;	/* restore: the approval request */
+	int		 scheduled;	/* started by the scheduler */
+	int		 attempt;	/* its retry number, 0 first */
 	char		*requester;	/* mxid, or "schedule" */
 	char		*room;
 	char		*thread;	/* thread root, or NULL: */

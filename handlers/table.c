@@ -11,7 +11,9 @@ extern const struct cmd_entry cmd_cancel_entry;
 extern const struct cmd_entry cmd_deny_entry;
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_list_entry;
+extern const struct cmd_entry cmd_pause_entry;
 extern const struct cmd_entry cmd_restore_entry;
+extern const struct cmd_entry cmd_resume_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_verify_entry;
 
@@ -25,5 +27,7 @@ const struct cmd_entry *cmd_table[] = {
 	&cmd_approve_entry,
 	&cmd_deny_entry,
 	&cmd_cancel_entry,
+	&cmd_pause_entry,
+	&cmd_resume_entry,
 	NULL
 };

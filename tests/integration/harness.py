@@ -131,6 +131,7 @@ class Bot:
         self.state_dir = os.path.join(t.tmp, name + '-state')
         self.log = os.path.join(t.tmp, name + '.log')
         self.proc = None
+        self.env = None         # the environment, e.g. a faked clock
         self.write_config(**cfg)
 
     def write_config(self, rooms=None, admins=(ALICE, BOB), prefix='!', extra='',
@@ -163,7 +164,7 @@ class Bot:
         self.logf = open(self.log, 'a')
         ready_before = self.log_text().count('ready: listening')
         self.proc = subprocess.Popen([BACKUPBOT, '-c', self.conf, '-d', 'run'],
-                                     stdout=self.logf, stderr=self.logf)
+                                     stdout=self.logf, stderr=self.logf, env=self.env)
         if wait_ready:
             # after the first sync: what is sent from now on is live
             self.wait_log('ready: listening', 15, count=ready_before + 1)
