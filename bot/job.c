@@ -775,6 +775,23 @@ done:
 	return rc;
 }
 
+/*
+ * The target as a restore sees it: the backup role usually may not create
+ * databases, so restore_conninfo / restore_password_file stand in for
+ * conninfo / password_file when set.  A shallow copy; nothing to free.
+ */
+static const struct target *
+as_restorer(const struct target *t, struct target *copy)
+{
+	*copy = *t;
+	if (t->restore_conninfo != NULL) {
+		copy->conninfo = t->restore_conninfo;
+		copy->password_file = t->restore_password_file;
+	} else if (t->restore_password_file != NULL)
+		copy->password_file = t->restore_password_file;
+	return copy;
+}
+
 static void
 run_init(struct run *run, const struct config *cfg, const struct target *t,
     const char *id, const struct job_out *o)
@@ -819,6 +836,7 @@ job_restore(const struct config *cfg, const char *target, const char *id,
 {
 	const struct target *t = config_target(cfg, target);
 	const struct backend *be;
+	struct target restorer;
 	struct source s;
 	struct run run;
 	char *cause = NULL;
@@ -857,7 +875,7 @@ job_restore(const struct config *cfg, const char *target, const char *id,
 		if (s.remote != NULL)
 			cJSON_AddStringToObject(result, "fetched_from",
 			    s.remote);
-		run_init(&run, cfg, t, s.b.id, o);
+		run_init(&run, cfg, as_restorer(t, &restorer), s.b.id, o);
 		say(o, "info", "restoring %s", s.b.id);
 		r = be->restore(&run.ctx, s.b.manifest, s.raw, opts, result,
 		    &cause);
@@ -1005,6 +1023,75 @@ fail:
 	return result;
 }
 
+cJSON *
+job_probe(const struct config *cfg, const char *only, const struct job_out *o)
+{
+	cJSON *result = cJSON_CreateObject(), *targets, *remotes, *disk;
+	struct statvfs sv;
+
+	cJSON_AddStringToObject(result, "status", "ok");
+	targets = cJSON_AddObjectToObject(result, "targets");
+	remotes = cJSON_AddObjectToObject(result, "remotes");
+	for (size_t i = 0; i < cfg->ntargets && !job_cancelled; i++) {
+		const struct target *t = &cfg->targets[i];
+		const struct backend *be = backend_for(t);
+		cJSON *facts = cJSON_CreateObject();
+		char *cause = NULL;
+		struct run run;
+
+		if (only != NULL && strcmp(only, t->name) != 0) {
+			cJSON_Delete(facts);
+			continue;
+		}
+		run_init(&run, cfg, t, NULL, o);
+		if (be->probe != NULL && be->probe(&run.ctx, facts,
+		    &cause) == -1) {
+			cJSON_DeleteItemFromObjectCaseSensitive(facts, "error");
+			cJSON_AddStringToObject(facts, "error", cause ? cause :
+			    "unknown error");
+		}
+		free(cause);
+		cJSON_AddItemToObject(targets, t->name, facts);
+		/* each remote once, checked with the first target using it */
+		for (size_t k = 0; k < t->remotes.n; k++) {
+			const struct remote *r = config_remote(cfg,
+			    t->remotes.v[k]);
+			cJSON *st;
+			char **names = NULL;
+			long n;
+
+			if (r == NULL || cJSON_GetObjectItemCaseSensitive(
+			    remotes, r->name) != NULL)
+				continue;
+			st = cJSON_AddObjectToObject(remotes, r->name);
+			n = remote_list(cfg, r, t->name, &names, &cause);
+			if (n == -1) {
+				cJSON_AddFalseToObject(st, "reachable");
+				cJSON_AddStringToObject(st, "error", cause);
+				free(cause);
+				cause = NULL;
+				continue;
+			}
+			cJSON_AddTrueToObject(st, "reachable");
+			cJSON_AddNumberToObject(st, "files", (double)n);
+			cJSON_AddStringToObject(st, "checked_with", t->name);
+			for (long x = 0; x < n; x++)
+				free(names[x]);
+			free(names);
+		}
+	}
+	disk = cJSON_AddObjectToObject(result, "disk");
+	cJSON_AddStringToObject(disk, "path", cfg->backup_dir);
+	if (statvfs(cfg->backup_dir, &sv) == 0) {
+		cJSON_AddNumberToObject(disk, "free",
+		    (double)sv.f_bavail * (double)sv.f_frsize);
+		cJSON_AddNumberToObject(disk, "total",
+		    (double)sv.f_blocks * (double)sv.f_frsize);
+	} else
+		cJSON_AddStringToObject(disk, "error", strerror(errno));
+	return result;
+}
+
 /* Record a drill's outcome where !list and !status read it. */
 static void
 drill_record(const struct config *cfg, const struct target *t,
@@ -1047,6 +1134,7 @@ job_verify(const struct config *cfg, const char *target, const char *id,
 {
 	const struct target *t = config_target(cfg, target);
 	const struct backend *be;
+	struct target restorer;
 	struct restore_opts opts;
 	struct source s;
 	struct run run;
@@ -1087,6 +1175,7 @@ job_verify(const struct config *cfg, const char *target, const char *id,
 	run_init(&run, cfg, t, s.b.id, o);
 	if (!quick && be->restore != NULL) {
 		/* The proof: restore into a scratch copy and compare. */
+		run_init(&run, cfg, as_restorer(t, &restorer), s.b.id, o);
 		say(o, "info", "restore drill of %s", s.b.id);
 		r = be->restore(&run.ctx, s.b.manifest, s.raw, &opts, result,
 		    &cause);
@@ -1250,6 +1339,8 @@ job_main(const struct config *cfg, int argc, char **argv)
 	else if ((argc == 3 || argc == 4) && !strcmp(argv[0], "verify") &&
 	    (argc == 3 || !strcmp(argv[3], "--quick")))
 		result = job_verify(cfg, argv[1], argv[2], argc == 4, &o);
+	else if ((argc == 1 || argc == 2) && !strcmp(argv[0], "probe"))
+		result = job_probe(cfg, argc == 2 ? argv[1] : NULL, &o);
 	else if (argc == 3 && !strcmp(argv[0], "check"))
 		result = job_check(cfg, argv[1], argv[2], &o);
 	else if (argc >= 3 && !strcmp(argv[0], "restore")) {

@@ -75,6 +75,16 @@ struct cJSON *job_check(const struct config *cfg, const char *target,
     const char *id, const struct job_out *out);
 
 /*
+ * Health facts for !status: each target's probe (reachable, version,
+ * size...; "error" when it failed), each remote reachable ("files" seen
+ * for the first target using it), and the free space in backup_dir.
+ * only: one target, or NULL for all.  Result {"status": "ok",
+ * "targets": {}, "remotes": {}, "disk": {"free", "total"}}.
+ */
+struct cJSON *job_probe(const struct config *cfg, const char *only,
+    const struct job_out *out);
+
+/*
  * Restore options from argv (--into X, --from D, --replace, --flush);
  * ro points into argv.  0, or -1 on an unknown or repeated option.
  * Values are checked later, by restore_check.

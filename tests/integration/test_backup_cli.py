@@ -421,15 +421,27 @@ def failed_backups_leave_nothing_and_keep_the_older_one(t):
     before = {n: read(os.path.join(tdir, n)) for n in ls(tdir)}
     check(sorted(before) == sorted([good + '.json', good + '.dump.zst']), 'files %r' % before)
 
+    def unrecorded(name, data):
+        # a restore drill records its outcome in the manifest; the rest
+        # must stay as it was
+        if not name.endswith('.json'):
+            return data
+        m = json.loads(data)
+        m.pop('drill', None)
+        return m
+
     def intact(what):
         check(ls(tdir) == sorted(before), '%s: files now %r, before %r'
               % (what, ls(tdir), sorted(before)))
         for n, b in before.items():
-            check(read(os.path.join(tdir, n)) == b, '%s: %s changed' % (what, n))
+            check(unrecorded(n, read(os.path.join(tdir, n))) == unrecorded(n, b),
+                  '%s: %s changed' % (what, n))
         check_tmpdir_clean(t, what)
         ids, _, _ = listed(t, conf)
         check(ids == [good], '%s: list --json %r' % (what, ids))
-        verify_ok(t, conf, good)
+        # quick: the drill needs the server, which one case stops
+        r = bb(t, conf, 'verify', good, '--quick')
+        check(r.rc == 0 and r.out.startswith('ok main: %s: ' % good), '%s: %s' % (what, r))
 
     # wrong password
     bad_pass = secret_file(os.path.join(t.tmp, 'bad', 'pg.pass'), 'not-the-password\n')

@@ -15,14 +15,16 @@ CAROL = '@carol:localhost'
 def setup(t, restore='', admins=(ALICE, BOB), pg_extra='', room=None):
     """A bot with a PostgreSQL target and one good backup of it."""
     pg = Postgres(t, size_mb=2)
-    pg.psql('ALTER ROLE backup CREATEDB')
     b = t.bot(admins=admins, rooms=[room] if room else None)
+    # the backup role only reads; restores run as a role that may own
+    restorer = 'restore_conninfo = host=%s port=%d dbname=%s user=postgres\n' % (
+        pg.dir, pg.port, pg.db)
     with open(b.conf) as f:
         conf = f.read()
     conf = conf[:conf.index('[storage]')]
     conf += ('[storage]\nstate_dir = %s\nbackup_dir = %s\n\n[restore]\n%s\n\n%s'
              % (b.state_dir, os.path.join(t.tmp, 'backups'), restore,
-                pg.section('main', 'allow_replace = yes\n' + pg_extra)))
+                pg.section('main', 'allow_replace = yes\n' + restorer + pg_extra)))
     with open(b.conf, 'w') as f:
         f.write(conf)
     r = subprocess.run([os.environ.get('BACKUPBOT', './backupbot'), '-c', b.conf, 'backup', 'main'],

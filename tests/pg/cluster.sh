@@ -153,6 +153,8 @@ cmd_start() {
 		DROP ROLE IF EXISTS backup;
 		CREATE ROLE backup LOGIN PASSWORD '$pw';
 		GRANT pg_read_all_data, pg_read_all_stats TO backup;
+		-- restore drills create (and drop) a scratch database
+		ALTER ROLE backup CREATEDB;
 		EOF
 	fi
 	echo "ready: host=127.0.0.1 port=$port user=backup (password in $DIR/pg.pass); superuser: psql -h $DIR -p $port -U postgres"
