@@ -23,6 +23,7 @@
 
 #include "approval.h"
 #include "bot.h"
+#include "metrics.h"
 #include "sched.h"
 #include "config.h"
 #include "jobs.h"
@@ -846,6 +847,14 @@ reload(struct loop *l)
 	log_info("reload: configuration reloaded");
 	if (bot->sched != NULL)
 		sched_reload(bot->sched);
+	{
+		char *why = NULL;
+
+		if (metrics_write(bot->cfg, &why) == -1) {
+			log_warnx("metrics: %s", why);
+			free(why);
+		}
+	}
 	if (rooms_changed) {
 		char *cause = NULL;
 

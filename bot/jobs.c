@@ -24,6 +24,8 @@
 #include "log.h"
 #include "msg.h"
 #include "outbox.h"
+#include "matrix.h"
+#include "metrics.h"
 #include "proc.h"
 #include "sched.h"
 #include "util.h"
@@ -69,6 +71,34 @@ static const char *
 kind_word(enum job_kind k)
 {
 	return kind_words[k];
+}
+
+/* healthchecks.io style: URL/start, URL (success), URL/fail. */
+static void
+ping(struct jobs *js, enum job_kind kind, const char *target,
+    const char *event)
+{
+	const struct target *t = config_target(js->bot->cfg, target);
+	char *url;
+
+	if (kind != JOB_BACKUP || t == NULL || t->healthcheck_url == NULL ||
+	    js->bot->mx == NULL)
+		return;
+	url = mx_ping_url(t->healthcheck_url, event);
+	mx_ping(js->bot->mx, url, 10000);
+	free(url);
+}
+
+/* The metrics file follows the ledger; its failure is only logged. */
+static void
+metrics_update(struct jobs *js)
+{
+	char *cause = NULL;
+
+	if (metrics_write(js->bot->cfg, &cause) == -1) {
+		log_warnx("metrics: %s", cause);
+		free(cause);
+	}
 }
 
 static enum job_kind
@@ -553,6 +583,7 @@ job_start(struct jobs *js, struct job *j)
 	log_info("job %d: %s of %s started by %s (pid %d)", j->number,
 	    kind_word(j->kind), j->target, j->requester, (int)j->pid);
 	ledger_add(js, ledger_line("start", j));
+	ping(js, j->kind, j->target, "start");
 	/* a check is quick and answered by its plan: no progress */
 	if (j->kind != JOB_CHECK) {
 		progress_text(j, &m, mono_ms());
@@ -782,6 +813,10 @@ finish(struct jobs *js, struct job *j, int status)
 	if (j->cancelled_by != NULL)
 		cJSON_AddStringToObject(l, "cancelled_by", j->cancelled_by);
 	ledger_add(js, l);
+	metrics_update(js);
+	/* partial is a failure to the monitor: an offsite copy is missing */
+	ping(js, j->kind, j->target, !crash && !strcmp(json_text(j->result,
+	    "status"), "ok") ? "success" : "fail");
 	log_info("job %d: %s of %s ended: %s", j->number, kind_word(j->kind),
 	    j->target, crash ? crash : json_text(j->result, "status"));
 	free(crash);
@@ -969,8 +1004,10 @@ jobs_startup(struct jobs *js)
 		end = ledger_line("end", &j);
 		cJSON_AddStringToObject(end, "status", "interrupted");
 		ledger_add(js, end);
+		ping(js, j.kind, j.target, "fail");
 		if (j.number >= js->next_number)
 			js->next_number = j.number + 1;
 	}
 	cJSON_Delete(open_jobs);
+	metrics_update(js);
 }

@@ -266,6 +266,148 @@ mx_pending(const struct mx *c)
 	return c->pending;
 }
 
+/* ---- healthcheck pings ------------------------------------------------ */
+
+#define PING_TIMEOUT_MS	10000L
+
+/* scheme://host[:port] of url: never its path, the check's secret. */
+static char *
+ping_origin(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *s;
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		s = xstrdup("(a malformed URL)");
+	else {
+		if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+			port = NULL;
+		s = xasprintf("%s://%s%s%s", scheme, host, port ? ":" : "",
+		    port ? port : "");
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return s;
+}
+
+/*
+ * 1 if text quotes a piece of url's path or query (8 characters or more
+ * between separators): curl's messages do not, but a log line must never.
+ */
+static int
+ping_quotes_secret(const char *text, const char *url)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+
+	if (p == NULL || (p = strchr(p + 3, '/')) == NULL)
+		return 0;
+	for (; *p != '\0'; p += n) {
+		p += strspn(p, "/?&=#");
+		n = strcspn(p, "/?&=#");
+		if (n >= 8 && memmem(text, strlen(text), p, n) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+static size_t
+ping_discard(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	return size * nmemb;
+}
+
+/* The callback of a ping: arg is the call itself, freed after this. */
+static void
+ping_done(struct mx_resp *r, void *arg)
+{
+	struct mx_call *call = arg;
+	char *effective = NULL, *origin;
+	const char *url;
+
+	curl_easy_getinfo(call->easy, CURLINFO_EFFECTIVE_URL, &effective);
+	url = effective != NULL ? effective : "";
+	origin = ping_origin(url);
+	if (r->status >= 200 && r->status < 300)
+		log_debug("healthcheck ping to %s: HTTP %ld", origin,
+		    r->status);
+	else if (r->status != 0)
+		log_warnx("healthcheck ping to %s: HTTP %ld", origin,
+		    r->status);
+	else
+		log_warnx("healthcheck ping to %s failed: %s", origin,
+		    ping_quotes_secret(r->net_error, url) ? "network error" :
+		    r->net_error);
+	free(origin);
+}
+
+void
+mx_ping(struct mx *c, const char *url, long timeout_ms)
+{
+	struct mx_call *call;
+	char *origin;
+	CURL *e;
+
+	if (!str_startswith(url, "https://") &&
+	    !str_startswith(url, "http://")) {
+		log_warnx("healthcheck ping: not an http(s) URL, not sent");
+		return;
+	}
+	if (timeout_ms <= 0)
+		timeout_ms = PING_TIMEOUT_MS;
+	call = xcalloc(1, sizeof(*call));
+	call->client = c;
+	call->retry_after_s = -1;
+	buf_init(&call->body, 0);
+	if ((e = call->easy = curl_easy_init()) == NULL)
+		fatalx("curl_easy_init failed");
+	/*
+	 * Not call_new(): no Authorization header nor any header of ours,
+	 * no cookies, no redirects.  Nothing of the homeserver's goes to
+	 * a third party.
+	 */
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    timeout_ms < PING_TIMEOUT_MS ? timeout_ms : PING_TIMEOUT_MS);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ping_discard);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "backupbot");
+	/* Its own callback: completions are told apart by CURLOPT_PRIVATE. */
+	call->cb = ping_done;
+	call->arg = call;
+	curl_easy_setopt(e, CURLOPT_PRIVATE, call);
+	call->next = c->calls;
+	c->calls = call;
+	c->pending++;
+	curl_multi_add_handle(c->multi, e);
+	origin = ping_origin(url);
+	log_debug("healthcheck ping to %s", origin);
+	free(origin);
+}
+
+char *
+mx_ping_url(const char *base, const char *event)
+{
+	size_t query = strcspn(base, "?#"), end = query;
+
+	if (event == NULL || *event == '\0' || !strcmp(event, "success"))
+		return xstrdup(base);
+	while (end > 0 && base[end - 1] == '/')
+		end--;
+	return xasprintf("%.*s/%s%s", (int)end, base, event, base + query);
+}
+
 int
 mx_poll(struct mx *c, const int *fds, int nfds, int timeout_ms)
 {

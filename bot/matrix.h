@@ -66,6 +66,29 @@ void mx_call(struct mx *c, const char *method, const char *path,
     const char *body, long timeout_ms, struct mx_resp *out);
 void mx_resp_release(struct mx_resp *r);
 
+/*
+ * A healthcheck ping (the healthchecks.io convention): a GET of url, fire
+ * and forget, on the same multi handle as everything else so that the
+ * event loop never waits for it.  url is an absolute http(s) URL of a
+ * third party, so the request carries no Authorization header (nor any
+ * other header of ours), follows no redirect, and always verifies TLS
+ * whatever tls_verify says about the homeserver.  The URL's path is the
+ * check's secret: log lines name only its scheme, host and port.  The
+ * outcome is only logged (debug when 2xx, else a warning); timeout_ms
+ * <= 0 means 10 s.  A ping counts in mx_pending() while in flight and is
+ * dropped, unsent or unanswered, by mx_free().
+ */
+void mx_ping(struct mx *c, const char *url, long timeout_ms);
+/*
+ * The URL to ping for a check whose URL is base: event "start" ->
+ * base/start, "fail" -> base/fail, "success" (NULL, "") -> base as it is;
+ * any other event is appended the same way (healthchecks also takes
+ * "log" and exit codes).  Slashes at the end of base are not doubled and
+ * a query stays last: https://hc/ping/KEY/db?create=1 with "start" ->
+ * https://hc/ping/KEY/db/start?create=1.  Caller frees.
+ */
+char *mx_ping_url(const char *base, const char *event);
+
 /* Percent-encode s for use as one path segment or query value. */
 char *mx_escape(const char *s);
 /* "HTTP 404 M_NOT_FOUND: Room not found" or the network error. */

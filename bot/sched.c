@@ -25,6 +25,7 @@
 #include "log.h"
 #include "msg.h"
 #include "outbox.h"
+#include "report.h"
 #include "sched.h"
 #include "util.h"
 
@@ -596,7 +597,7 @@ post_summary(struct sched *s, time_t now)
 	if (room == NULL)
 		return;
 	msg_init(&m);
-	msg_textf(&m, "(summary pending %ld)", (long)now); /* XXX report.c */
+	report_summary(s->bot->cfg, now, &m);
 	bot_notice(s->bot, room, &m);
 	msg_release(&m);
 }
