@@ -466,7 +466,19 @@ cli_restore(const struct config *cfg, int argc, char **argv)
 		free(owned);
 		return 2;
 	}
-	steps = restore_steps(tg, &ro, id, "the target's database", NULL);
+	{
+		struct backup b;
+		char *why = NULL;
+		int have = catalog_get(cfg, target, id, &b, &why) == 0;
+
+		steps = restore_steps(tg, &ro, have ? b.id : id,
+		    have && json_str(b.manifest, "database") ?
+		    json_str(b.manifest, "database") : "the live database",
+		    have ? json_str(b.manifest, "mode") : NULL);
+		if (have)
+			backup_release(&b);
+		free(why);
+	}
 	fprintf(stderr, "Restore of %s (%s):\n", target, id);
 	for (size_t i = 0; steps[i] != NULL; i++)
 		fprintf(stderr, "  %zu. %s\n", i + 1, steps[i]);

@@ -756,8 +756,9 @@ source_open(const struct config *cfg, const struct target *t, const char *id,
 	}
 	out = -1;
 	if (raw_expect > 0 && (double)s->raw_bytes != raw_expect) {
-		*cause = xasprintf("%s unpacks to %llu bytes, its manifest "
-		    "says %.0f; nothing was restored", s->b.id,
+		*cause = xasprintf("%s is truncated or damaged: it unpacks "
+		    "to %llu bytes, its manifest says %.0f; nothing was "
+		    "restored", s->b.id,
 		    (unsigned long long)s->raw_bytes, raw_expect);
 		goto done;
 	}

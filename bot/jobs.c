@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "proc.h"
 #include "sched.h"
+#include "status.h"
 #include "util.h"
 
 #define EDIT_INTERVAL_MS	3000
@@ -53,13 +54,18 @@ struct jobs {
 
 static const char *const kind_words[] = {
 	[JOB_BACKUP] = "backup", [JOB_VERIFY] = "verification",
-	[JOB_RESTORE] = "restore", [JOB_CHECK] = "check"
+	[JOB_RESTORE] = "restore", [JOB_CHECK] = "check",
+	[JOB_PROBE] = "health check"
 };
 /* What the child is told to do: `backupbot job WORD ...`. */
 static const char *const kind_args[] = {
 	[JOB_BACKUP] = "backup", [JOB_VERIFY] = "verify",
-	[JOB_RESTORE] = "restore", [JOB_CHECK] = "check"
+	[JOB_RESTORE] = "restore", [JOB_CHECK] = "check",
+	[JOB_PROBE] = "probe"
 };
+
+/* How long a probe may take before it is stopped: !status waits on it. */
+#define PROBE_TIMEOUT	60
 
 const char *
 jobs_kind_word(enum job_kind k)
@@ -535,7 +541,7 @@ running_count(struct jobs *js)
 	int n = 0;
 
 	for (struct job *j = js->head; j != NULL; j = j->next)
-		n += j->state == JOB_RUNNING;
+		n += j->state == JOB_RUNNING && j->kind != JOB_PROBE;
 	return n;
 }
 
@@ -553,7 +559,8 @@ job_start(struct jobs *js, struct job *j)
 	argv[n++] = js->bot->cfg->path;
 	argv[n++] = "job";
 	argv[n++] = kind_args[j->kind];
-	argv[n++] = j->target;
+	if (j->kind != JOB_PROBE)
+		argv[n++] = j->target;
 	for (size_t i = 0; j->args != NULL && j->args[i] != NULL &&
 	    i < JOB_MAX_ARGS; i++) {
 		/* a check is told the backup only; the plan keeps the rest */
@@ -582,10 +589,11 @@ job_start(struct jobs *js, struct job *j)
 	j->state = JOB_RUNNING;
 	log_info("job %d: %s of %s started by %s (pid %d)", j->number,
 	    kind_word(j->kind), j->target, j->requester, (int)j->pid);
-	ledger_add(js, ledger_line("start", j));
+	if (j->kind != JOB_PROBE)
+		ledger_add(js, ledger_line("start", j));
 	ping(js, j->kind, j->target, "start");
-	/* a check is quick and answered by its plan: no progress */
-	if (j->kind != JOB_CHECK) {
+	/* checks and probes are quick and answered otherwise */
+	if (j->kind != JOB_CHECK && j->kind != JOB_PROBE) {
 		progress_text(j, &m, mono_ms());
 		j->progress_seq = reply_in_thread(js, j, &m);
 		j->last_edit = mono_ms();
@@ -634,6 +642,8 @@ jobs_submit_in(struct jobs *js, enum job_kind kind, const char *target,
 
 	free(js->error);
 	js->error = NULL;
+	if (kind == JOB_PROBE)
+		goto make;
 	if (config_target(js->bot->cfg, target) == NULL) {
 		js->error = xasprintf("no target '%s'", target);
 		return NULL;
@@ -659,6 +669,7 @@ jobs_submit_in(struct jobs *js, enum job_kind kind, const char *target,
 			    j->number, j->requester, when);
 		return NULL;
 	}
+make:
 	j = xcalloc(1, sizeof(*j));
 	j->number = js->next_number++;
 	j->kind = kind;
@@ -685,6 +696,11 @@ jobs_submit_in(struct jobs *js, enum job_kind kind, const char *target,
 	for (tail = &js->head; *tail != NULL; tail = &(*tail)->next)
 		;
 	*tail = j;
+	if (kind == JOB_PROBE) {
+		/* read-only and short: never waits behind backups */
+		job_start(js, j);
+		return j;
+	}
 	start_queued(js);
 	if (j->state == JOB_QUEUED) {
 		struct msg m;
@@ -791,6 +807,11 @@ finish(struct jobs *js, struct job *j, int status)
 		/* A crashed job cannot clean up after itself. */
 		catalog_clean_partials(js->bot->cfg, j->target);
 	}
+	if (j->kind == JOB_PROBE) {
+		status_probe_done(js->bot, j);
+		free(crash);
+		return;
+	}
 	if (j->kind != JOB_CHECK)
 		summary(js, j, crash);
 	if (j->kind == JOB_CHECK || j->kind == JOB_RESTORE)
@@ -853,9 +874,12 @@ jobs_poll(struct jobs *js, int64_t now)
 			j->kill_at = 0;
 		}
 		if (j->kill_at == 0 && j->cancelled_by == NULL && j->pid > 0 &&
-		    time(NULL) - j->started_at > js->bot->cfg->job_timeout) {
-			j->cancelled_by = xasprintf("the job_timeout (%lds)",
-			    js->bot->cfg->job_timeout);
+		    time(NULL) - j->started_at > (j->kind == JOB_PROBE ?
+		    PROBE_TIMEOUT : js->bot->cfg->job_timeout)) {
+			j->cancelled_by = xasprintf("the %s (%lds)",
+			    j->kind == JOB_PROBE ? "probe time limit" :
+			    "job_timeout", j->kind == JOB_PROBE ?
+			    (long)PROBE_TIMEOUT : js->bot->cfg->job_timeout);
 			kill(-j->pid, SIGTERM);
 			j->kill_at = now + KILL_GRACE_MS;
 		}

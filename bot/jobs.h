@@ -18,9 +18,11 @@ struct bot;
 
 /*
  * A check verifies a backup before a restore is planned; its result goes
- * to the approval flow (approval.h), which also follows restores.
+ * to the approval flow (approval.h), which also follows restores.  A
+ * probe gathers the health facts of !status (read-only, short: it runs
+ * beside other jobs, outside the queue and the ledger).
  */
-enum job_kind { JOB_BACKUP, JOB_VERIFY, JOB_RESTORE, JOB_CHECK };
+enum job_kind { JOB_BACKUP, JOB_VERIFY, JOB_RESTORE, JOB_CHECK, JOB_PROBE };
 
 #define JOB_MAX_ARGS	12
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
@@ -34,6 +36,7 @@ struct job {
 	char		*request;	/* restore: the approval request */
 	int		 scheduled;	/* started by the scheduler */
 	int		 attempt;	/* its retry number, 0 first */
+	uint64_t	 reply_seq;	/* probe: the !status message to edit */
 	char		*requester;	/* mxid, or "schedule" */
 	char		*room;
 	char		*thread;	/* thread root, or NULL: */

@@ -72,6 +72,26 @@ piece(struct msg *m, const char *plain, const char *html)
 	m->ncuts++;
 }
 
+void
+msg_append(struct msg *m, const struct msg *src)
+{
+	size_t p0 = 0, h0 = 0;
+
+	/* piece by piece, so the boundaries stay where they were */
+	for (size_t i = 0; i < src->ncuts; i++) {
+		char *pl = xstrndup(src->plain.data + p0, src->cut_plain[i] - p0);
+		char *ht = xstrndup(src->html.data + h0, src->cut_html[i] - h0);
+
+		piece(m, pl, ht);
+		free(pl);
+		free(ht);
+		p0 = src->cut_plain[i];
+		h0 = src->cut_html[i];
+	}
+	if (src->truncated)
+		m->truncated = 1;
+}
+
 static void
 wrapped(struct msg *m, const char *open, const char *s, const char *close)
 {

@@ -41,6 +41,8 @@ void msg_code(struct msg *m, const char *s);
 void msg_pre(struct msg *m, const char *s);
 /* A line break. */
 void msg_nl(struct msg *m);
+/* Append everything src holds (src is unchanged). */
+void msg_append(struct msg *m, const struct msg *src);
 /* A link to url with escaped label. */
 void msg_link(struct msg *m, const char *url, const char *label);
 

@@ -566,22 +566,11 @@ pg_dir_bytes(const char *path)
 	return total;
 }
 
-static int
-pg_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	if (remove(path) == -1 && errno != ENOENT)
-		log_warn("remove %s", path);
-	return 0;
-}
-
 static void
 pg_rmtree(const char *path)
 {
-	if (path != NULL)
-		nftw(path, pg_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (path != NULL && dir_remove_tree(path) == -1)
+		log_warn("remove %s", path);
 }
 
 /* What pg_stream's pump works with. */
@@ -2052,7 +2041,17 @@ pg_rs_swap(struct pg_restoring *r, char **cause)
 	PGresult *res;
 	int rc = -1, tries, back;
 
-	r->before = pg_before_name(r->live, time(NULL));
+	/* Two replaces in one second must not collide: take a later stamp. */
+	for (int k = 0; k < 60; k++) {
+		int exists;
+
+		free(r->before);
+		r->before = pg_before_name(r->live, time(NULL) + k);
+		if ((exists = pg_db_exists(r->maint, r->before, cause)) == -1)
+			goto done;
+		if (!exists)
+			break;
+	}
 	if ((qlive = pg_ident(r->maint, r->live, cause)) == NULL ||
 	    (qinto = pg_ident(r->maint, r->into, cause)) == NULL ||
 	    (qbefore = pg_ident(r->maint, r->before, cause)) == NULL)

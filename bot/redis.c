@@ -20,13 +20,20 @@
  * The password is read from password_file just before it is needed and
  * wiped right after: sent to the server from a buffer of our own (not
  * hiredis' output buffer), or put in redis-cli's environment.
+ *
+ * Restores (redis.h) RESTORE every key into the configured server, over
+ * hiredis, or over TLS fed to `redis-cli --tls --pipe`; an RDB is read
+ * through a temporary redis-server in a private directory, which is
+ * always stopped and removed again.
  */
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -1911,9 +1918,22 @@ redis_sink_put(struct redis_sink *s, const void *data, size_t n,
 	return 0;
 }
 
+struct redis_logical;
+
+/*
+ * Where a key read with DUMP + PTTL goes: a BBREDIS1 record (a backup),
+ * or a RESTORE into another server (a restore from an RDB, through a
+ * temporary redis-server).  ttl is PTTL's answer: -1 or >= 0.
+ */
+typedef int (*redis_emit_fn)(struct redis_logical *L, int db,
+    const redisReply *key, const redisReply *dump, long long ttl,
+    char **cause);
+
 struct redis_logical {
 	struct job_ctx		*ctx;
 	redisContext		*c;
+	redis_emit_fn		 emit;
+	void			*arg;		/* for emit */
 	struct redis_sink	 sink;
 	uint64_t		 records;
 	uint64_t		 vanished;
@@ -1929,14 +1949,29 @@ redis_key_shown(const char *key, size_t len)
 	return redis_printable(key, len, 60);
 }
 
+/* A key as a BBREDIS1 record, into the backup's stream. */
+static int
+redis_logical_frame(struct redis_logical *L, int db, const redisReply *key,
+    const redisReply *dump, long long ttl, char **cause)
+{
+	unsigned char head[8], mid[12];
+
+	redis_frame_head(head, (uint32_t)db, (uint32_t)key->len);
+	redis_frame_mid(mid, ttl, (uint32_t)dump->len);
+	if (redis_sink_put(&L->sink, head, sizeof(head), cause) == -1 ||
+	    redis_sink_put(&L->sink, key->str, key->len, cause) == -1 ||
+	    redis_sink_put(&L->sink, mid, sizeof(mid), cause) == -1 ||
+	    redis_sink_put(&L->sink, dump->str, dump->len, cause) == -1)
+		return -1;
+	return 0;
+}
+
 /* One DUMP + PTTL pair of replies into a record (or skipped). */
 static int
 redis_logical_record(struct redis_logical *L, int db, const redisReply *key,
     const redisReply *dump, const redisReply *ttl, char **cause)
 {
-	unsigned char head[8], mid[12];
 	char *shown, *why = NULL;
-	int64_t ms;
 
 	if (dump->type == REDIS_REPLY_NIL || (ttl->type ==
 	    REDIS_REPLY_INTEGER && ttl->integer == -2)) {
@@ -1968,13 +2003,7 @@ redis_logical_record(struct redis_logical *L, int db, const redisReply *key,
 		return -1;
 	}
 	free(shown);
-	ms = ttl->integer;
-	redis_frame_head(head, (uint32_t)db, (uint32_t)key->len);
-	redis_frame_mid(mid, ms, (uint32_t)dump->len);
-	if (redis_sink_put(&L->sink, head, sizeof(head), cause) == -1 ||
-	    redis_sink_put(&L->sink, key->str, key->len, cause) == -1 ||
-	    redis_sink_put(&L->sink, mid, sizeof(mid), cause) == -1 ||
-	    redis_sink_put(&L->sink, dump->str, dump->len, cause) == -1)
+	if (L->emit(L, db, key, dump, ttl->integer, cause) == -1)
 		return -1;
 	L->records++;
 	return 0;
@@ -2069,7 +2098,15 @@ redis_logical_db(struct redis_logical *L, int db, char **cause)
 		}
 		L->keys_done += keys->elements;
 		freeReplyObject(r);
-		if (mono_ms() - L->last >= REDIS_PROGRESS_MS) {
+		if (L->sink.out == NULL) {
+			/* A restore: keys, not bytes. */
+			if (mono_ms() - L->last >= REDIS_PROGRESS_MS) {
+				L->last = mono_ms();
+				backend_progress(L->ctx, "restore", L->keys_done,
+				    L->keys_total > L->keys_done ?
+				    L->keys_total : L->keys_done);
+			}
+		} else if (mono_ms() - L->last >= REDIS_PROGRESS_MS) {
 			L->last = mono_ms();
 			/* The size so far, scaled to every key. */
 			total = L->keys_done > 0 && L->keys_total > 0 ?
@@ -2097,6 +2134,7 @@ redis_logical(struct job_ctx *ctx, redisContext *c, struct pipe_out *out,
 	memset(&L, 0, sizeof(L));
 	L.ctx = ctx;
 	L.c = c;
+	L.emit = redis_logical_frame;
 	L.estimate = estimate;
 	L.sink.out = out;
 	L.sink.buf = xmalloc(PIPE_BLOCK);
@@ -2628,6 +2666,1798 @@ redis_probe(struct job_ctx *ctx, cJSON *out, char **cause)
 	return 0;
 }
 
+/* ---- restore: BBREDIS1 from a file ------------------------------------ */
+
+/* Caps on what one record may ask us to allocate (Redis' own limits). */
+#define REDIS_KEY_MAX		(512ULL * 1024 * 1024)
+
+void
+redis_frame_reader_init(struct redis_frame_reader *r, FILE *f)
+{
+	struct stat st;
+
+	memset(r, 0, sizeof(*r));
+	r->f = f;
+	r->size = fstat(fileno(f), &st) == 0 ? (uint64_t)st.st_size :
+	    UINT64_MAX;
+}
+
+void
+redis_frame_reader_release(struct redis_frame_reader *r)
+{
+	free(r->key);
+	free(r->payload);
+	r->key = r->payload = NULL;
+	r->key_alloc = r->payload_alloc = 0;
+}
+
+/* Exactly n bytes of what, or -1 with *cause. */
+static int
+redis_fread(struct redis_frame_reader *r, void *p, size_t n,
+    const char *what, char **cause)
+{
+	size_t got = 0;
+
+	if (n > 0 && r->offset + n <= r->size)
+		got = fread(p, 1, n, r->f);
+	if (got == n) {
+		r->offset += n;
+		return 0;
+	}
+	if (ferror(r->f))
+		*cause = xasprintf("reading the backup: %s", strerror(errno));
+	else
+		*cause = xasprintf("the logical backup is truncated at byte "
+		    "%llu (%s of record %llu; %llu complete records, no end "
+		    "record)", (unsigned long long)(r->offset + got), what,
+		    (unsigned long long)r->records + 1,
+		    (unsigned long long)r->records);
+	return -1;
+}
+
+static void
+redis_grow(unsigned char **p, size_t *alloc, size_t n)
+{
+	if (n > *alloc) {
+		*p = xrealloc(*p, n);
+		*alloc = n;
+	}
+}
+
+int
+redis_frame_read(struct redis_frame_reader *r, struct redis_record *rec,
+    char **cause)
+{
+	unsigned char magic[REDIS_FRAME_MAGIC_LEN], head[8], mid[12], end[8];
+	uint32_t db, klen, plen;
+	char *why = NULL, *shown;
+	int64_t ttl;
+
+	*cause = NULL;
+	memset(rec, 0, sizeof(*rec));
+	if (r->done)
+		return 0;
+	if (!r->started) {
+		if (redis_fread(r, magic, sizeof(magic), "the header",
+		    cause) == -1)
+			return -1;
+		if (memcmp(magic, REDIS_FRAME_MAGIC, sizeof(magic)) != 0) {
+			*cause = xstrdup("not a logical Redis backup (no "
+			    "BBREDIS1 header)");
+			return -1;
+		}
+		r->started = 1;
+	}
+	if (redis_fread(r, head, sizeof(head), "the head", cause) == -1)
+		return -1;
+	db = redis_be32(head);
+	klen = redis_be32(head + 4);
+	if (klen == REDIS_FRAME_END) {
+		if (db != REDIS_FRAME_END) {
+			*cause = xasprintf("bad end record at byte %llu",
+			    (unsigned long long)r->offset - 8);
+			return -1;
+		}
+		if (redis_fread(r, end, sizeof(end), "the end record",
+		    cause) == -1)
+			return -1;
+		if (redis_be64(end) != r->records) {
+			*cause = xasprintf("the end record counts %llu records, "
+			    "the stream holds %llu",
+			    (unsigned long long)redis_be64(end),
+			    (unsigned long long)r->records);
+			return -1;
+		}
+		if (getc(r->f) != EOF || ferror(r->f)) {
+			*cause = xstrdup("data after the end record");
+			return -1;
+		}
+		r->done = 1;
+		return 0;
+	}
+	if (klen > REDIS_KEY_MAX || r->offset + klen > r->size) {
+		*cause = xasprintf("%srecord %llu has a key of %u bytes, %s",
+		    klen > REDIS_KEY_MAX ? "" : "the logical backup is "
+		    "truncated: ", (unsigned long long)r->records + 1, klen,
+		    klen > REDIS_KEY_MAX ? "longer than Redis allows" :
+		    "past the end of the file");
+		return -1;
+	}
+	redis_grow(&r->key, &r->key_alloc, klen > 0 ? klen : 1);
+	if (redis_fread(r, r->key, klen, "the key", cause) == -1 ||
+	    redis_fread(r, mid, sizeof(mid), "the ttl", cause) == -1)
+		return -1;
+	ttl = (int64_t)redis_be64(mid);
+	plen = redis_be32(mid + 8);
+	if (ttl < -1) {
+		*cause = xasprintf("record %llu: bad ttl %lld",
+		    (unsigned long long)r->records + 1, (long long)ttl);
+		return -1;
+	}
+	if (plen < 11 || r->offset + plen > r->size) {
+		*cause = xasprintf("%srecord %llu has a DUMP payload of %u "
+		    "bytes, %s", plen < 11 ? "" : "the logical backup is "
+		    "truncated: ", (unsigned long long)r->records + 1, plen,
+		    plen < 11 ? "too short" : "past the end of the file");
+		return -1;
+	}
+	redis_grow(&r->payload, &r->payload_alloc, plen);
+	if (redis_fread(r, r->payload, plen, "the payload", cause) == -1)
+		return -1;
+	if (redis_dump_payload_check(r->payload, plen, &why) == -1) {
+		shown = redis_key_shown((const char *)r->key, klen);
+		*cause = xasprintf("record %llu (key '%s' in db%u): %s",
+		    (unsigned long long)r->records + 1, shown, db, why);
+		free(shown);
+		free(why);
+		return -1;
+	}
+	r->records++;
+	rec->db = db;
+	rec->key = r->key;
+	rec->key_len = klen;
+	rec->ttl_ms = ttl;
+	rec->payload = r->payload;
+	rec->payload_len = plen;
+	return 1;
+}
+
+/* ---- restore: pure helpers -------------------------------------------- */
+
+int
+redis_restore_ttl(int64_t ttl_ms, int64_t taken_ms, int64_t now_ms,
+    int64_t *restore_ms)
+{
+	/* a clock behind the backup's: no more than it had */
+	int64_t since = now_ms > taken_ms ? now_ms - taken_ms : 0;
+
+	*restore_ms = 0;
+	if (ttl_ms < 0)
+		return 0;
+	if (since >= ttl_ms)
+		return 1;
+	*restore_ms = ttl_ms - since;
+	return 0;
+}
+
+const char *
+redis_rdb_writer(int version)
+{
+	static const struct {
+		int		 version;
+		const char	*writer;
+	} writers[] = {
+		{ 6, "Redis 2.6 or 2.8" },
+		{ 7, "Redis 3.0 or 3.2" },
+		{ 8, "Redis 4.0" },
+		{ 9, "Redis 5.0 to 6.2" },
+		{ 10, "Redis 7.0" },
+		{ 11, "Redis 7.2 or Valkey 7.2 to 8.1" },
+		{ 12, "Redis 7.4" },
+		{ 80, "Valkey 9" },
+	};
+
+	for (size_t i = 0; i < nitems(writers); i++)
+		if (writers[i].version == version)
+			return writers[i].writer;
+	return NULL;
+}
+
+/* Warning lines of a redis-server log that say nothing about a failure. */
+static int
+redis_log_noise(const char *msg)
+{
+	static const char *const noise[] = { "WARNING", "Server initialized",
+	    "Configuration loaded", "oO0OoO0OoO0Oo", "Redis version=",
+	    "Valkey version=", "User requested shutdown", "Received SIGTERM",
+	    "is now ready to exit", "Warning: no config file",
+	    "Terminating server after rdb file reading failure" };
+
+	for (size_t i = 0; i < nitems(noise); i++)
+		if (str_startswith(msg, noise[i]) ||
+		    strstr(msg, noise[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+char *
+redis_log_error(const char *log)
+{
+	const char *line, *next, *msg, *lines[3];
+	size_t n = 0, len;
+	struct buf b;
+
+	for (line = log; line != NULL && *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		len = next != NULL ? (size_t)(next - line) : strlen(line);
+		if (next != NULL)
+			next++;
+		/* "PID:M 26 Nov 2026 14:25:47.899 # message" */
+		msg = memmem(line, len, " # ", 3);
+		if (msg == NULL)
+			continue;
+		msg += 3;
+		if (redis_log_noise(msg))
+			continue;
+		if (n == nitems(lines))
+			memmove(lines, lines + 1, sizeof(lines[0]) * --n);
+		lines[n++] = msg;
+	}
+	if (n == 0)
+		return NULL;
+	buf_init(&b, 4096);
+	for (size_t i = 0; i < n; i++) {
+		len = strcspn(lines[i], "\r\n");
+		if (len > 300)
+			len = 300;
+		if (i > 0)
+			buf_adds(&b, " | ");
+		for (size_t k = 0; k < len; k++)
+			buf_add(&b, (unsigned char)lines[i][k] < 0x20 ? "?" :
+			    &lines[i][k], 1);
+	}
+	return buf_detach(&b, NULL);
+}
+
+int
+redis_log_loaded(const char *log, long long *loaded, long long *expired)
+{
+	static const char mark[] = "Done loading RDB, keys loaded: ";
+	const char *p = NULL, *q;
+
+	for (q = log; (q = strstr(q, mark)) != NULL; q++)
+		p = q;
+	if (p == NULL || sscanf(p + sizeof(mark) - 1,
+	    "%lld, keys expired: %lld", loaded, expired) != 2 ||
+	    *loaded < 0 || *expired < 0)
+		return -1;
+	return 0;
+}
+
+char *
+redis_server_version(const char *text)
+{
+	const char *p = strstr(text, " v=");
+	size_t len;
+
+	if (p == NULL)
+		return NULL;
+	p += 3;
+	len = strspn(p, "0123456789.");
+	if (len == 0 || len > 32)
+		return NULL;
+	return xstrndup(p, len);
+}
+
+/*
+ * An RDB drill compares what the snapshot holds with the key counts INFO
+ * gave when the backup was prepared, moments before the snapshot was
+ * taken: not the same instant, so not an exact match.  What counts as a
+ * difference, per database:
+ *   - more keys loaded than the manifest counted, beyond the slack;
+ *   - fewer, beyond the slack, even if every key that redis-server
+ *     dropped as expired while loading had been in this database.
+ * The slack is 10% of the manifest's count plus 10 keys: far more than
+ * a server changes in the second between INFO and the snapshot, far
+ * less than a snapshot of some other dataset, or of a lost database,
+ * would be off by.  A database the manifest never counted must come
+ * within the slack of 0.
+ */
+int
+redis_rdb_count_differs(long long want, long long got, long long expired)
+{
+	long long slack = want / 10 + 10;
+
+	if (got > want + slack)
+		return 1;
+	return got + expired + slack < want;
+}
+
+/* ---- restore: RESTORE, pipelined -------------------------------------- */
+
+#define REDIS_PUT_BATCH		1000	/* commands, then the replies */
+#define REDIS_PUT_BYTES		(16 * 1024 * 1024)
+#define REDIS_LOAD_POLL_MS	50
+#define REDIS_LOG_MAX		(1024 * 1024)
+#define REDIS_PIPE_TIMEOUT	"120"	/* redis-cli --pipe: the last reply */
+
+/* What happened in one database. */
+struct redis_dbcount {
+	uint32_t	 db;
+	uint64_t	 records;	/* records read (file) or keys scanned */
+	uint64_t	 restored;
+	uint64_t	 expired;	/* not restored: their TTL ran out */
+	uint64_t	 duplicates;	/* a scratch server said BUSYKEY */
+	long long	 loaded;	/* RDB: in the temporary server */
+	long long	 before;	/* keys in the target, -1: unknown */
+	long long	 after;
+};
+
+struct redis_dbs {
+	struct redis_dbcount	*v;
+	size_t			 n;
+};
+
+static struct redis_dbcount *
+redis_dbs_get(struct redis_dbs *d, uint32_t db)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		if (d->v[i].db == db)
+			return &d->v[i];
+	/* kept in order: notes list the databases as INFO does */
+	d->v = xrealloc(d->v, (d->n + 1) * sizeof(*d->v));
+	for (i = d->n; i > 0 && d->v[i - 1].db > db; i--)
+		d->v[i] = d->v[i - 1];
+	memset(&d->v[i], 0, sizeof(d->v[i]));
+	d->v[i].db = db;
+	d->v[i].before = d->v[i].after = -1;
+	d->n++;
+	return &d->v[i];
+}
+
+/*
+ * The server keys go into: the target (hiredis; over TLS, where hiredis
+ * has none here, redis-cli as for a backup), or a temporary server.
+ */
+struct redis_target {
+	struct job_ctx		*ctx;
+	struct redis_url	 u;
+	redisContext		*c;		/* NULL: TLS, redis-cli */
+	char			*where;		/* for messages */
+	int			 scratch;	/* a drill's temporary server */
+};
+
+static void
+redis_target_close(struct redis_target *T)
+{
+	if (T->c != NULL && !T->scratch)
+		redisFree(T->c);
+	T->c = NULL;
+	free(T->where);
+	T->where = NULL;
+	redis_url_release(&T->u);
+}
+
+/* INFO keyspace: {"db0": N, ...}, or NULL with *cause. */
+static cJSON *
+redis_target_keyspace(struct redis_target *T, char **cause)
+{
+	redisReply *r;
+	cJSON *keys;
+	char *why = NULL, *info;
+
+	if (T->c == NULL) {
+		if ((info = redis_cli_info(T->ctx, &T->u, cause)) == NULL)
+			return NULL;
+		keys = redis_info_keyspace(info);
+		free(info);
+		return keys;
+	}
+	if ((r = redis_cmd1(T->c, T->ctx->target, 0, &why, "INFO", "keyspace",
+	    NULL)) == NULL) {
+		*cause = xasprintf("%s: %s", T->where, why);
+		free(why);
+		return NULL;
+	}
+	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
+		*cause = xasprintf("%s: INFO: unexpected reply", T->where);
+		freeReplyObject(r);
+		return NULL;
+	}
+	keys = redis_info_keyspace(r->str);
+	freeReplyObject(r);
+	return keys;
+}
+
+/* The target, reachable and the password taken (INFO answered). */
+static int
+redis_target_open(struct job_ctx *ctx, struct redis_target *T, char **cause)
+{
+	cJSON *keys;
+
+	memset(T, 0, sizeof(*T));
+	T->ctx = ctx;
+	if (redis_parse_target(ctx->target, &T->u, cause) == -1)
+		return -1;
+	T->where = redis_where(&T->u);
+	if (!T->u.tls) {
+		if ((T->c = redis_connect(ctx->target, &T->u, cause)) == NULL) {
+			redis_target_close(T);
+			return -1;
+		}
+		return 0;
+	}
+	if ((keys = redis_target_keyspace(T, cause)) == NULL) {
+		redis_target_close(T);
+		return -1;
+	}
+	cJSON_Delete(keys);
+	return 0;
+}
+
+/* SELECT db through redis-cli (TLS): 0, or -1 with what it said. */
+static int
+redis_cli_select(struct redis_target *T, uint32_t db, char **cause)
+{
+	const struct target *t = T->ctx->target;
+	const char *extra[] = { "-e", "SELECT", NULL, NULL };
+	struct redis_clirun r;
+	struct buf out;
+	char dbtext[16], **argv, *password = NULL;
+	int rc = -1;
+
+	snprintf(dbtext, sizeof(dbtext), "%u", db);
+	extra[2] = dbtext;
+	if (backend_password(t, &password, cause) == -1)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	buf_init(&out, 4096);
+	r.capture = &out;
+	r.deadline = mono_ms() + REDIS_CLI_INFO_MS;
+	argv = redis_cli_argv(t, &T->u, extra);
+	if (redis_clirun(T->ctx, argv, password, &r, cause) == 0 &&
+	    (*cause = redis_clirun_failure(&r, "SELECT")) == NULL)
+		rc = 0;
+	free(r.error);
+	secret_free(password);
+	redis_argv_free(argv);
+	buf_release(&out);
+	return rc;
+}
+
+/*
+ * Every database the backup restores into must exist before the first
+ * key is sent: in a pipeline, the keys after a SELECT that failed would
+ * go into the database selected before it.
+ */
+static int
+redis_target_check_dbs(struct redis_target *T, const struct redis_dbs *dbs,
+    char **cause)
+{
+	redisReply *r = NULL;
+	char dbtext[16], *why = NULL;
+
+	for (size_t i = 0; i < dbs->n; i++) {
+		snprintf(dbtext, sizeof(dbtext), "%u", dbs->v[i].db);
+		if (T->c != NULL ? (r = redis_cmd1(T->c, T->ctx->target, 0, &why,
+		    "SELECT", dbtext, NULL)) == NULL :
+		    redis_cli_select(T, dbs->v[i].db, &why) == -1) {
+			*cause = xasprintf("%s: db%u: %s%s; nothing was restored",
+			    T->where, dbs->v[i].db, why, strstr(why,
+			    "out of range") != NULL ? " (the backup has more "
+			    "databases than the server: raise `databases` in its "
+			    "config)" : "");
+			free(why);
+			return -1;
+		}
+		if (r != NULL)
+			freeReplyObject(r);
+		r = NULL;
+	}
+	return 0;
+}
+
+/* A command sent whose reply is still to be read. */
+struct redis_pending {
+	int		 kind;		/* RESTORE, SELECT or FLUSHDB */
+	uint32_t	 db;
+	char		*key;		/* shown, for messages */
+	int		 rdb_version;	/* of the payload */
+};
+
+enum { REDIS_P_RESTORE, REDIS_P_SELECT, REDIS_P_FLUSHDB };
+
+/*
+ * RESTOREs into one server: pipelined over hiredis, every reply read
+ * and checked; over TLS fed to `redis-cli --pipe`, which counts the
+ * errors (it cannot say which command had them).
+ */
+struct redis_put {
+	struct job_ctx		*ctx;
+	redisContext		*c;
+	const char		*where;		/* for messages */
+	int			 scratch;	/* empty: no REPLACE, no TTL */
+	int64_t			 taken_ms;	/* ttls as of; 0: now */
+	int64_t			 selected;	/* -1: none yet */
+	struct redis_pending	*q;
+	size_t			 nq;
+	size_t			 qbytes;
+	struct redis_dbs	*dbs;
+	uint64_t		 records;
+	uint64_t		 restored;
+	uint64_t		 expired;
+	uint64_t		 total;		/* for progress */
+	int64_t			 last;
+	/* redis-cli --pipe (cli.pid > 0) */
+	struct proc		 cli;
+	struct buf		 resp;		/* commands not yet written */
+	struct tail		 cli_out;
+	struct tail		 cli_err;
+};
+
+static void
+redis_put_clear(struct redis_put *P)
+{
+	for (size_t i = 0; i < P->nq; i++)
+		free(P->q[i].key);
+	P->nq = 0;
+	P->qbytes = 0;
+}
+
+/* Everything a put holds; a redis-cli still running is stopped. */
+static void
+redis_put_release(struct redis_put *P)
+{
+	int status;
+
+	redis_put_clear(P);
+	free(P->q);
+	P->q = NULL;
+	if (P->cli.pid > 0) {
+		kill(-P->cli.pid, SIGTERM);
+		proc_reap(&P->cli, REDIS_TERM_GRACE_MS, &status);
+	}
+	P->cli.pid = -1;
+	buf_release(&P->resp);
+}
+
+/* Into T; over TLS this starts redis-cli --pipe. */
+static int
+redis_put_init(struct redis_put *P, struct redis_target *T, int scratch,
+    struct redis_dbs *dbs, char **cause)
+{
+	const char *extra[] = { "--pipe", "--pipe-timeout",
+	    REDIS_PIPE_TIMEOUT, NULL };
+	const char *env[3] = { NULL, NULL, NULL };
+	char **argv, *password = NULL, *auth = NULL, *vauth = NULL;
+	int rc;
+
+	memset(P, 0, sizeof(*P));
+	P->ctx = T->ctx;
+	P->c = T->c;
+	P->where = T->where;
+	P->scratch = scratch;
+	P->selected = -1;
+	P->dbs = dbs;
+	P->cli.pid = -1;
+	P->cli.in_fd = P->cli.out_fd = P->cli.err_fd = -1;
+	buf_init(&P->resp, SIZE_MAX / 2);
+	if (T->c != NULL)
+		return 0;
+	if (backend_password(T->ctx->target, &password, cause) == -1)
+		return -1;
+	if (password != NULL) {
+		auth = xasprintf("REDISCLI_AUTH=%s", password);
+		vauth = xasprintf("VALKEYCLI_AUTH=%s", password);
+		env[0] = auth;
+		env[1] = vauth;
+	}
+	argv = redis_cli_argv(T->ctx->target, &T->u, extra);
+	rc = proc_spawn(&P->cli, (const char *const *)argv, env, PROC_STDIN |
+	    PROC_STDOUT | PROC_STDERR | PROC_NEWGROUP, cause);
+	secret_free(password);
+	secret_free(auth);
+	secret_free(vauth);
+	redis_argv_free(argv);
+	if (rc == -1)
+		return -1;
+	fcntl(P->cli.in_fd, F_SETFL, fcntl(P->cli.in_fd, F_GETFL) | O_NONBLOCK);
+	return 0;
+}
+
+/*
+ * Write what is buffered to redis-cli, reading its output meanwhile (it
+ * must never block on a full pipe while we do).  With finish, then
+ * close its stdin and wait for it.
+ */
+static int
+redis_pipe_write(struct redis_put *P, int finish, char **cause)
+{
+	size_t off = 0;
+	char chunk[4096];
+	ssize_t n;
+	int status;
+
+	while (P->cli.out_fd != -1 || P->cli.err_fd != -1 ||
+	    P->cli.in_fd != -1) {
+		struct pollfd pf[3] = { { P->cli.in_fd, POLLOUT, 0 },
+		    { P->cli.out_fd, POLLIN, 0 }, { P->cli.err_fd, POLLIN, 0 } };
+
+		if (P->cli.in_fd != -1 && off == P->resp.len) {
+			if (!finish)
+				break;
+			close(P->cli.in_fd);
+			P->cli.in_fd = pf[0].fd = -1;
+		}
+		if (redis_is_cancelled(P->ctx)) {
+			*cause = xstrdup("cancelled");
+			return -1;
+		}
+		if (poll(pf, 3, REDIS_POLL_MS) == -1 && errno != EINTR) {
+			*cause = xasprintf("poll: %s", strerror(errno));
+			return -1;
+		}
+		if (P->cli.in_fd != -1 && (pf[0].revents & (POLLOUT |
+		    POLLERR | POLLHUP))) {
+			n = write(P->cli.in_fd, P->resp.data + off,
+			    P->resp.len - off);
+			if (n > 0)
+				off += (size_t)n;
+			else if (n == -1 && errno != EAGAIN && errno != EINTR) {
+				/* it stopped reading: its exit says why */
+				close(P->cli.in_fd);
+				P->cli.in_fd = -1;
+				off = P->resp.len;
+			}
+		}
+		for (int i = 1; i < 3; i++) {
+			int *fd = i == 1 ? &P->cli.out_fd : &P->cli.err_fd;
+
+			if (*fd == -1 || !(pf[i].revents & (POLLIN | POLLHUP |
+			    POLLERR)))
+				continue;
+			n = read(*fd, chunk, sizeof(chunk));
+			if (n > 0)
+				tail_add(i == 1 ? &P->cli_out : &P->cli_err,
+				    chunk, (size_t)n);
+			else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+				close(*fd);
+				*fd = -1;
+			}
+		}
+	}
+	buf_reset(&P->resp);
+	if (!finish)
+		return 0;
+	if (proc_wait(&P->cli, &status) == -1) {
+		*cause = xasprintf("waiting for redis-cli: %s", strerror(errno));
+		return -1;
+	}
+	P->cli.pid = -1;
+	if (!proc_ok(status)) {
+		const char *err = tail_text(&P->cli_err, REDIS_STDERR_LINES);
+		const char *out = tail_text(&P->cli_out, 1);
+		char *st = proc_status_text(status);
+
+		*cause = xasprintf("%s: redis-cli --pipe %s%s%s%s%s%s", P->where,
+		    WIFSIGNALED(status) ? "was " : "", st, *out != '\0' ?
+		    " (" : "", out, *out != '\0' ? ")" : "", *err != '\0' ?
+		    ": " : "");
+		free(st);
+		if (*err != '\0') {
+			char *why = *cause;
+
+			*cause = redis_cli_hint(P->ctx->target, xasprintf("%s%s%s",
+			    why, err, strstr(err, "payload version") != NULL ?
+			    " (the backup's DUMP payloads are of an RDB version "
+			    "this server cannot read: restore into a server as "
+			    "new as the one that made the backup)" : ""));
+			free(why);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/* Send one command: appended to hiredis' buffer, or as RESP for redis-cli. */
+static int
+redis_put_send(struct redis_put *P, int argc, const char **argv,
+    const size_t *lens, char **cause)
+{
+	if (P->c != NULL) {
+		if (redisAppendCommandArgv(P->c, argc, argv, lens) != REDIS_OK) {
+			*cause = xasprintf("%s: %s: %s", P->where, argv[0],
+			    P->c->errstr);
+			return -1;
+		}
+		return 0;
+	}
+	buf_addf(&P->resp, "*%d\r\n", argc);
+	for (int i = 0; i < argc; i++) {
+		buf_addf(&P->resp, "$%zu\r\n", lens[i]);
+		buf_add(&P->resp, argv[i], lens[i]);
+		buf_add(&P->resp, "\r\n", 2);
+	}
+	return 0;
+}
+
+static void
+redis_put_queue(struct redis_put *P, int kind, uint32_t db, char *key,
+    int rdb_version)
+{
+	if (P->c == NULL) {
+		free(key);	/* redis-cli: no replies to match */
+		return;
+	}
+	P->q = xrealloc(P->q, (P->nq + 1) * sizeof(*P->q));
+	P->q[P->nq].kind = kind;
+	P->q[P->nq].db = db;
+	P->q[P->nq].key = key;
+	P->q[P->nq].rdb_version = rdb_version;
+	P->nq++;
+}
+
+static int
+redis_put_reply(struct redis_put *P, const struct redis_pending *e,
+    const redisReply *r, char **cause)
+{
+	struct redis_dbcount *d = redis_dbs_get(P->dbs, e->db);
+	char *shown;
+
+	if (r->type != REDIS_REPLY_ERROR) {
+		if (e->kind == REDIS_P_RESTORE) {
+			P->restored++;
+			d->restored++;
+		}
+		return 0;
+	}
+	shown = redis_printable(r->str, r->len, 200);
+	if (e->kind == REDIS_P_SELECT)
+		*cause = xasprintf("%s: SELECT %u: %s%s", P->where, e->db, shown,
+		    strstr(shown, "out of range") != NULL ? " (the backup has "
+		    "more databases than the server: raise `databases` in its "
+		    "config)" : "");
+	else if (e->kind == REDIS_P_FLUSHDB)
+		*cause = xasprintf("%s: FLUSHDB in db%u: %s", P->where, e->db,
+		    shown);
+	else if (P->scratch && str_startswith(shown, "BUSYKEY")) {
+		/* SCAN returned it twice: the backup holds it twice. */
+		d->duplicates++;
+		free(shown);
+		return 0;
+	} else if (strstr(shown, "payload version") != NULL)
+		*cause = xasprintf("%s refused key '%s' in db%u: %s (its DUMP "
+		    "payload is RDB version %d, which this server cannot "
+		    "read: restore into a server as new as the one that made "
+		    "the backup)", P->where, e->key, e->db, shown,
+		    e->rdb_version);
+	else
+		*cause = xasprintf("%s: RESTORE of key '%s' in db%u: %s",
+		    P->where, e->key, e->db, shown);
+	free(shown);
+	return -1;
+}
+
+/* Read the replies of everything sent (or write it to redis-cli). */
+static int
+redis_put_flush(struct redis_put *P, char **cause)
+{
+	redisReply *r;
+	char *why;
+	int rc = 0;
+
+	if (P->c == NULL)
+		rc = redis_pipe_write(P, 0, cause);
+	for (size_t i = 0; P->c != NULL && i < P->nq; i++) {
+		if (redisGetReply(P->c, (void **)&r) != REDIS_OK) {
+			if (rc == 0) {
+				why = redis_conn_error(P->c);
+				*cause = xasprintf("%s: RESTORE: %s", P->where,
+				    why);
+				free(why);
+			}
+			rc = -1;
+			break;
+		}
+		if (rc == 0 && redis_put_reply(P, &P->q[i], r, cause) == -1)
+			rc = -1;
+		freeReplyObject(r);
+	}
+	redis_put_clear(P);
+	if (rc == 0 && mono_ms() - P->last >= REDIS_PROGRESS_MS) {
+		P->last = mono_ms();
+		backend_progress(P->ctx, "restore", P->records, P->total >
+		    P->records ? P->total : P->records);
+	}
+	if (rc == 0 && redis_is_cancelled(P->ctx)) {
+		*cause = xstrdup("cancelled");
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Everything sent and answered; redis-cli, if any, has ended well. */
+static int
+redis_put_finish(struct redis_put *P, char **cause)
+{
+	if (redis_put_flush(P, cause) == -1)
+		return -1;
+	if (P->c == NULL)
+		return redis_pipe_write(P, 1, cause);
+	return 0;
+}
+
+static int
+redis_put_select(struct redis_put *P, uint32_t db, char **cause)
+{
+	const char *argv[2] = { "SELECT", NULL };
+	size_t lens[2] = { 6, 0 };
+	char dbtext[16];
+
+	if (P->selected == (int64_t)db)
+		return 0;
+	snprintf(dbtext, sizeof(dbtext), "%u", db);
+	argv[1] = dbtext;
+	lens[1] = strlen(dbtext);
+	if (redis_put_send(P, 2, argv, lens, cause) == -1)
+		return -1;
+	redis_put_queue(P, REDIS_P_SELECT, db, NULL, 0);
+	P->selected = db;
+	return 0;
+}
+
+/* FLUSHDB in db, before any key is restored. */
+static int
+redis_put_flushdb(struct redis_put *P, uint32_t db, char **cause)
+{
+	const char *argv[1] = { "FLUSHDB" };
+	size_t lens[1] = { 7 };
+
+	if (redis_put_select(P, db, cause) == -1 ||
+	    redis_put_send(P, 1, argv, lens, cause) == -1)
+		return -1;
+	redis_put_queue(P, REDIS_P_FLUSHDB, db, NULL, 0);
+	return 0;
+}
+
+/* One key: RESTORE it (or count it as expired); replies come later. */
+static int
+redis_put_key(struct redis_put *P, uint32_t db, const void *key,
+    size_t key_len, int64_t ttl, const void *payload, size_t payload_len,
+    char **cause)
+{
+	struct redis_dbcount *d = redis_dbs_get(P->dbs, db);
+	const unsigned char *foot = (const unsigned char *)payload +
+	    payload_len - 10;
+	const char *argv[5];
+	size_t lens[5];
+	char ttltext[32];
+	int64_t now = now_ms(), ms;
+
+	P->records++;
+	d->records++;
+	if (P->scratch)
+		ms = 0;		/* a drill: nothing may expire while counting */
+	else if (redis_restore_ttl(ttl, P->taken_ms != 0 ? P->taken_ms : now,
+	    now, &ms) == 1) {
+		P->expired++;
+		d->expired++;
+		return 0;
+	}
+	if (redis_put_select(P, db, cause) == -1)
+		return -1;
+	snprintf(ttltext, sizeof(ttltext), "%lld", (long long)ms);
+	argv[0] = "RESTORE";
+	lens[0] = 7;
+	argv[1] = key;
+	lens[1] = key_len;
+	argv[2] = ttltext;
+	lens[2] = strlen(ttltext);
+	argv[3] = payload;
+	lens[3] = payload_len;
+	argv[4] = "REPLACE";
+	lens[4] = 7;
+	if (redis_put_send(P, P->scratch ? 4 : 5, argv, lens, cause) == -1)
+		return -1;
+	if (P->c == NULL) {
+		/* redis-cli counts the errors; any fails the restore */
+		P->restored++;
+		d->restored++;
+	}
+	redis_put_queue(P, REDIS_P_RESTORE, db, redis_key_shown(key, key_len),
+	    foot[0] | foot[1] << 8);
+	P->qbytes += key_len + payload_len;
+	if (P->nq >= REDIS_PUT_BATCH || P->qbytes >= REDIS_PUT_BYTES)
+		return redis_put_flush(P, cause);
+	return 0;
+}
+
+/* A key read from a temporary server goes into the target. */
+static int
+redis_emit_put(struct redis_logical *L, int db, const redisReply *key,
+    const redisReply *dump, long long ttl, char **cause)
+{
+	return redis_put_key(L->arg, (uint32_t)db, key->str, key->len, ttl,
+	    dump->str, dump->len, cause);
+}
+
+static long long
+redis_keys_in(const cJSON *keys, uint32_t db)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "db%u", db);
+	return (long long)json_num(keys, name);
+}
+
+static long long
+redis_keys_total(const cJSON *keys)
+{
+	const cJSON *it;
+	long long n = 0;
+
+	cJSON_ArrayForEach(it, keys)
+		if (cJSON_IsNumber(it))
+			n += (long long)it->valuedouble;
+	return n;
+}
+
+/* ---- restore: a temporary redis-server -------------------------------- */
+
+struct redis_temp {
+	char		*dir;		/* private, 0700 */
+	char		*sock;
+	char		*log;
+	char		*version;	/* of redis-server */
+	struct proc	 p;
+	struct tail	 out;		/* its stdout and stderr */
+	redisContext	*c;
+};
+
+/* Stop it (its whole process group) and remove its directory. */
+static void
+redis_temp_stop(struct redis_temp *T)
+{
+	int status;
+
+	if (T->c != NULL)
+		redisFree(T->c);
+	T->c = NULL;
+	if (T->p.pid > 0) {
+		kill(-T->p.pid, SIGTERM);
+		proc_reap(&T->p, REDIS_TERM_GRACE_MS, &status);
+	}
+	T->p.pid = -1;
+	if (T->dir != NULL)
+		dir_remove_tree(T->dir);
+	free(T->dir);
+	free(T->sock);
+	free(T->log);
+	free(T->version);
+	T->dir = T->sock = T->log = T->version = NULL;
+}
+
+/* Read what it wrote on stdout and stderr, without waiting. */
+static void
+redis_temp_drain(struct redis_temp *T, int wait_ms)
+{
+	struct pollfd pf[2] = { { T->p.out_fd, POLLIN, 0 },
+	    { T->p.err_fd, POLLIN, 0 } };
+	char chunk[4096];
+	ssize_t n;
+
+	if (T->p.out_fd == -1 && T->p.err_fd == -1) {
+		if (wait_ms > 0)
+			poll(NULL, 0, wait_ms);
+		return;
+	}
+	if (poll(pf, 2, wait_ms) <= 0)
+		return;
+	for (int i = 0; i < 2; i++) {
+		int *fd = i == 0 ? &T->p.out_fd : &T->p.err_fd;
+
+		if (*fd == -1 || !(pf[i].revents & (POLLIN | POLLHUP |
+		    POLLERR)))
+			continue;
+		n = read(*fd, chunk, sizeof(chunk));
+		if (n > 0)
+			tail_add(&T->out, chunk, (size_t)n);
+		else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+			close(*fd);
+			*fd = -1;
+		}
+	}
+}
+
+/* Why the temporary server stopped, from its log and output. */
+static char *
+redis_temp_why(struct redis_temp *T, int status)
+{
+	char *log = file_read(T->log, REDIS_LOG_MAX, NULL), *why;
+	const char *out;
+
+	why = log != NULL ? redis_log_error(log) : NULL;
+	free(log);
+	if (why != NULL)
+		return why;
+	out = tail_text(&T->out, 3);
+	if (*out != '\0')
+		return redis_printable(out, strlen(out), 400);
+	return proc_status_text(status);
+}
+
+static int
+redis_version_at_least(const char *v, int major, int minor)
+{
+	int a = 0, b = 0;
+
+	if (v == NULL || sscanf(v, "%d.%d", &a, &b) < 1)
+		return 0;
+	return a > major || (a == major && b >= minor);
+}
+
+/*
+ * Start t->redis_server on a unix socket in a private directory, loading
+ * rdb (NULL: empty), and wait until it answers PING (not LOADING).  On
+ * failure everything is removed again.  What it cannot load is said
+ * with the versions: "redis-server 7.0.15 cannot load this RDB (version
+ * 11, made by redis 7.2.4): Can't handle RDB format version 11".
+ */
+static int
+redis_temp_start(struct job_ctx *ctx, const cJSON *manifest,
+    const char *rdb, long long databases, struct redis_temp *T,
+    char **cause)
+{
+	const struct target *t = ctx->target;
+	const char *server = t->redis_server != NULL ? t->redis_server :
+	    "redis-server";
+	const char *vargv[] = { server, "--version", NULL };
+	const char *base = getenv("TMPDIR"), *argv[40];
+	char *out = NULL, *why = NULL, *target = NULL, *link = NULL;
+	char dbs[32], made[128];
+	struct tail err;
+	redisContext *c;
+	redisReply *r;
+	size_t n = 0;
+	int status, ver;
+	pid_t w;
+
+	memset(T, 0, sizeof(*T));
+	T->p.pid = -1;
+	T->p.in_fd = T->p.out_fd = T->p.err_fd = -1;
+	memset(&err, 0, sizeof(err));
+	if (proc_run(vargv, NULL, &out, 4096, &err, &status, &why) == -1 ||
+	    !proc_ok(status) || (T->version = redis_server_version(out)) ==
+	    NULL) {
+		*cause = xasprintf("%s: %s (install redis-server, or set "
+		    "redis_server = /path/to/redis-server in [redis %s])",
+		    server, why != NULL ? why : *tail_text(&err, 2) != '\0' ?
+		    tail_text(&err, 2) : "did not say its version", t->name);
+		free(why);
+		free(out);
+		return -1;
+	}
+	free(out);
+
+	/* sun_path holds 108 bytes: a long TMPDIR falls back to /tmp. */
+	if (base == NULL || *base != '/' || strlen(base) > 60)
+		base = "/tmp";
+	T->dir = xasprintf("%s/bbrestore-redis.XXXXXX", base);
+	if (mkdtemp(T->dir) == NULL) {
+		*cause = xasprintf("cannot make a directory for the temporary "
+		    "redis-server (%s): %s", T->dir, strerror(errno));
+		free(T->dir);
+		T->dir = NULL;
+		return -1;
+	}
+	T->sock = xasprintf("%s/redis.sock", T->dir);
+	T->log = xasprintf("%s/redis.log", T->dir);
+	if (rdb != NULL) {
+		/* A link: redis-server only reads it, and may not move it. */
+		if ((target = realpath(rdb, NULL)) == NULL) {
+			*cause = xasprintf("%s: %s", rdb, strerror(errno));
+			goto fail;
+		}
+		link = xasprintf("%s/dump.rdb", T->dir);
+		if (symlink(target, link) == -1) {
+			*cause = xasprintf("symlink %s: %s", link,
+			    strerror(errno));
+			goto fail;
+		}
+	}
+	snprintf(dbs, sizeof(dbs), "%lld", databases < 16 ? 16 : databases);
+	argv[n++] = server;
+	argv[n++] = "--port";
+	argv[n++] = "0";
+	argv[n++] = "--unixsocket";
+	argv[n++] = T->sock;
+	argv[n++] = "--unixsocketperm";
+	argv[n++] = "700";
+	argv[n++] = "--dir";
+	argv[n++] = T->dir;
+	argv[n++] = "--dbfilename";
+	argv[n++] = "dump.rdb";
+	argv[n++] = "--logfile";
+	argv[n++] = T->log;
+	argv[n++] = "--daemonize";
+	argv[n++] = "no";
+	argv[n++] = "--save";
+	argv[n++] = "";
+	argv[n++] = "--appendonly";
+	argv[n++] = "no";
+	argv[n++] = "--databases";
+	argv[n++] = dbs;
+	argv[n++] = "--maxmemory";
+	argv[n++] = "0";
+	/* Check every payload deeply: a drill's whole point. */
+	if (redis_version_at_least(T->version, 6, 2)) {
+		argv[n++] = "--sanitize-dump-payload";
+		argv[n++] = "yes";
+	}
+	argv[n] = NULL;
+	if (proc_spawn(&T->p, argv, NULL, PROC_STDOUT | PROC_STDERR |
+	    PROC_NEWGROUP, cause) == -1)
+		goto fail;
+	backend_log(ctx, "info", "%s %s %s in %s", server, T->version,
+	    rdb != NULL ? "loads the RDB" : "started (empty)", T->dir);
+
+	for (;;) {
+		if (redis_is_cancelled(ctx)) {
+			*cause = xstrdup("cancelled");
+			goto fail;
+		}
+		redis_temp_drain(T, REDIS_LOAD_POLL_MS);
+		if ((w = waitpid(T->p.pid, &status, WNOHANG)) == T->p.pid) {
+			T->p.pid = -1;
+			while (T->p.out_fd != -1 || T->p.err_fd != -1)
+				redis_temp_drain(T, 100);
+			why = redis_temp_why(T, status);
+			if (rdb == NULL) {
+				*cause = xasprintf("the temporary %s %s did not "
+				    "start: %s", server, T->version, why);
+				free(why);
+				goto fail;
+			}
+			ver = (int)json_num(manifest, "rdb_version");
+			if (json_str(manifest, "server") != NULL &&
+			    json_str(manifest, "server_version") != NULL)
+				snprintf(made, sizeof(made), ", made by %s %s",
+				    json_str(manifest, "server"),
+				    json_str(manifest, "server_version"));
+			else if (redis_rdb_writer(ver) != NULL)
+				snprintf(made, sizeof(made), ", made by %s",
+				    redis_rdb_writer(ver));
+			else
+				made[0] = '\0';
+			if (ver > 0)
+				*cause = xasprintf("%s %s cannot load this RDB "
+				    "(version %d%s): %s", server, T->version,
+				    ver, made, why);
+			else
+				*cause = xasprintf("%s %s cannot load this RDB"
+				    "%s: %s", server, T->version, made, why);
+			free(why);
+			goto fail;
+		}
+		if (access(T->sock, F_OK) == -1)
+			continue;
+		c = redisConnectUnix(T->sock);
+		if (c == NULL || c->err) {
+			if (c != NULL)
+				redisFree(c);
+			continue;
+		}
+		r = redisCommand(c, "PING");
+		if (r != NULL && r->type == REDIS_REPLY_STATUS) {
+			freeReplyObject(r);
+			T->c = c;
+			break;
+		}
+		if (r != NULL)
+			freeReplyObject(r);
+		/* LOADING: not yet; INFO says how far (it answers then) */
+		if ((r = redisCommand(c, "INFO persistence")) != NULL &&
+		    r->type == REDIS_REPLY_STRING) {
+			long long done = redis_info_ll(r->str,
+			    "loading_loaded_bytes");
+			long long total = redis_info_ll(r->str,
+			    "loading_total_bytes");
+
+			if (done >= 0 && total > 0)
+				backend_progress(ctx, "load", (uint64_t)done,
+				    (uint64_t)total);
+		}
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+	}
+	/* Its output is in the log from now on. */
+	if (T->p.out_fd != -1)
+		close(T->p.out_fd);
+	if (T->p.err_fd != -1)
+		close(T->p.err_fd);
+	T->p.out_fd = T->p.err_fd = -1;
+	{
+		struct timeval tv = { REDIS_COMMAND_TIMEOUT_S, 0 };
+
+		redisSetTimeout(T->c, tv);
+	}
+	free(target);
+	free(link);
+	return 0;
+
+fail:
+	free(target);
+	free(link);
+	redis_temp_stop(T);
+	return -1;
+}
+
+/* ---- restore: the backend --------------------------------------------- */
+
+/* What a restore tells the operator: "notes" and "differences". */
+struct redis_report {
+	cJSON	*result;
+	cJSON	*notes;
+	cJSON	*differences;
+};
+
+static void
+redis_report_init(struct redis_report *R, cJSON *result)
+{
+	R->result = result;
+	R->notes = cJSON_CreateArray();
+	R->differences = cJSON_CreateArray();
+	backend_fact(result, "notes", R->notes);
+	backend_fact(result, "differences", R->differences);
+}
+
+static void redis_note(struct redis_report *R, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void redis_difference(struct redis_report *R, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+redis_note(struct redis_report *R, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	cJSON_AddItemToArray(R->notes, cJSON_CreateString(s));
+	free(s);
+}
+
+static void
+redis_difference(struct redis_report *R, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	cJSON_AddItemToArray(R->differences, cJSON_CreateString(s));
+	free(s);
+}
+
+/* A failure for every difference found: their count, the first one. */
+static int
+redis_report_verdict(struct redis_report *R, char **cause)
+{
+	int n = cJSON_GetArraySize(R->differences);
+
+	if (n == 0)
+		return 0;
+	*cause = xasprintf("%d difference%s from the manifest: %s%s", n,
+	    n == 1 ? "" : "s", cJSON_GetArrayItem(R->differences,
+	    0)->valuestring, n > 1 ? " ..." : "");
+	return -1;
+}
+
+/* "redis://host:6379/0, /3": where the keys went, without a password. */
+static char *
+redis_into_text(const struct redis_url *u, const struct redis_dbs *dbs)
+{
+	struct buf b;
+
+	buf_init(&b, 64 * 1024);
+	if (u->path != NULL)
+		buf_addf(&b, "unix://%s", u->path);
+	else {
+		buf_addf(&b, "%s://%s%s", u->tls ? "rediss" : "redis",
+		    u->user != NULL ? u->user : "", u->user != NULL ? "@" :
+		    "");
+		if (strchr(u->host, ':') != NULL)
+			buf_addf(&b, "[%s]:%d", u->host, u->port);
+		else
+			buf_addf(&b, "%s:%d", u->host, u->port);
+	}
+	for (size_t i = 0; i < dbs->n; i++) {
+		if (u->path != NULL)
+			buf_addf(&b, "%s%u", i == 0 ? "?db=" : ", db=",
+			    dbs->v[i].db);
+		else
+			buf_addf(&b, "%s%u", i == 0 ? "/" : ", /", dbs->v[i].db);
+	}
+	return buf_detach(&b, NULL);
+}
+
+/* Keys per database before or after, from INFO keyspace. */
+static int
+redis_count_keys(struct redis_target *T, struct redis_dbs *dbs, int after,
+    long long *total, char **cause)
+{
+	cJSON *keys;
+
+	if ((keys = redis_target_keyspace(T, cause)) == NULL)
+		return -1;
+	for (size_t i = 0; i < dbs->n; i++) {
+		if (after)
+			dbs->v[i].after = redis_keys_in(keys, dbs->v[i].db);
+		else
+			dbs->v[i].before = redis_keys_in(keys, dbs->v[i].db);
+	}
+	*total = redis_keys_total(keys);
+	cJSON_Delete(keys);
+	return 0;
+}
+
+/* FLUSHDB in every database the backup restores into, first. */
+static int
+redis_flush_dbs(struct redis_put *P, const struct redis_dbs *dbs,
+    struct redis_report *R, char **cause)
+{
+	long long removed = 0;
+	struct buf names;
+
+	buf_init(&names, 64 * 1024);
+	buf_adds(&names, "");
+	for (size_t i = 0; i < dbs->n; i++) {
+		if (redis_put_flushdb(P, dbs->v[i].db, cause) == -1) {
+			buf_release(&names);
+			return -1;
+		}
+		removed += dbs->v[i].before > 0 ? dbs->v[i].before : 0;
+		buf_addf(&names, "%sdb%u", i > 0 ? ", " : "", dbs->v[i].db);
+	}
+	if (redis_put_flush(P, cause) == -1) {
+		buf_release(&names);
+		return -1;
+	}
+	if (dbs->n > 0)
+		redis_note(R, "--flush: emptied %s first (%lld key%s removed)",
+		    names.data, removed, removed == 1 ? "" : "s");
+	buf_release(&names);
+	return 0;
+}
+
+/* The notes every restore into the target ends with. */
+static void
+redis_report_target(struct redis_report *R, const struct redis_put *P,
+    const struct redis_dbs *dbs, long long before, long long after,
+    int flush)
+{
+	for (size_t i = 0; i < dbs->n; i++) {
+		const struct redis_dbcount *d = &dbs->v[i];
+
+		redis_note(R, "db%u: %llu key%s restored, keys before %lld, "
+		    "after %lld", d->db, (unsigned long long)d->restored,
+		    d->restored == 1 ? "" : "s", d->before, d->after);
+	}
+	redis_note(R, "keys before %lld, after %lld (all databases)", before,
+	    after);
+	if (P->expired > 0)
+		redis_note(R, "%llu key%s had expired since the backup (their "
+		    "TTL ran out) and %s not restored",
+		    (unsigned long long)P->expired, P->expired == 1 ? "" : "s",
+		    P->expired == 1 ? "was" : "were");
+	if (!flush)
+		redis_note(R, "keys that are not in the backup were left as "
+		    "they are (--flush empties the databases first)");
+	cJSON_AddNumberToObject(R->result, "keys_before", (double)before);
+	cJSON_AddNumberToObject(R->result, "keys_after", (double)after);
+	cJSON_AddNumberToObject(R->result, "restored", (double)P->restored);
+	cJSON_AddNumberToObject(R->result, "expired", (double)P->expired);
+}
+
+/*
+ * Read a logical backup through once before anything is touched: every
+ * record's framing and payload CRC, the end record, and how many
+ * records each database has.
+ */
+static int
+redis_logical_scan(struct job_ctx *ctx, FILE *f, struct redis_dbs *dbs,
+    uint64_t *records, char **cause)
+{
+	struct redis_frame_reader rd;
+	struct redis_record rec;
+	int64_t last = 0;
+	int rv;
+
+	redis_frame_reader_init(&rd, f);
+	backend_progress(ctx, "check", 0, rd.size);
+	while ((rv = redis_frame_read(&rd, &rec, cause)) == 1) {
+		redis_dbs_get(dbs, rec.db)->records++;
+		if (mono_ms() - last >= REDIS_PROGRESS_MS) {
+			last = mono_ms();
+			if (redis_is_cancelled(ctx)) {
+				*cause = xstrdup("cancelled");
+				rv = -1;
+				break;
+			}
+			backend_progress(ctx, "check", rd.offset, rd.size);
+		}
+	}
+	*records = rd.records;
+	redis_frame_reader_release(&rd);
+	if (rv == -1)
+		return -1;
+	backend_progress(ctx, "check", rd.offset, rd.size);
+	return 0;
+}
+
+/*
+ * A logical backup, into the target or (drill) into an empty temporary
+ * server.  The TTLs in the file are as of the backup's start: a key
+ * keeps what it had left then, minus the time since; a key whose TTL
+ * has run out since is not restored (it would be gone by now), and a
+ * key of the same name in the target is left as it is.  A drill
+ * restores every key without its TTL, so that none can expire while
+ * the keys are counted, and without REPLACE, so that a key the backup
+ * holds twice (SCAN may return one twice) is counted, not hidden.
+ */
+static int
+redis_restore_logical(struct job_ctx *ctx, const cJSON *manifest,
+    const char *raw, const struct restore_opts *opts, cJSON *result,
+    char **cause)
+{
+	struct redis_report R;
+	struct redis_dbs dbs = { NULL, 0 };
+	struct redis_frame_reader rd;
+	struct redis_record rec;
+	struct redis_put P;
+	struct redis_temp tmp;
+	struct redis_target dst;
+	char *into = NULL;
+	long long before = 0, after = 0, maxdb = 0;
+	uint64_t records = 0;
+	double want, started;
+	FILE *f;
+	int rv, rc = -1;
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.p.pid = -1;
+	memset(&dst, 0, sizeof(dst));
+	memset(&P, 0, sizeof(P));
+	P.cli.pid = -1;
+	redis_report_init(&R, result);
+	if ((f = fopen(raw, "rb")) == NULL) {
+		*cause = xasprintf("%s: %s", raw, strerror(errno));
+		return -1;
+	}
+	if (redis_logical_scan(ctx, f, &dbs, &records, cause) == -1) {
+		char *why = *cause;
+
+		*cause = xasprintf("the backup cannot be read: %s%s", why,
+		    opts->drill ? "" : "; nothing was restored");
+		free(why);
+		goto done;
+	}
+	for (size_t i = 0; i < dbs.n; i++) {
+		if (dbs.v[i].db > maxdb)
+			maxdb = dbs.v[i].db;
+		dbs.v[i].records = 0;		/* counted again */
+	}
+	if (json_get_num(manifest, "records", &want) == 0 &&
+	    (uint64_t)want != records) {
+		if (!opts->drill) {
+			*cause = xasprintf("the backup holds %llu records, its "
+			    "manifest says %.0f: not restoring it (run "
+			    "`backupbot verify` on it)",
+			    (unsigned long long)records, want);
+			goto done;
+		}
+		redis_difference(&R, "%.0f records in the manifest, %llu in "
+		    "the backup", want, (unsigned long long)records);
+	}
+
+	if (opts->drill) {
+		if (redis_temp_start(ctx, manifest, NULL, maxdb + 1, &tmp,
+		    cause) == -1)
+			goto done;
+		dst.ctx = ctx;
+		dst.c = tmp.c;
+		dst.scratch = 1;
+		dst.where = xstrdup("the temporary redis-server");
+		cJSON_AddStringToObject(result, "into", "a temporary "
+		    "redis-server (removed afterwards)");
+	} else {
+		if (redis_target_open(ctx, &dst, cause) == -1)
+			goto done;
+		into = redis_into_text(&dst.u, &dbs);
+		cJSON_AddStringToObject(result, "into", into);
+	}
+	if (redis_count_keys(&dst, &dbs, 0, &before, cause) == -1 ||
+	    redis_target_check_dbs(&dst, &dbs, cause) == -1 ||
+	    redis_put_init(&P, &dst, opts->drill, &dbs, cause) == -1)
+		goto done;
+	if (!opts->drill && opts->flush && redis_flush_dbs(&P, &dbs, &R,
+	    cause) == -1)
+		goto done;
+	P.total = records;
+	if (json_get_num(manifest, "started", &started) == 0 && started > 0)
+		P.taken_ms = (int64_t)started * 1000;
+	rewind(f);
+	redis_frame_reader_init(&rd, f);
+	backend_log(ctx, "info", "restoring %llu keys into %s",
+	    (unsigned long long)records, opts->drill ? dst.where : into);
+	while ((rv = redis_frame_read(&rd, &rec, cause)) == 1)
+		if (redis_put_key(&P, rec.db, rec.key, rec.key_len, rec.ttl_ms,
+		    rec.payload, rec.payload_len, cause) == -1) {
+			rv = -1;
+			break;
+		}
+	redis_frame_reader_release(&rd);
+	if (rv == -1 || redis_put_finish(&P, cause) == -1)
+		goto done;
+	backend_progress(ctx, "restore", P.records, P.records);
+	if (redis_count_keys(&dst, &dbs, 1, &after, cause) == -1)
+		goto done;
+
+	cJSON_AddNumberToObject(result, "compared", (double)records);
+	if (opts->drill) {
+		const cJSON *listed = cJSON_GetObjectItemCaseSensitive(manifest,
+		    "databases"), *it;
+
+		/* Every record is a key, unless it came twice. */
+		for (size_t i = 0; i < dbs.n; i++) {
+			const struct redis_dbcount *d = &dbs.v[i];
+			int found = !cJSON_IsArray(listed);
+
+			cJSON_ArrayForEach(it, listed)
+				if (cJSON_IsNumber(it) &&
+				    (uint32_t)it->valuedouble == d->db)
+					found = 1;
+			if (!found)
+				redis_difference(&R, "db%u: in the backup, but "
+				    "not among the manifest's databases", d->db);
+			if ((uint64_t)d->after != d->records - d->duplicates)
+				redis_difference(&R, "db%u: %llu records in the "
+				    "backup (%llu of them repeats), %lld keys "
+				    "restored", d->db,
+				    (unsigned long long)d->records,
+				    (unsigned long long)d->duplicates, d->after);
+			redis_note(&R, "db%u: %llu key%s%s", d->db,
+			    (unsigned long long)(d->records - d->duplicates),
+			    d->records - d->duplicates == 1 ? "" : "s",
+			    d->duplicates > 0 ? " (and repeats of some: SCAN "
+			    "returned them twice)" : "");
+		}
+		redis_note(&R, "%llu records restored into a temporary "
+		    "redis-server %s and counted", (unsigned long long)records,
+		    tmp.version);
+		cJSON_AddNumberToObject(result, "keys_after", (double)after);
+	} else {
+		redis_report_target(&R, &P, &dbs, before, after, opts->flush);
+		if (P.taken_ms != 0)
+			redis_note(&R, "TTLs count from the backup's start: a "
+			    "key keeps what it had left then, less the time "
+			    "since");
+		if (P.restored + P.expired != records)
+			redis_difference(&R, "%llu records in the backup, %llu "
+			    "restored and %llu expired",
+			    (unsigned long long)records,
+			    (unsigned long long)P.restored,
+			    (unsigned long long)P.expired);
+	}
+	rc = redis_report_verdict(&R, cause);
+done:
+	redis_put_release(&P);
+	redis_target_close(&dst);
+	redis_temp_stop(&tmp);
+	fclose(f);
+	free(dbs.v);
+	free(into);
+	return rc;
+}
+
+/* The number of databases a temporary server needs for these keys. */
+static long long
+redis_databases_for(const cJSON *keys)
+{
+	const cJSON *it;
+	long long db, most = 15;
+
+	cJSON_ArrayForEach(it, keys)
+		if (it->string != NULL && str_startswith(it->string, "db") &&
+		    str_to_ll(it->string + 2, 0, 1000000, &db) == 0 &&
+		    db > most)
+			most = db;
+	return most + 1;
+}
+
+/*
+ * An RDB: a temporary redis-server loads it (a drill stops there and
+ * compares), then every key is read from it with SCAN + DUMP + PTTL, as
+ * a logical backup reads a server, and RESTOREd into the target.  TTLs
+ * are redis-server's: it drops keys that expired since the snapshot
+ * while it loads them, and PTTL says what is left of the others.
+ */
+static int
+redis_restore_rdb(struct job_ctx *ctx, const cJSON *manifest,
+    const char *raw, const struct restore_opts *opts, cJSON *result,
+    char **cause)
+{
+	const cJSON *mkeys = cJSON_GetObjectItemCaseSensitive(manifest, "keys");
+	struct redis_report R;
+	struct redis_dbs dbs = { NULL, 0 }, want = { NULL, 0 };
+	struct redis_logical L;
+	struct redis_put P;
+	struct redis_temp tmp;
+	struct redis_target dst, scratch;
+	cJSON *loaded = NULL;
+	const cJSON *it;
+	char *into = NULL, *log;
+	long long nloaded = -1, nexpired = -1, total, before = 0, after = 0;
+	long long db;
+	int rc = -1;
+
+	memset(&dst, 0, sizeof(dst));
+	memset(&P, 0, sizeof(P));
+	P.cli.pid = -1;
+	memset(&L, 0, sizeof(L));
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.p.pid = -1;
+	redis_report_init(&R, result);
+	/*
+	 * The target first: nothing to load if it cannot be reached.  It
+	 * is connected to again after the load, which may take long enough
+	 * for an idle connection to be closed.
+	 */
+	if (!opts->drill) {
+		if (redis_target_open(ctx, &dst, cause) == -1)
+			return -1;
+		redis_target_close(&dst);
+	}
+	if (redis_temp_start(ctx, manifest, raw, redis_databases_for(mkeys),
+	    &tmp, cause) == -1)
+		goto done;
+	memset(&scratch, 0, sizeof(scratch));
+	scratch.ctx = ctx;
+	scratch.c = tmp.c;
+	scratch.scratch = 1;
+	scratch.where = (char *)"the temporary redis-server";
+	loaded = redis_target_keyspace(&scratch, cause);
+	if (loaded == NULL)
+		goto done;
+	total = redis_keys_total(loaded);
+	if ((log = file_read(tmp.log, REDIS_LOG_MAX, NULL)) != NULL) {
+		if (redis_log_loaded(log, &nloaded, &nexpired) == -1)
+			nloaded = nexpired = -1;
+		free(log);
+	}
+	cJSON_ArrayForEach(it, loaded)
+		if (str_to_ll(it->string + 2, 0, 1000000, &db) == 0)
+			redis_dbs_get(&dbs, (uint32_t)db)->loaded =
+			    (long long)it->valuedouble;
+
+	if (opts->drill) {
+		cJSON_AddStringToObject(result, "into", "a temporary "
+		    "redis-server (removed afterwards)");
+		cJSON_ArrayForEach(it, mkeys)
+			if (it->string != NULL && str_to_ll(it->string + 2, 0,
+			    1000000, &db) == 0 && cJSON_IsNumber(it))
+				redis_dbs_get(&want, (uint32_t)db)->records =
+				    (uint64_t)it->valuedouble;
+		for (size_t i = 0; i < dbs.n; i++)
+			redis_dbs_get(&want, dbs.v[i].db);
+		for (size_t i = 0; i < want.n; i++) {
+			uint32_t n = want.v[i].db;
+			long long got = redis_keys_in(loaded, n);
+
+			if (redis_rdb_count_differs((long long)want.v[i].records,
+			    got, nexpired > 0 ? nexpired : 0))
+				redis_difference(&R, "db%u: %llu keys when the "
+				    "backup was prepared, %lld in the snapshot",
+				    n, (unsigned long long)want.v[i].records, got);
+			redis_note(&R, "db%u: %lld key%s loaded (%llu when the "
+			    "backup was prepared)", n, got, got == 1 ? "" : "s",
+			    (unsigned long long)want.v[i].records);
+		}
+		if (nexpired > 0)
+			redis_note(&R, "%lld keys had expired since the "
+			    "snapshot; redis-server dropped them while loading",
+			    nexpired);
+		redis_note(&R, "the RDB loaded into a temporary redis-server "
+		    "%s: %lld keys", tmp.version, total);
+		cJSON_AddNumberToObject(result, "compared", (double)(total +
+		    (nexpired > 0 ? nexpired : 0)));
+		cJSON_AddNumberToObject(result, "keys_after", (double)total);
+		rc = redis_report_verdict(&R, cause);
+		goto done;
+	}
+
+	if (redis_target_open(ctx, &dst, cause) == -1)
+		goto done;
+	into = redis_into_text(&dst.u, &dbs);
+	cJSON_AddStringToObject(result, "into", into);
+	if (redis_count_keys(&dst, &dbs, 0, &before, cause) == -1 ||
+	    redis_target_check_dbs(&dst, &dbs, cause) == -1 ||
+	    redis_put_init(&P, &dst, 0, &dbs, cause) == -1)
+		goto done;
+	if (opts->flush && redis_flush_dbs(&P, &dbs, &R, cause) == -1)
+		goto done;
+	P.total = (uint64_t)total;
+	L.ctx = ctx;
+	L.c = tmp.c;
+	L.emit = redis_emit_put;
+	L.arg = &P;
+	L.keys_total = (uint64_t)total;
+	backend_log(ctx, "info", "restoring %lld keys into %s", total, into);
+	for (size_t i = 0; i < dbs.n; i++) {
+		uint64_t vanished = L.vanished;
+
+		if (redis_logical_db(&L, (int)dbs.v[i].db, cause) == -1)
+			goto done;
+		/* expired in the temporary server while it was read */
+		dbs.v[i].expired += L.vanished - vanished;
+		P.expired += L.vanished - vanished;
+	}
+	if (redis_put_finish(&P, cause) == -1)
+		goto done;
+	backend_progress(ctx, "restore", P.records, P.records);
+	if (redis_count_keys(&dst, &dbs, 1, &after, cause) == -1)
+		goto done;
+
+	/* SCAN returns every key at least once: none may be missing. */
+	for (size_t i = 0; i < dbs.n; i++) {
+		const struct redis_dbcount *d = &dbs.v[i];
+
+		if (d->restored + d->expired < (uint64_t)d->loaded)
+			redis_difference(&R, "db%u: %lld keys in the backup, "
+			    "%llu restored", d->db, d->loaded,
+			    (unsigned long long)d->restored);
+	}
+	cJSON_AddNumberToObject(result, "compared", (double)total);
+	redis_report_target(&R, &P, &dbs, before, after, opts->flush);
+	redis_note(&R, "the RDB was read through a temporary redis-server %s",
+	    tmp.version);
+	rc = redis_report_verdict(&R, cause);
+done:
+	redis_put_release(&P);
+	redis_target_close(&dst);
+	redis_temp_stop(&tmp);
+	cJSON_Delete(loaded);
+	free(dbs.v);
+	free(want.v);
+	free(into);
+	return rc;
+}
+
+static int
+redis_restore(struct job_ctx *ctx, const cJSON *manifest, const char *raw,
+    const struct restore_opts *opts, cJSON *result, char **cause)
+{
+	const char *mode = json_str(manifest, "mode");
+	const char *format = json_str(manifest, "format");
+
+	*cause = NULL;
+	if (raw == NULL) {
+		*cause = xstrdup("no backup stream to restore");
+		return -1;
+	}
+	if ((mode != NULL && strcmp(mode, "logical") == 0) ||
+	    (format != NULL && strcmp(format, "BBREDIS1") == 0))
+		return redis_restore_logical(ctx, manifest, raw, opts, result,
+		    cause);
+	return redis_restore_rdb(ctx, manifest, raw, opts, result, cause);
+}
+
 const struct backend backend_redis = {
 	.kind = "redis",
 	.suffix = ".redis",
@@ -2635,4 +4465,5 @@ const struct backend backend_redis = {
 	.backup = redis_backup,
 	.check_reader = redis_check_reader,
 	.probe = redis_probe,
+	.restore = redis_restore,
 };

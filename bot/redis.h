@@ -11,8 +11,9 @@
  *
  * mode "rdb": the RDB snapshot exactly as the server sends it to a new
  * replica (SYNC), the same bytes `redis-cli --rdb FILE` writes: a
- * point-in-time dump.rdb.  Restore: `backupbot cat ID > dump.rdb`, stop
- * the server, put the file in its dir, start it.  Its header ("REDIS" +
+ * point-in-time dump.rdb.  Restore: `backupbot restore` (below), or by
+ * hand: `backupbot cat ID > dump.rdb`, stop the server, put the file in
+ * its dir, start it.  Its header ("REDIS" +
  * 4 digits, or "VALKEY" + 3 digits from Valkey 9 on), final EOF opcode
  * and CRC64 are checked while it streams; verify runs redis-check-rdb
  * (the one beside redis_cli: valkey-cli -> valkey-check-rdb), which
@@ -56,6 +57,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct cJSON;
 struct target;
@@ -244,5 +246,94 @@ int redis_cli_rdb_length(const char *err, uint64_t *length, int *diskless);
 
 /* The check tool next to redis_cli: "valkey-cli" -> "valkey-check-rdb". */
 char *redis_check_tool(const char *redis_cli);
+
+/* ---- restore ---------------------------------------------------------- */
+
+/*
+ * A restore puts every key back with RESTORE key ttl payload REPLACE
+ * into the configured server, in the database number it came from.  A
+ * logical backup is read from its file; an RDB is loaded by a temporary
+ * redis-server (t->redis_server) on a private unix socket, and its keys
+ * are read back with SCAN + DUMP + PTTL, as a logical backup reads them.
+ * Nothing touches the target before the backup has been read whole: a
+ * logical file is read through once first, an RDB must have loaded.
+ * A drill does the same into an empty temporary redis-server.
+ */
+
+/*
+ * One record of a BBREDIS1 file, as redis_frame_read returns it: key
+ * and payload point into the reader's buffers until the next call.
+ */
+struct redis_record {
+	uint32_t		 db;
+	const unsigned char	*key;
+	size_t			 key_len;
+	int64_t			 ttl_ms;	/* -1: no expiry */
+	const unsigned char	*payload;
+	size_t			 payload_len;
+};
+
+struct redis_frame_reader {
+	FILE		*f;
+	uint64_t	 size;		/* of the file, to refuse lengths past it */
+	uint64_t	 offset;
+	uint64_t	 records;
+	int		 started;
+	int		 done;
+	unsigned char	*key;
+	size_t		 key_alloc;
+	unsigned char	*payload;
+	size_t		 payload_alloc;
+};
+
+/* f stays the caller's. */
+void redis_frame_reader_init(struct redis_frame_reader *r, FILE *f);
+/*
+ * 1 with the next record in *rec; 0 after the end record (its count
+ * matched and nothing followed it); -1 with *cause.  Checks what
+ * redis_frame_check checks, every payload's footer CRC included.
+ */
+int redis_frame_read(struct redis_frame_reader *r, struct redis_record *rec,
+    char **cause);
+void redis_frame_reader_release(struct redis_frame_reader *r);
+
+/*
+ * The TTL to RESTORE a key with, in ms.  ttl_ms is what PTTL said at
+ * taken_ms (wall clock): -1 (no expiry) gives 0 (RESTORE's "none").
+ * Otherwise what is left of it at now_ms, never more than ttl_ms.
+ * Returns 1 when nothing is left: the key would have expired by now,
+ * and is not restored.
+ */
+int redis_restore_ttl(int64_t ttl_ms, int64_t taken_ms, int64_t now_ms,
+    int64_t *restore_ms);
+
+/* Which servers write RDB version v ("Redis 7.2"), or NULL. */
+const char *redis_rdb_writer(int version);
+
+/*
+ * From a redis-server log (Redis or Valkey): why it stopped, from its
+ * warning lines ("Can't handle RDB format version 11"), " | " between
+ * them.  NULL when it says nothing of the kind.  Caller frees.
+ */
+char *redis_log_error(const char *log);
+
+/*
+ * "Done loading RDB, keys loaded: N, keys expired: M." (Redis 7.0 and
+ * later, Valkey): 0 with the counts, or -1 when the log does not say.
+ */
+int redis_log_loaded(const char *log, long long *loaded,
+    long long *expired);
+
+/* "7.0.15" from `redis-server --version` output.  Caller frees; NULL. */
+char *redis_server_version(const char *text);
+
+/*
+ * An RDB drill: want keys in a database by the manifest (INFO when the
+ * backup was prepared), got loaded from the snapshot, expired dropped
+ * while loading (of every database).  1 when they differ by more than
+ * a snapshot taken moments after INFO can explain (see redis.c).
+ */
+int redis_rdb_count_differs(long long want, long long got,
+    long long expired);
 
 #endif

@@ -231,11 +231,12 @@ restore_steps(const struct target *t, const struct restore_opts *o,
 			step(&v, &n, xstrdup("load the RDB file into a "
 			    "temporary redis-server"));
 		if (o->flush)
-			step(&v, &n, xstrdup("empty the configured database "
-			    "first (--flush)"));
+			step(&v, &n, xstrdup("empty every database the backup "
+			    "restores into first (--flush)"));
 		step(&v, &n, xstrdup("copy every key into the configured "
-		    "server with RESTORE … REPLACE, keeping TTLs; keys not in "
-		    "the backup stay unless --flush"));
+		    "server with RESTORE … REPLACE, into the database numbers "
+		    "it had, keeping TTLs (keys expired since the backup are "
+		    "skipped); keys not in the backup stay unless --flush"));
 		step(&v, &n, xstrdup("report key counts before and after"));
 		break;
 	case TARGET_FILES:

@@ -842,3 +842,12 @@ sched_next_run(struct sched *s, const char *target, int drill)
 	return en->retry_at != 0 && en->retry_at < en->next ? en->retry_at :
 	    en->next;
 }
+
+int
+sched_stale(struct sched *s, const char *target)
+{
+	for (size_t i = 0; i < s->nts; i++)
+		if (!strcmp(s->ts[i].target, target))
+			return s->ts[i].stale;
+	return 0;
+}

@@ -48,6 +48,9 @@ int sched_paused(struct sched *s, const char *target, const char **by,
 /* Next scheduled backup (kind 0) or drill (kind 1) of target, or 0. */
 time_t sched_next_run(struct sched *s, const char *target, int drill);
 
+/* 1 if a stale alert is open for target. */
+int sched_stale(struct sched *s, const char *target);
+
 /*
  * The time after which a target without a good backup is stale:
  * stale_after, or for a schedule its longest gap between two runs over

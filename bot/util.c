@@ -371,14 +371,31 @@ fail:
 	return -1;
 }
 
+/* nftw has no user argument: what the walk found. */
+static int remove_failed;
+
 static int
 remove_entry(const char *path, const struct stat *st, int flag,
     struct FTW *ftw)
 {
 	(void)st;
-	(void)flag;
 	(void)ftw;
-	return remove(path);
+	if ((flag == FTW_DP || flag == FTW_DNR ? rmdir(path) :
+	    unlink(path)) == -1 &&
+	    errno != ENOENT)
+		remove_failed = errno;
+	return 0;		/* remove what can be removed */
+}
+
+/* Directories the owner cannot write (extracted archives): make them so. */
+static int
+open_entry(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag == FTW_D && (st->st_mode & 0700) != 0700)
+		chmod(path, (st->st_mode & 07777) | 0700);
+	return 0;
 }
 
 int
@@ -388,8 +405,16 @@ dir_remove_tree(const char *path)
 
 	if (lstat(path, &st) == -1)
 		return errno == ENOENT ? 0 : -1;
+	remove_failed = 0;
 	/* FTW_PHYS: a symbolic link is removed, never followed */
-	return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (S_ISDIR(st.st_mode))
+		nftw(path, open_entry, 16, FTW_PHYS);
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (remove_failed != 0) {
+		errno = remove_failed;
+		return -1;
+	}
+	return 0;
 }
 
 int

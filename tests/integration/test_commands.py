@@ -40,7 +40,7 @@ def help_for_one_command_and_unknown_commands(t):
     t.hs.send(t.room_id, ALICE, '!help "unterminated')
     evs = replies(t.hs.wait(t.room_id, 10))
     bodies = [e['content']['body'] for e in evs]
-    check('!status' in bodies[0] and 'how the bot is doing' in bodies[0], bodies[0])
+    check('!status' in bodies[0] and 'everything at a glance' in bodies[0], bodies[0])
     check('did you mean !status' in bodies[1], bodies[1])
     check('Unknown command "frobnicate"' in bodies[2] and '!help' in bodies[2], bodies[2])
     check(bodies[3].startswith('Usage: !status'), bodies[3])

@@ -622,10 +622,14 @@ def redis_verify_finds_damage_the_hash_cannot(t):
     log_id, _ = backup_ok(t, conf, 'logical')
     size = manifest(t, 'rdb', rdb_id)['bytes']
     damage(t, 'rdb', rdb_id, offset=size // 2)
-    r = bb(t, conf, 'verify', rdb_id)
+    # --quick: redis-check-rdb reads it
+    r = bb(t, conf, 'verify', rdb_id, '--quick')
     check(r.rc == 1 and 'restore tool cannot read' in r.out
           and re.search(r'\[offset \d+\] .*(error|CRC|invalid|unexpected)', r.out, re.I)
           and 'AUX FIELD' not in r.out and 'Terminating' not in r.out, 'damaged rdb:\n%s' % r)
+    # the drill: a temporary redis-server will not load it
+    r = bb(t, conf, 'verify', rdb_id)
+    check(r.rc == 1 and 'cannot load this RDB' in r.out, 'damaged rdb, drill:\n%s' % r)
     damage(t, 'logical', log_id, cut=manifest(t, 'logical', log_id)['bytes'] - 20)
     r = bb(t, conf, 'verify', log_id)
     check(r.rc == 1 and 'truncated' in r.out, 'cut logical backup:\n%s' % r)
@@ -638,9 +642,11 @@ def redis_verify_finds_damage_the_hash_cannot(t):
     bid, r = backup_ok(t, conf, 'notool')
     check('/nonexistent/bin/redis-check-rdb' in r.err and 'cannot be checked' in r.err,
           'no warning about the missing tool:\n%s' % r)
-    r = bb(t, conf, 'verify', bid)
+    r = bb(t, conf, 'verify', bid, '--quick')
     check(r.rc == 1 and '/nonexistent/bin/redis-check-rdb' in r.out
           and 'install redis-tools' in r.out, 'verify without the tool:\n%s' % r)
+    # the drill needs redis-server, not redis-check-rdb
+    verify_ok(t, conf, bid)
 
 
 # ---- 7. Ctrl-C while the master keeps us waiting -----------------------------
