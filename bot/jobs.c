@@ -301,8 +301,8 @@ progress_update(struct jobs *js, struct job *j, int64_t now, int force)
 
 /* A restore or a restore drill: into what, what was compared, notes. */
 static void
-restore_summary(const struct job *j, const cJSON *r, int ok, struct msg *m,
-    struct msg *e)
+restore_summary(const struct config *js_cfg, const struct job *j,
+    const cJSON *r, int ok, struct msg *m, struct msg *e)
 {
 	const char *what = j->kind == JOB_RESTORE ? "restore" : "restore drill";
 	const cJSON *it;
@@ -318,9 +318,17 @@ restore_summary(const struct job *j, const cJSON *r, int ok, struct msg *m,
 			msg_code(m, json_text(r, "into"));
 		}
 		msg_textf(m, " in %s", dur);
-		if (json_num(r, "compared") > 0)
-			msg_textf(m, "; %.0f compared with the manifest, all "
-			    "equal", json_num(r, "compared"));
+		if (json_num(r, "compared") > 0) {
+			const struct target *t = config_target(js_cfg, j->target);
+			/* what a backend counts when it compares */
+			const char *unit = t == NULL ? "items" :
+			    t->kind == TARGET_POSTGRES ? "tables" :
+			    t->kind == TARGET_REDIS ? "keys" :
+			    t->kind == TARGET_FILES ? "files" : "files";
+
+			msg_textf(m, "; %.0f %s compared with the manifest, "
+			    "all equal", json_num(r, "compared"), unit);
+		}
 		msg_textf(e, "✅ %s of %s: done", what, j->target);
 	} else {
 		msg_textf(m, "❌ %s of %s failed: ", what, j->target);
@@ -363,7 +371,7 @@ summary(struct jobs *js, struct job *j, const char *crash)
 		    j->target);
 	} else if (r != NULL && (j->kind == JOB_RESTORE ||
 	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "drill")))) {
-		restore_summary(j, r, ok, &m, &e);
+		restore_summary(js->bot->cfg, j, r, ok, &m, &e);
 	} else if ((ok || partial) &&
 	    cJSON_GetObjectItemCaseSensitive(r, "destinations") != NULL) {
 		/* a media sync: what it copied where */
