@@ -213,3 +213,126 @@ def manual_backup_does_not_shift_the_schedule(t):
     root = day_root(t, timeout=30)[0]['event_id']
     in_thread(t, root, '✅ backup of main')
     check(len(jobs_started(b)) == 2, jobs_started(b))
+
+
+class Healthchecks:
+    """A healthchecks.io stand-in on loopback: records every request path."""
+
+    def __init__(self, t):
+        import http.server
+        import threading
+        self.paths = []
+        self.headers = []
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.paths.append(self.path)
+                outer.headers.append(dict(self.headers))
+                self.send_response(200)
+                self.send_header('Content-Length', '2')
+                self.end_headers()
+                self.wfile.write(b'OK')
+            do_POST = do_GET
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+        self.url = 'http://127.0.0.1:%d/ping/1f3a6c0e-secret-uuid' % self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        t.cleanups.append(self.server.shutdown)
+
+    def wait(self, n, timeout=30):
+        deadline = time.time() + timeout
+        while len(self.paths) < n and time.time() < deadline:
+            time.sleep(0.05)
+        return list(self.paths)
+
+
+@test
+def healthcheck_pings_and_the_metrics_file(t):
+    from prometheus_client.parser import text_string_to_metric_families
+    hc = Healthchecks(t)
+    metrics = os.path.join(t.tmp, 'metrics', 'backupbot.prom')
+    os.makedirs(os.path.dirname(metrics))
+    pg, b = setup(t, 'healthcheck_url = %s' % hc.url, report='metrics_file = %s' % metrics)
+    t.hs.send(t.room_id, ALICE, '!backup main')
+    wait_body(t, '✅ backup of main')
+    paths = hc.wait(2)
+    check(paths == ['/ping/1f3a6c0e-secret-uuid/start', '/ping/1f3a6c0e-secret-uuid'], paths)
+    check(not any('Authorization' in h or 'authorization' in h for h in hc.headers),
+          'a header of ours went to the healthcheck: %r' % hc.headers)
+    check('secret-uuid' not in b.log_text(), 'the check URL (its secret) is in the log')
+    # a failing backup pings /fail
+    pg.stop()
+    t.hs.send(t.room_id, ALICE, '!backup main')
+    wait_body(t, '❌ backup of main failed')
+    paths = hc.wait(4)
+    check(paths[2:] == ['/ping/1f3a6c0e-secret-uuid/start', '/ping/1f3a6c0e-secret-uuid/fail'],
+          paths)
+    # the metrics file parses as Prometheus text and says what happened
+    check(oct(os.stat(metrics).st_mode & 0o777) == '0o644', oct(os.stat(metrics).st_mode))
+    samples = {}
+    for fam in text_string_to_metric_families(open(metrics).read()):
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    key = (('kind', 'postgres'), ('target', 'main'))
+    check(samples.get(('backupbot_failures_total', key)) == 1, samples)
+    check(samples.get(('backupbot_backups_kept', key)) == 1, samples)
+    check(abs(samples[('backupbot_last_success_timestamp_seconds', key)] - time.time()) < 120,
+          samples)
+    check(samples.get(('backupbot_last_size_bytes', key), 0) > 0, samples)
+
+
+@test
+def verify_schedule_runs_a_restore_drill_in_the_days_thread(t):
+    pg, b = setup(t, 'verify_schedule = 0 4 * * *', backup_first=True,
+                  clock=next_utc(3, 59, 57))
+    root = day_root(t)[0]['event_id']
+    done = in_thread(t, root, '✅ restore drill of main')
+    check('scratch copy bbdrill_main_' in done['content']['body'], done['content']['body'])
+    t.hs.send(t.room_id, ALICE, '!list main')
+    lst = wait_body(t, 'Catalog')[0]
+    check('restore drill ✓' in lst, lst)
+
+
+@test
+def status_puts_problems_first_and_fills_in_health(t):
+    pg, b = setup(t, 'schedule = 0 3 * * *')
+    t.hs.send(t.room_id, ALICE, '!backup main')
+    wait_body(t, '✅ backup of main')
+    pg.stop()
+    t.hs.send(t.room_id, ALICE, '!backup main')
+    wait_body(t, '❌ backup of main failed')
+    cmd = t.hs.send(t.room_id, BOB, '!status')
+    deadline = time.time() + 30
+    while True:
+        edits = [e for e in t.hs.events(t.room_id, sender=BOT)
+                 if rel(e).get('rel_type') == 'm.replace'
+                 and 'Health' in e['content']['m.new_content']['body']
+                 and 'checking' not in e['content']['m.new_content']['body']]
+        if edits:
+            break
+        check(time.time() < deadline, 'the status was never filled in: %r' % bodies(t))
+        time.sleep(0.1)
+    body = edits[-1]['content']['m.new_content']['body']
+    first = body.split('\n')[1]
+    check('need attention' in first, 'problems are not first: %r' % body)
+    check('main: the last backup failed' in body, body)
+    check('cannot connect' in body or 'refused' in body, body)
+    check('next ' in body and 'main (postgres): last good' in body, body)
+    # one target in detail: its last runs, newest first
+    t.hs.send(t.room_id, BOB, '!status main')
+    st = wait_body(t, 'Last runs')[0]
+    runs = st[st.index('Last runs'):].split('\n')[1:]
+    check(runs[0].startswith('❌') and 'backup failed' in runs[0], runs)
+    check(runs[1].startswith('✅') and 'backup ok' in runs[1], runs)
+
+
+@test
+def weekly_summary_is_posted_on_its_schedule(t):
+    pg, b = setup(t, '', report='summary_schedule = 0 9 * * 1', backup_first=True,
+                  clock=calendar.timegm(time.strptime('2026-11-30 08:59:57', '%Y-%m-%d %H:%M:%S')))
+    msg = wait_body(t, 'Weekly summary', timeout=30)[0]
+    check('main' in msg and 'free' in msg, msg)
