@@ -710,12 +710,9 @@ check_done(struct bot *bot, const struct job *j)
 		return;		/* checked by the handler already */
 	if (config_target(cfg, j->target) == NULL)
 		return;		/* removed by a reload meanwhile */
+	/* the plan names the new database; the job uses the same name */
 	if (config_target(cfg, j->target)->kind == TARGET_POSTGRES &&
-	    ro.into == NULL && !ro.replace)
-		ro.into = into = restore_default_into(config_target(cfg,
-		    j->target), time(NULL));
-	if (config_target(cfg, j->target)->kind == TARGET_POSTGRES &&
-	    ro.replace)
+	    ro.into == NULL)
 		ro.into = into = restore_default_into(config_target(cfg,
 		    j->target), time(NULL));
 	tmpl.target = j->target;

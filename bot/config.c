@@ -341,8 +341,8 @@ set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 	case K_CONNINFO:
 		/* A password here would end up in pg_dump's argv. */
 		if (conninfo_has_password(v)) {
-			perr(p, line, "conninfo: no password here; put it in "
-			    "password_file (mode 0600) or ~/.pgpass");
+			perr(p, line, "%s: no password here; put it in "
+			    "password_file (mode 0600) or ~/.pgpass", k->key);
 			return;
 		}
 		if (*v == '\0') {

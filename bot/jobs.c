@@ -980,6 +980,7 @@ jobs_startup(struct jobs *js)
 		    removed);
 	if (text == NULL) {
 		cJSON_Delete(open_jobs);
+		metrics_update(js);
 		return;
 	}
 	/* Only the tail matters: interrupted jobs are the last ones. */

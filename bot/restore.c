@@ -247,9 +247,13 @@ restore_steps(const struct target *t, const struct restore_opts *o,
 		    "if a file already exists there"));
 		break;
 	case TARGET_MEDIA:
-		step(&v, &n, xasprintf("rclone copy from %s to %s", o->from ?
-		    o->from : t->destinations.n > 0 ? t->destinations.v[0] :
-		    "?", o->into ? o->into : t->source ? t->source : "?"));
+		if (o->from != NULL)
+			step(&v, &n, xasprintf("rclone copy from %s to %s",
+			    o->from, o->into ? o->into : t->source));
+		else
+			step(&v, &n, xasprintf("rclone copy to %s from the "
+			    "first destination the newest good sync reached",
+			    o->into ? o->into : t->source));
 		step(&v, &n, xstrdup(o->replace ? "files that differ are "
 		    "overwritten (--replace); nothing is deleted" : "only "
 		    "missing files are copied; nothing is overwritten or "
