@@ -204,10 +204,10 @@ request_parse(const char *text, size_t len)
 	r->room = opt_dup(j, "room");
 	r->thread = opt_dup(j, "thread");
 	r->plan_event = opt_dup(j, "plan_event");
-	r->plan_seq = (uint64_t)json_num(j, "plan_seq");
+	r->plan_seq = json_u64(j, "plan_seq");
 	r->created = (time_t)json_num(j, "created");
 	r->expires = (time_t)json_num(j, "expires");
-	r->needed = (int)json_num(j, "needed");
+	r->needed = json_int(j, "needed", 1, 10);
 	if (r->needed < 1)
 		r->needed = 1;
 	r->self_ok = cJSON_IsTrue(cJSON_GetObjectItem(j, "self_ok"));

@@ -587,7 +587,7 @@ files_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 	argv[n] = NULL;
 
 	memset(&r, 0, sizeof(r));
-	r.total = (uint64_t)json_num(manifest, "size");
+	r.total = json_u64(manifest, "size");
 	if (files_stream(ctx, argv, out, &r, cause) == -1) {
 		free(argv);
 		return -1;

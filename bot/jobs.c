@@ -752,8 +752,8 @@ handle_line(struct jobs *js, struct job *j, const char *line)
 			/* a new phase restarts the rate */
 			j->started_mono = mono_ms();
 		}
-		j->done = (uint64_t)json_num(l, "done");
-		j->total = (uint64_t)json_num(l, "total");
+		j->done = json_u64(l, "done");
+		j->total = json_u64(l, "total");
 		progress_update(js, j, mono_ms(), 0);
 	} else if (!strcmp(ev, "log")) {
 		log_info("job %d: %s", j->number, json_text(l, "msg"));
@@ -1016,7 +1016,7 @@ jobs_startup(struct jobs *js)
 		cJSON *end;
 
 		memset(&j, 0, sizeof(j));
-		j.number = (int)json_num(it, "job");
+		j.number = json_int(it, "job", 0, 1000000000);
 		j.kind = kind_of(json_text(it, "kind"));
 		j.target = (char *)json_text(it, "target");
 		j.requester = (char *)json_text(it, "by");

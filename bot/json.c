@@ -1,6 +1,7 @@
 /*
  * json.c - tolerant field access on cJSON objects (see json.h).
  */
+#include <math.h>
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
@@ -40,5 +41,29 @@ json_num(const cJSON *j, const char *key)
 	double v = 0;
 
 	json_get_num(j, key, &v);
+	/*
+	 * Callers turn this into time_t, int, uint64_t: a value out of
+	 * their range would be undefined behaviour, so anything that is not
+	 * a finite number within +-2^53 (exact in a double; 285 million
+	 * years in seconds, 9 PB in bytes) reads as 0.
+	 */
+	if (!isfinite(v) || v > JSON_NUM_MAX || v < -JSON_NUM_MAX)
+		return 0;
 	return v;
+}
+
+uint64_t
+json_u64(const cJSON *j, const char *key)
+{
+	double v = json_num(j, key);
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+int
+json_int(const cJSON *j, const char *key, int min, int max)
+{
+	double v = json_num(j, key);
+
+	return v >= min && v <= max ? (int)v : min;
 }

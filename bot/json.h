@@ -5,14 +5,26 @@
 #ifndef BB_JSON_H
 #define BB_JSON_H
 
+#include <stdint.h>
+
 struct cJSON;
 
 /* The string at key, or NULL when absent or not a string. */
 const char *json_str(const struct cJSON *j, const char *key);
 /* The same, but "" instead of NULL: for messages. */
 const char *json_text(const struct cJSON *j, const char *key);
-/* The number at key, or 0. */
+/* Largest magnitude json_num passes on: 2^53. */
+#define JSON_NUM_MAX	9007199254740992.0
+/*
+ * The number at key, or 0 when it is missing, not a number, not finite
+ * or beyond +-JSON_NUM_MAX (so any cast of it to an integer type of 64
+ * bits is defined).
+ */
 double json_num(const struct cJSON *j, const char *key);
+/* A count: json_num as uint64_t, 0 when negative. */
+uint64_t json_u64(const struct cJSON *j, const char *key);
+/* json_num as int when within [min, max], else min. */
+int json_int(const struct cJSON *j, const char *key, int min, int max);
 /* The number at key into *out: 0, or -1 when absent or not a number. */
 int json_get_num(const struct cJSON *j, const char *key, double *out);
 

@@ -1111,9 +1111,9 @@ media_sync(struct job_ctx *ctx, cJSON *manifest, char **cause)
 		cJSON_AddItemToObject(dests, d, s);
 		if (good) {
 			ok++;
-			bytes += (uint64_t)json_num(s, "bytes");
-			files += (uint64_t)json_num(s, "transferred");
-			deleted += (uint64_t)json_num(s, "deleted");
+			bytes += json_u64(s, "bytes");
+			files += json_u64(s, "transferred");
+			deleted += json_u64(s, "deleted");
 		} else {
 			failed++;
 			buf_addf(&failures, "%s%s: %s", failed > 1 ? "; " : "",

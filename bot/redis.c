@@ -3820,7 +3820,7 @@ redis_temp_start(struct job_ctx *ctx, const cJSON *manifest,
 				free(why);
 				goto fail;
 			}
-			ver = (int)json_num(manifest, "rdb_version");
+			ver = json_int(manifest, "rdb_version", 0, 1000);
 			if (json_str(manifest, "server") != NULL &&
 			    json_str(manifest, "server_version") != NULL)
 				snprintf(made, sizeof(made), ", made by %s %s",

@@ -225,7 +225,7 @@ build(struct sched *s, const cJSON *old)
 			/* never run before: slots start counting now */
 			en->handled = o != NULL ? (time_t)json_num(o, "handled") :
 			    now;
-			en->attempt = (int)json_num(o, "attempt");
+			en->attempt = json_int(o, "attempt", 0, 100);
 			en->retry_at = (time_t)json_num(o, "retry_at");
 			en->alerted = cJSON_IsTrue(cJSON_GetObjectItem(o,
 			    "alerted"));
