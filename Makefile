@@ -91,6 +91,13 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory backupbot
 	$(Q)tests/bench/run.sh
 
+# Longer fuzzing than `make test` does: every libFuzzer target for
+# FUZZ_SECONDS each (default 300); BB_FUZZ_TARGETS="ledger request" picks.
+fuzz: deps
+	$(Q)tests/fuzz/run.sh $(or $(FUZZ_SECONDS),300)
+
+.PHONY: fuzz
+
 # Banned functions (curl's list): unbounded or shell-running calls.
 check: backupbot
 	$(Q)! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|gets|system|popen)\s*\(' \
@@ -99,4 +106,52 @@ check: backupbot
 clean:
 	rm -rf build build-asan backupbot backupbot-asan
 
-.PHONY: all objs deps unit test test-asan demo bench check clean
+# ---- install -----------------------------------------------------------
+# `make install`, or `make install DESTDIR=/tmp/pkg PREFIX=/usr` for a
+# package.  SYSCONFDIR is not under PREFIX: the daemon reads
+# /etc/backupbot/bot.conf unless told otherwise (CONFIG_DEFAULT_PATH).
+# The unit's ExecStart is rewritten to BINDIR and SYSCONFDIR.  systemd
+# reads units, sysusers.d and tmpfiles.d under /usr/local/lib as well.
+# An existing $(SYSCONFDIR)/backupbot keeps its owner and mode (README:
+# 0700, the bot's user); only a missing one is made, 0755.
+BINDIR		?= $(PREFIX)/bin
+MANDIR		?= $(PREFIX)/share/man
+SYSCONFDIR	?= /etc
+SYSTEMDDIR	?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR	?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR	?= $(PREFIX)/lib/tmpfiles.d
+INSTALL		?= install
+CONFDIR		 = $(DESTDIR)$(SYSCONFDIR)/backupbot
+
+install: backupbot
+	@echo "  INSTALL $(DESTDIR)$(PREFIX)"
+	$(Q)$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMDDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	$(Q)$(INSTALL) -m 0755 backupbot $(DESTDIR)$(BINDIR)/backupbot
+	$(Q)$(INSTALL) -m 0644 man/backupbot.8 $(DESTDIR)$(MANDIR)/man8/backupbot.8
+	$(Q)$(INSTALL) -m 0644 man/bot.conf.5 $(DESTDIR)$(MANDIR)/man5/bot.conf.5
+	$(Q)test -d $(CONFDIR) || $(INSTALL) -d -m 0755 $(CONFDIR)
+	$(Q)$(INSTALL) -m 0644 bot.conf.example $(CONFDIR)/bot.conf.example
+	$(Q)sed -e '/^ExecStart=/s|/usr/local/bin/|$(BINDIR)/|' \
+	  -e '/^ExecStart=/s|/etc/backupbot/|$(SYSCONFDIR)/backupbot/|' \
+	  dist/backupbot.service >$(DESTDIR)$(SYSTEMDDIR)/backupbot.service
+	$(Q)chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/backupbot.service
+	$(Q)$(INSTALL) -m 0644 dist/sysusers.d/backupbot.conf \
+	  $(DESTDIR)$(SYSUSERSDIR)/backupbot.conf
+	$(Q)$(INSTALL) -m 0644 dist/tmpfiles.d/backupbot.conf \
+	  $(DESTDIR)$(TMPFILESDIR)/backupbot.conf
+
+# What install put there; never bot.conf, secrets, state or backups.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/backupbot \
+	  $(DESTDIR)$(MANDIR)/man8/backupbot.8 \
+	  $(DESTDIR)$(MANDIR)/man5/bot.conf.5 \
+	  $(CONFDIR)/bot.conf.example \
+	  $(DESTDIR)$(SYSTEMDDIR)/backupbot.service \
+	  $(DESTDIR)$(SYSUSERSDIR)/backupbot.conf \
+	  $(DESTDIR)$(TMPFILESDIR)/backupbot.conf
+	$(Q)if [ -d $(CONFDIR) ]; then rmdir --ignore-fail-on-non-empty $(CONFDIR); fi
+
+.PHONY: all objs deps unit test test-asan demo bench check clean \
+	install uninstall

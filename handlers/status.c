@@ -108,7 +108,8 @@ problems(struct bot *bot, const struct runs *runs, const cJSON *probe,
 		}
 		if (good == 0)
 			PROBLEM("%s: no good backup yet", t->name);
-		if (end != NULL && json_num(end, "at") > (double)good &&
+		/* a failure in the same second as the good backup counts */
+		if (end != NULL && json_num(end, "at") >= (double)good &&
 		    strcmp(json_text(end, "status"), "ok") != 0 &&
 		    strcmp(json_text(end, "status"), "partial") != 0) {
 			cli_age(age, sizeof(age), difftime(now,

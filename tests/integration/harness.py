@@ -279,36 +279,67 @@ def test(fn):
     return fn
 
 
-def main(argv):
-    only = argv[1:]
-    passed = failed = 0
-    for fn in TESTS:
-        name = fn.__module__ + '.' + fn.__name__
-        if only and not any(o in name for o in only):
-            continue
-        t0 = time.time()
-        t = None
-        err = None
+def run_one(fn):
+    """Run one test; (passed, the line(s) to print)."""
+    name = fn.__module__ + '.' + fn.__name__
+    t0 = time.time()
+    t = None
+    err = None
+    try:
+        t = Test(name)
+        fn(t)
+    except Exception as e:  # noqa: BLE001 - a test fails on anything
+        err = e if isinstance(e, TestFailure) else traceback.format_exc()
+    violations = []
+    if t is not None:
         try:
-            t = Test(name)
-            fn(t)
-        except Exception as e:  # noqa: BLE001 - a test fails on anything
-            err = e if isinstance(e, TestFailure) else traceback.format_exc()
-        violations = []
-        if t is not None:
-            try:
-                violations = t.finish(err is not None)
-            except Exception:  # noqa: BLE001
-                violations = ['homeserver control API failed: ' + traceback.format_exc()]
-        if err is None and violations:
-            err = 'spec violations: %s' % json.dumps(violations, indent=1)[:3000]
-        if err is None:
-            passed += 1
-            print('ok   %-55s %5.1fs' % (name, time.time() - t0), flush=True)
-        else:
-            failed += 1
-            print('FAIL %-55s %5.1fs\n    %s' % (name, time.time() - t0,
-                  str(err).replace('\n', '\n    ')), flush=True)
+            violations = t.finish(err is not None)
+        except Exception:  # noqa: BLE001
+            violations = ['homeserver control API failed: ' + traceback.format_exc()]
+    if err is None and violations:
+        err = 'spec violations: %s' % json.dumps(violations, indent=1)[:3000]
+    if err is None:
+        return True, 'ok   %-55s %5.1fs' % (name, time.time() - t0)
+    return False, 'FAIL %-55s %5.1fs\n    %s' % (name, time.time() - t0,
+                                              str(err).replace('\n', '\n    '))
+
+
+def main(argv):
+    """run.py [NAME-SUBSTRING ...]; BB_TEST_JOBS=N runs N tests at a time
+    (each in its own process: its own homeserver, servers and temp dir)."""
+    if len(argv) == 3 and argv[1] == '--one':
+        fn = [f for f in TESTS if f.__module__ + '.' + f.__name__ == argv[2]]
+        ok, line = run_one(fn[0])
+        print(line, flush=True)
+        return 0 if ok else 1
+    only = argv[1:]
+    chosen = [fn for fn in TESTS
+              if not only or any(o in fn.__module__ + '.' + fn.__name__ for o in only)]
+    jobs = int(os.environ.get('BB_TEST_JOBS', '1'))
+    passed = failed = 0
+    if jobs <= 1:
+        for fn in chosen:
+            ok, line = run_one(fn)
+            print(line, flush=True)
+            passed += ok
+            failed += not ok
+    else:
+        import concurrent.futures
+
+        def worker(fn):
+            name = fn.__module__ + '.' + fn.__name__
+            r = subprocess.run([sys.executable, argv[0], '--one', name],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            out = r.stdout.rstrip()
+            if not out.startswith(('ok ', 'FAIL ')):
+                out = 'FAIL %s\n    worker exited %d: %s' % (name, r.returncode, out[-3000:])
+            return r.returncode == 0 and out.startswith('ok '), out
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
+            for ok, out in ex.map(worker, chosen):
+                print(out, flush=True)
+                passed += ok
+                failed += not ok
     print('integration: %d passed, %d failed' % (passed, failed))
     return 1 if failed else 0
 

@@ -142,7 +142,8 @@ def a_crashed_job_is_reported_and_cleaned_up(t):
     pg, b = setup(t, pg_extra='pg_dump = %s' % slow_pg_dump(t, 60))
     t.hs.send(t.room_id, ALICE, '!backup main')
     wait_body(t, '⏳ backup of main')
-    job = subprocess.run(['pgrep', '-f', 'job backup main'], capture_output=True,
+    # this test's job only: others may run in parallel
+    job = subprocess.run(['pgrep', '-f', '%s job backup main' % b.conf], capture_output=True,
                          text=True).stdout.split()
     check(len(job) == 1, 'job child not found: %r' % job)
     os.kill(int(job[0]), signal.SIGKILL)
@@ -241,5 +242,6 @@ def verify_in_chat_proves_a_backup_or_finds_the_damage(t):
     t.hs.send(t.room_id, BOB, '!verify main latest')
     bad = wait_body(t, '❌ verification of main failed')[0]
     check('hash' in bad, bad)
-    check(subprocess.run(['pgrep', '-f', 'job verify'], capture_output=True).returncode != 0,
+    check(subprocess.run(['pgrep', '-f', '%s job verify' % b.conf],
+                         capture_output=True).returncode != 0,
           'a verify job is still running')

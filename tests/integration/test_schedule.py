@@ -318,7 +318,7 @@ def status_puts_problems_first_and_fills_in_health(t):
         time.sleep(0.1)
     body = edits[-1]['content']['m.new_content']['body']
     first = body.split('\n')[1]
-    check('need attention' in first, 'problems are not first: %r' % body)
+    check('attention:' in first, 'problems are not first: %r' % body)
     check('main: the last backup failed' in body, body)
     check('cannot connect' in body or 'refused' in body, body)
     check('next ' in body and 'main (postgres): last good' in body, body)
