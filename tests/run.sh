@@ -46,6 +46,14 @@ echo "== remote copies (rclone: local and served webdav)"
 bash tests/remote/test_remote.sh | tee "$log"
 count "$log"
 
+echo "== packaging (make install, man pages, systemd unit, Dockerfile)"
+bash tests/packaging/test_install.sh | tee "$log"
+count "$log"
+
+# Integration and fault tests wait on servers more than they compute:
+# run a few at a time (each test has its own homeserver and servers).
+export BB_TEST_JOBS="${BB_TEST_JOBS:-3}"
+
 echo "== integration tests"
 /usr/bin/python3 tests/integration/run.py | tee "$log"
 count "$log"
