@@ -1540,14 +1540,14 @@ files_restore(struct job_ctx *ctx, const cJSON *manifest, const char *raw,
 	 * file counts what it stores).  A different count, or fewer bytes
 	 * than it counted, means files went missing on the way.
 	 */
-	if (json_get_num(manifest, "files", &want) == 0 &&
-	    (uint64_t)want != l.files) {
+	if (json_get_num(manifest, "files", &want) == 0 && (want < 0 ||
+	    (uint64_t)want != l.files)) {
 		why = xasprintf("%.0f files when the backup was prepared, %llu "
 		    "in the archive", want, (unsigned long long)l.files);
 		cJSON_AddItemToArray(diffs, cJSON_CreateString(why));
 		free(why);
 	}
-	if (json_get_num(manifest, "size", &want) == 0 &&
+	if (json_get_num(manifest, "size", &want) == 0 && want > 0 &&
 	    (uint64_t)want > l.bytes) {
 		why = xasprintf("%.0f bytes of files when the backup was "
 		    "prepared, %llu in the archive", want,

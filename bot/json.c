@@ -29,7 +29,9 @@ json_get_num(const cJSON *j, const char *key, double *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
 
-	if (!cJSON_IsNumber(v))
+	/* not finite or beyond 2^53: no integer cast of it is safe */
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+	    v->valuedouble > JSON_NUM_MAX || v->valuedouble < -JSON_NUM_MAX)
 		return -1;
 	*out = v->valuedouble;
 	return 0;
@@ -40,14 +42,13 @@ json_num(const cJSON *j, const char *key)
 {
 	double v = 0;
 
-	json_get_num(j, key, &v);
 	/*
 	 * Callers turn this into time_t, int, uint64_t: a value out of
 	 * their range would be undefined behaviour, so anything that is not
 	 * a finite number within +-2^53 (exact in a double; 285 million
-	 * years in seconds, 9 PB in bytes) reads as 0.
+	 * years in seconds, 9 PB in bytes) reads as 0 (json_get_num).
 	 */
-	if (!isfinite(v) || v > JSON_NUM_MAX || v < -JSON_NUM_MAX)
+	if (json_get_num(j, key, &v) == -1)
 		return 0;
 	return v;
 }

@@ -2154,7 +2154,8 @@ redis_logical(struct job_ctx *ctx, redisContext *c, struct pipe_out *out,
 	cJSON_ArrayForEach(it, keys) {
 		long long db;
 
-		if (str_to_ll(it->string + 2, 0, 1000000, &db) == -1)
+		if (it->string == NULL || !str_startswith(it->string, "db") ||
+		    str_to_ll(it->string + 2, 0, 1000000, &db) == -1)
 			continue;
 		if (redis_logical_db(&L, (int)db, cause) == -1)
 			goto done;
@@ -4153,8 +4154,8 @@ redis_restore_logical(struct job_ctx *ctx, const cJSON *manifest,
 			maxdb = dbs.v[i].db;
 		dbs.v[i].records = 0;		/* counted again */
 	}
-	if (json_get_num(manifest, "records", &want) == 0 &&
-	    (uint64_t)want != records) {
+	if (json_get_num(manifest, "records", &want) == 0 && (want < 0 ||
+	    (uint64_t)want != records)) {
 		if (!opts->drill) {
 			*cause = xasprintf("the backup holds %llu records, its "
 			    "manifest says %.0f: not restoring it (run "
@@ -4221,6 +4222,8 @@ redis_restore_logical(struct job_ctx *ctx, const cJSON *manifest,
 
 			cJSON_ArrayForEach(it, listed)
 				if (cJSON_IsNumber(it) &&
+				    it->valuedouble >= 0 &&
+				    it->valuedouble <= 1000000 &&
 				    (uint32_t)it->valuedouble == d->db)
 					found = 1;
 			if (!found)
@@ -4342,7 +4345,8 @@ redis_restore_rdb(struct job_ctx *ctx, const cJSON *manifest,
 		free(log);
 	}
 	cJSON_ArrayForEach(it, loaded)
-		if (str_to_ll(it->string + 2, 0, 1000000, &db) == 0)
+		if (it->string != NULL && str_startswith(it->string, "db") &&
+		    str_to_ll(it->string + 2, 0, 1000000, &db) == 0)
 			redis_dbs_get(&dbs, (uint32_t)db)->loaded =
 			    (long long)it->valuedouble;
 
@@ -4350,8 +4354,12 @@ redis_restore_rdb(struct job_ctx *ctx, const cJSON *manifest,
 		cJSON_AddStringToObject(result, "into", "a temporary "
 		    "redis-server (removed afterwards)");
 		cJSON_ArrayForEach(it, mkeys)
-			if (it->string != NULL && str_to_ll(it->string + 2, 0,
-			    1000000, &db) == 0 && cJSON_IsNumber(it))
+			if (it->string != NULL &&
+			    !strncmp(it->string, "db", 2) &&
+			    str_to_ll(it->string + 2, 0,
+			    1000000, &db) == 0 && cJSON_IsNumber(it) &&
+			    it->valuedouble >= 0 &&
+			    it->valuedouble <= JSON_NUM_MAX)
 				redis_dbs_get(&want, (uint32_t)db)->records =
 				    (uint64_t)it->valuedouble;
 		for (size_t i = 0; i < dbs.n; i++)

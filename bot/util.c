@@ -174,13 +174,16 @@ buf_detach(struct buf *b, size_t *len)
 char *
 str_trim(char *s)
 {
-	char *e;
+	char *b = s, *e;
 
-	while (*s != '\0' && isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
+	while (*b != '\0' && isspace((unsigned char)*b))
+		b++;
+	e = b + strlen(b);
+	while (e > b && isspace((unsigned char)e[-1]))
+		e--;
+	/* in place: callers may ignore the return value */
+	memmove(s, b, (size_t)(e - b));
+	s[e - b] = '\0';
 	return s;
 }
 
