@@ -426,7 +426,7 @@ test_usage(void **state)
 	assert_string_equal(u, "bb:help [COMMAND]");
 	free(u);
 	u = cmd_usage(status, "!");
-	assert_string_equal(u, "!status");
+	assert_string_equal(u, "!status [TARGET]");
 	free(u);
 }
 
