@@ -77,7 +77,7 @@ test-asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" backupbot-asan unit
-	$(Q)BACKUPBOT=./backupbot-asan BUILD=build-asan tests/run.sh
+	$(Q)BB_SKIP_SLOW=1 BACKUPBOT=./backupbot-asan BUILD=build-asan tests/run.sh
 
 backupbot-asan: $(CORE_OBJ) $(MAIN_OBJ)
 	@echo "  LD      $@"

@@ -53,9 +53,27 @@ static const char *const state_names[] = {
 	[REQ_EXPIRED] = "expired", [REQ_INTERRUPTED] = "interrupted"
 };
 
+/*
+ * A reaction to an event the bot does not know as a plan (yet): the plan
+ * may have been sent with its answer still on the way, and the admin's
+ * ✅ seen first.  Kept a while, and replayed when a plan's id is learnt.
+ */
+#define EARLY_MAX	32
+#define EARLY_KEEP	600	/* seconds */
+
+struct early {
+	char		*rel_event;
+	char		*sender;
+	char		*key;
+	int64_t		 ts;
+	int		 backlog;
+	time_t		 kept_at;
+};
+
 struct approvals {
 	char		*dir;
 	struct request	*head;
+	struct early	 early[EARLY_MAX];
 };
 
 const char *
@@ -301,6 +319,11 @@ approvals_free(struct approvals *a)
 	for (r = a->head; r != NULL; r = next) {
 		next = r->next;
 		request_free(r);
+	}
+	for (size_t i = 0; i < EARLY_MAX; i++) {
+		free(a->early[i].rel_event);
+		free(a->early[i].sender);
+		free(a->early[i].key);
 	}
 	free(a->dir);
 	free(a);
@@ -568,6 +591,74 @@ reaction_is(const char *key, const char *base)
 	    !strcmp(key + n, "\xef\xb8\x8f"));
 }
 
+static void
+early_clear(struct early *e)
+{
+	free(e->rel_event);
+	free(e->sender);
+	free(e->key);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Keep a ✅/❌ on an unknown event while some plan's id is not known. */
+static void
+early_keep(struct approvals *a, const struct mx_event *ev, int backlog)
+{
+	struct early *slot = &a->early[0];
+	int waiting = 0;
+
+	for (struct request *r = a->head; r != NULL; r = r->next)
+		waiting += r->state == REQ_PENDING && r->plan_event == NULL;
+	if (!waiting)
+		return;
+	for (size_t i = 0; i < EARLY_MAX; i++) {
+		if (a->early[i].rel_event == NULL) {
+			slot = &a->early[i];
+			break;
+		}
+		if (a->early[i].kept_at < slot->kept_at)
+			slot = &a->early[i];
+	}
+	early_clear(slot);
+	slot->rel_event = xstrdup(ev->rel_event);
+	slot->sender = xstrdup(ev->sender);
+	slot->key = xstrdup(ev->key);
+	slot->ts = ev->ts;
+	slot->backlog = backlog;
+	slot->kept_at = time(NULL);
+}
+
+/* A plan's id is known now: the reactions that came before it count. */
+static void
+early_replay(struct bot *bot, const char *plan_event)
+{
+	struct approvals *a = bot->approvals;
+
+	for (size_t i = 0; i < EARLY_MAX; i++) {
+		struct early *e = &a->early[i];
+		struct mx_event ev;
+
+		if (e->rel_event == NULL)
+			continue;
+		if (time(NULL) - e->kept_at > EARLY_KEEP) {
+			early_clear(e);
+			continue;
+		}
+		if (strcmp(e->rel_event, plan_event) != 0)
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.event_id = "";
+		ev.type = "m.reaction";
+		ev.sender = e->sender;
+		ev.rel_type = "m.annotation";
+		ev.rel_event = e->rel_event;
+		ev.key = e->key;
+		ev.ts = e->ts;
+		approvals_reaction(bot, &ev, e->backlog);
+		early_clear(e);
+	}
+}
+
 void
 approvals_reaction(struct bot *bot, const struct mx_event *ev, int backlog)
 {
@@ -575,9 +666,12 @@ approvals_reaction(struct bot *bot, const struct mx_event *ev, int backlog)
 	int yes = reaction_is(ev->key, "✅"), no = reaction_is(ev->key, "❌");
 	time_t at = ev->ts > 0 ? (time_t)(ev->ts / 1000) : time(NULL);
 
-	if ((!yes && !no) || strcmp(ev->rel_type, "m.annotation") != 0 ||
-	    (r = approvals_by_plan(bot->approvals, ev->rel_event)) == NULL)
+	if ((!yes && !no) || strcmp(ev->rel_type, "m.annotation") != 0)
 		return;
+	if ((r = approvals_by_plan(bot->approvals, ev->rel_event)) == NULL) {
+		early_keep(bot->approvals, ev, backlog);
+		return;
+	}
 	log_info("%s reacted %s to restore request %s", ev->sender,
 	    yes ? "approve" : "deny", r->id);
 	if (yes)
@@ -853,6 +947,7 @@ approvals_tick(struct bot *bot, time_t now)
 			if (ev != NULL) {
 				r->plan_event = xstrdup(ev);
 				approvals_save(bot->approvals, r);
+				early_replay(bot, r->plan_event);
 			}
 		}
 		if (now >= r->expires) {

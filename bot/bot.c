@@ -1085,6 +1085,8 @@ bot_run(const char *config_path)
 	l.bot = &bot;
 	if (bot_open(&bot, config_path, 0) == -1) {
 		log_warnx("%s: refusing to start", config_path);
+		bot_free(&bot);
+		close(l.sigfd);
 		return 1;
 	}
 	log_info("backupbot %s starting, homeserver %s", BB_VERSION,
@@ -1129,8 +1131,11 @@ bot_check(const char *config_path)
 	int errors = 0;
 	enum step s;
 
-	if (bot_open(&bot, config_path, 1) == -1)
+	if (bot_open(&bot, config_path, 1) == -1) {
+		bot_free(&bot);
+		fflush(stdout);
 		return 1;
+	}
 	printf("ok: %s is valid\n", config_path);
 	printf("ok: state_dir %s is writable\n", bot.cfg->state_dir);
 	if (dir_make(bot.cfg->backup_dir, 0700) == -1 ||

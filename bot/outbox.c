@@ -251,7 +251,13 @@ outbox_push(struct outbox *ob, const char *room_id, const char *type,
 	if (edit_of != 0) {
 		/* A newer edit replaces one still waiting to be sent. */
 		for (it = ob->head; it != NULL; it = it->next) {
-			if (it->edit_of == edit_of && !it->inflight) {
+			/*
+			 * Only into one never sent: an attempt may have been
+			 * stored with only its answer lost, and its txnId
+			 * must then keep meaning that content.
+			 */
+			if (it->edit_of == edit_of && !it->inflight &&
+			    it->attempts == 0) {
 				cJSON_Delete(it->content);
 				it->content = content;
 				item_store(ob, it);

@@ -2355,6 +2355,19 @@ redis_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 		    "snapshot", where, why);
 		backend_fact(manifest, "mode", cJSON_CreateString("logical"));
 		backend_fact(manifest, "fallback_reason", cJSON_CreateString(why));
+		/* the operator reads it in the summary, not only in the log */
+		{
+			cJSON *w = cJSON_GetObjectItemCaseSensitive(manifest,
+			    "warnings");
+			char *text = xasprintf("%s refused SYNC (%s): this backup "
+			    "is a logical dump (SCAN + DUMP), not a point-in-"
+			    "time snapshot", where, why);
+
+			if (!cJSON_IsArray(w))
+				w = cJSON_AddArrayToObject(manifest, "warnings");
+			cJSON_AddItemToArray(w, cJSON_CreateString(text));
+			free(text);
+		}
 		cJSON_DeleteItemFromObjectCaseSensitive(manifest, "check_tool");
 		/* A fresh connection: this one has been told SYNC. */
 		redisFree(c);
