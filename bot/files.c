@@ -82,23 +82,6 @@ files_warnings(cJSON *m)
 	return w;
 }
 
-static void
-files_warn(cJSON *warnings, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-files_warn(cJSON *warnings, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	cJSON_AddItemToArray(warnings, cJSON_CreateString(msg));
-	free(msg);
-}
-
 /* A tool's stderr lines on one line, " | " between them.  Caller frees. */
 static char *
 files_err_text(struct tail *err, int lines)
@@ -220,7 +203,7 @@ files_check_paths(const struct target *t, cJSON *paths, cJSON *missing,
 			continue;	/* in another path: tar it once */
 		if (reason != NULL) {
 			cJSON_AddItemToArray(missing, cJSON_CreateString(p));
-			files_warn(warnings, "path %s is not in this backup: %s",
+			json_addf(warnings, "path %s is not in this backup: %s",
 			    p, reason);
 			buf_addf(&why, "%s%s (%s)", why.len > 0 ? ", " : "", p,
 			    reason);
@@ -229,7 +212,7 @@ files_check_paths(const struct target *t, cJSON *paths, cJSON *missing,
 		if (S_ISLNK(st.st_mode)) {
 			n = readlink(p, link, sizeof(link) - 1);
 			link[n > 0 ? n : 0] = '\0';
-			files_warn(warnings, "path %s is a symbolic link to %s: "
+			json_addf(warnings, "path %s is a symbolic link to %s: "
 			    "only the link is in this backup, not what it "
 			    "points to", p, link);
 		}
@@ -317,7 +300,7 @@ files_git_check(const char *repo, cJSON *git, cJSON *warnings)
 	cJSON_AddItemToObject(git, repo, r);
 	if (files_git(repo, status_args, &out, &err, &status, &why) == -1) {
 		cJSON_AddStringToObject(r, "error", why);
-		files_warn(warnings, "git repo %s cannot be checked: %s "
+		json_addf(warnings, "git repo %s cannot be checked: %s "
 		    "(install git)", repo, why);
 		free(why);
 		return;
@@ -325,7 +308,7 @@ files_git_check(const char *repo, cJSON *git, cJSON *warnings)
 	if (!proc_ok(status)) {
 		why = files_git_error(&err, status);
 		cJSON_AddStringToObject(r, "error", why);
-		files_warn(warnings, "git repo %s cannot be checked: %s", repo,
+		json_addf(warnings, "git repo %s cannot be checked: %s", repo,
 		    why);
 		free(why);
 		free(out);
@@ -605,7 +588,7 @@ files_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 	err = files_err_text(&r.err, FILES_STDERR_LINES);
 	code = WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
 	if (code == 1)
-		files_warn(files_warnings(manifest), "tar: some files changed "
+		json_addf(files_warnings(manifest), "tar: some files changed "
 		    "while they were read; they may be inconsistent in this "
 		    "backup%s%s", *err != '\0' ? ": " : "", err);
 	else if (code != 0) {
@@ -617,7 +600,7 @@ files_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 		return -1;
 	} else if (*err != '\0')
 		/* "socket ignored" and the like: worth reading */
-		files_warn(files_warnings(manifest), "tar: %s", err);
+		json_addf(files_warnings(manifest), "tar: %s", err);
 	if (r.bytes == 0) {
 		*cause = xasprintf("tar produced no output%s%s",
 		    *err != '\0' ? ": " : "", err);
@@ -1370,22 +1353,6 @@ files_feed(struct job_ctx *ctx, const char *const *argv, const char *raw,
 
 /* ---- restore: the backend --------------------------------------------- */
 
-static void files_note(cJSON *notes, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-files_note(cJSON *notes, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	s = xvasprintf(fmt, ap);
-	va_end(ap);
-	cJSON_AddItemToArray(notes, cJSON_CreateString(s));
-	free(s);
-}
-
 /*
  * Extract the archive into opts->into, into "/" (opts->replace without
  * into: where the files were), or (drill) into a scratch directory; then
@@ -1461,7 +1428,7 @@ files_restore(struct job_ctx *ctx, const cJSON *manifest, const char *raw,
 				    strerror(errno));
 				goto done;
 			}
-			files_note(notes, "created %s (mode 0700)", dest);
+			json_addf(notes, "created %s (mode 0700)", dest);
 		} else if (stat(dest, &st) == -1 || !S_ISDIR(st.st_mode)) {
 			*cause = xasprintf("%s is not a directory", dest);
 			goto done;
@@ -1532,7 +1499,7 @@ files_restore(struct job_ctx *ctx, const cJSON *manifest, const char *raw,
 		free(why);
 	}
 	if (ndiffs > FILES_DIFFS_MAX)
-		files_note(notes, "and %llu more differences",
+		json_addf(notes, "and %llu more differences",
 		    (unsigned long long)(ndiffs - FILES_DIFFS_MAX));
 	/*
 	 * The manifest counted the files when the backup was prepared,
@@ -1559,7 +1526,7 @@ files_restore(struct job_ctx *ctx, const cJSON *manifest, const char *raw,
 	cJSON_AddNumberToObject(result, "files", (double)l.files);
 	cJSON_AddNumberToObject(result, "bytes", (double)l.bytes);
 
-	files_note(notes, "%llu file%s (%llu bytes), %llu director%s, %llu "
+	json_addf(notes, "%llu file%s (%llu bytes), %llu director%s, %llu "
 	    "symbolic link%s%s", (unsigned long long)l.files,
 	    l.files == 1 ? "" : "s", (unsigned long long)l.bytes,
 	    (unsigned long long)l.dirs, l.dirs == 1 ? "y" : "ies",
@@ -1567,14 +1534,14 @@ files_restore(struct job_ctx *ctx, const cJSON *manifest, const char *raw,
 	    opts->drill ? " extracted and compared" : " restored");
 	if (!opts->drill) {
 		if (existing > 0)
-			files_note(notes, "--replace: %llu existing file%s "
+			json_addf(notes, "--replace: %llu existing file%s "
 			    "overwritten", (unsigned long long)existing,
 			    existing == 1 ? " was" : "s were");
-		files_note(notes, root ? "owners and modes as in the backup" :
+		json_addf(notes, root ? "owners and modes as in the backup" :
 		    "modes as in the backup; owned by the restoring user (only "
 		    "root can restore owners)");
 		if (opts->into != NULL)
-			files_note(notes, "the paths are as backed up, under "
+			json_addf(notes, "the paths are as backed up, under "
 			    "%s (/etc/nginx is %s/etc/nginx)", dest, dest);
 	}
 	missing = cJSON_GetObjectItemCaseSensitive(manifest, "missing");
@@ -1587,7 +1554,7 @@ files_restore(struct job_ctx *ctx, const cJSON *manifest, const char *raw,
 			if (cJSON_IsString(it))
 				buf_addf(&shown, "%s%s", shown.len > 0 ? ", " :
 				    "", it->valuestring);
-		files_note(notes, "not in this backup (missing when it was "
+		json_addf(notes, "not in this backup (missing when it was "
 		    "made): %s", shown.data);
 	}
 	if (cJSON_GetArraySize(diffs) > 0) {

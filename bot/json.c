@@ -2,11 +2,14 @@
  * json.c - tolerant field access on cJSON objects (see json.h).
  */
 #include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
 
 #include "json.h"
+#include "util.h"
 
 const char *
 json_str(const cJSON *j, const char *key)
@@ -67,4 +70,17 @@ json_int(const cJSON *j, const char *key, int min, int max)
 	double v = json_num(j, key);
 
 	return v >= min && v <= max ? (int)v : min;
+}
+
+void
+json_addf(cJSON *array, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	cJSON_AddItemToArray(array, cJSON_CreateString(s));
+	free(s);
 }

@@ -28,4 +28,8 @@ int json_int(const struct cJSON *j, const char *key, int min, int max);
 /* The number at key into *out: 0, or -1 when absent or not a number. */
 int json_get_num(const struct cJSON *j, const char *key, double *out);
 
+/* Append a formatted string to a JSON array (notes, warnings...). */
+void json_addf(struct cJSON *array, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #endif

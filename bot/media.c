@@ -1469,22 +1469,6 @@ media_argv_flags(struct media_argv *a, char *const *flags)
 	media_argv_add(a, "--stats-log-level=NOTICE");
 }
 
-static void media_note(cJSON *notes, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-media_note(cJSON *notes, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	s = xvasprintf(fmt, ap);
-	va_end(ap);
-	cJSON_AddItemToArray(notes, cJSON_CreateString(s));
-	free(s);
-}
-
 /*
  * The drill of one destination: every file the source has must be
  * there, the same (hash, or size when the two have no hash in common):
@@ -1567,17 +1551,17 @@ media_drill_one(struct job_ctx *ctx, const cJSON *record, const char *dest,
 	n += c.unlisted;
 	*compared += c.matched + c.n + c.unlisted - excused;
 	*ndiffs += n;
-	media_note(notes, "%s: %llu file%s compared with %s%s", dest,
+	json_addf(notes, "%s: %llu file%s compared with %s%s", dest,
 	    (unsigned long long)(c.matched + c.n + c.unlisted - excused),
 	    c.matched + c.n + c.unlisted - excused == 1 ? "" : "s",
 	    t->source, r.no_common_hash ? ", by size only (no hash in "
 	    "common)" : "");
 	if (excused > 0)
-		media_note(notes, "%s: %llu file%s changed or added at the "
+		json_addf(notes, "%s: %llu file%s changed or added at the "
 		    "source since the run began (%s): not counted", dest,
 		    (unsigned long long)excused, excused == 1 ? "" : "s", when);
 	if (n > MEDIA_DIFFS_MAX)
-		media_note(notes, "%s: and %llu more differences", dest,
+		json_addf(notes, "%s: and %llu more differences", dest,
 		    (unsigned long long)(n - MEDIA_DIFFS_MAX));
 	rc = 0;
 done:
@@ -1684,21 +1668,21 @@ media_restore(struct job_ctx *ctx, const cJSON *record, const char *raw,
 	media_size(size, sizeof(size), (double)r.stats.bytes);
 	cJSON_AddNumberToObject(result, "files", (double)r.stats.transfers);
 	cJSON_AddNumberToObject(result, "bytes", (double)r.stats.bytes);
-	media_note(notes, "%llu file%s (%s) copied from %s to %s",
+	json_addf(notes, "%llu file%s (%s) copied from %s to %s",
 	    (unsigned long long)r.stats.transfers,
 	    r.stats.transfers == 1 ? "" : "s", size, from, to);
 	if (opts->replace)
-		media_note(notes, "--replace: files at %s that differed from "
+		json_addf(notes, "--replace: files at %s that differed from "
 		    "the copy were overwritten; %llu were already the same",
 		    to, (unsigned long long)r.stats.checks);
 	else if (r.stats.checks > 0)
-		media_note(notes, "%llu file%s already at %s %s left as %s "
+		json_addf(notes, "%llu file%s already at %s %s left as %s "
 		    "(--replace overwrites those that differ)",
 		    (unsigned long long)r.stats.checks,
 		    r.stats.checks == 1 ? "" : "s", to,
 		    r.stats.checks == 1 ? "was" : "were",
 		    r.stats.checks == 1 ? "it was" : "they were");
-	media_note(notes, "nothing was deleted (rclone copy, never sync)");
+	json_addf(notes, "nothing was deleted (rclone copy, never sync)");
 	rc = 0;
 done:
 	free(a.v);

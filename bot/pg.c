@@ -1384,20 +1384,6 @@ pg_restore_argv(const struct target *t, const char *conninfo,
 	return argv;
 }
 
-/* Add a formatted string to a JSON array. */
-static void
-pg_add_line(cJSON *array, const char *fmt, ...)
-{
-	va_list ap;
-	char *line;
-
-	va_start(ap, fmt);
-	line = xvasprintf(fmt, ap);
-	va_end(ap);
-	cJSON_AddItemToArray(array, cJSON_CreateString(line));
-	free(line);
-}
-
 int
 pg_compare_counts(const cJSON *backup, const cJSON *restored,
     cJSON *differences)
@@ -1410,11 +1396,11 @@ pg_compare_counts(const cJSON *backup, const cJSON *restored,
 			continue;
 		r = cJSON_GetObjectItemCaseSensitive(restored, b->string);
 		if (!cJSON_IsNumber(r)) {
-			pg_add_line(differences, "table %s: %.0f rows in the "
+			json_addf(differences, "table %s: %.0f rows in the "
 			    "backup, not restored", b->string, b->valuedouble);
 			differ++;
 		} else if (r->valuedouble != b->valuedouble) {
-			pg_add_line(differences, "table %s: %.0f rows in the "
+			json_addf(differences, "table %s: %.0f rows in the "
 			    "backup, %.0f restored", b->string, b->valuedouble,
 			    r->valuedouble);
 			differ++;
@@ -1424,7 +1410,7 @@ pg_compare_counts(const cJSON *backup, const cJSON *restored,
 		if (r->string == NULL ||
 		    cJSON_GetObjectItemCaseSensitive(backup, r->string) != NULL)
 			continue;
-		pg_add_line(differences, "table %s: not in the backup, %.0f "
+		json_addf(differences, "table %s: not in the backup, %.0f "
 		    "rows restored", r->string, r->valuedouble);
 		differ++;
 	}
@@ -2182,7 +2168,7 @@ pg_rs_fail_cleanup(struct pg_restoring *r, char **cause)
 	*cause = c;
 	/* A cancelled job reports "cancelled" alone: say it here too. */
 	if (pg_is_cancelled(r->ctx) && !r->opts->drill)
-		pg_add_line(r->notes, "%s", what);
+		json_addf(r->notes, "%s", what);
 	free(what);
 }
 
@@ -2264,14 +2250,14 @@ pg_restore_backup(struct job_ctx *ctx, const cJSON *manifest,
 			r.created = 0;		/* no second try */
 			goto done;
 		}
-		pg_add_line(r.notes, "scratch database %s dropped", r.into);
+		json_addf(r.notes, "scratch database %s dropped", r.into);
 	} else if (opts->replace) {
 		if (pg_rs_swap(&r, cause) == -1)
 			goto done;
 		r.created = 0;			/* it is the live one now */
-		pg_add_line(r.notes, "restored into %s, then renamed to %s",
+		json_addf(r.notes, "restored into %s, then renamed to %s",
 		    r.into, r.live);
-		pg_add_line(r.notes, "kept the old database as %s", r.before);
+		json_addf(r.notes, "kept the old database as %s", r.before);
 		backend_fact(result, "into", cJSON_CreateString(r.live));
 	} else
 		r.created = 0;			/* it is the operator's */
@@ -2283,7 +2269,7 @@ done:
 			*cause = xstrdup("unknown error");
 		pg_rs_fail_cleanup(&r, cause);
 		if (opts->drill && r.dropped)
-			pg_add_line(r.notes, "scratch database %s dropped",
+			json_addf(r.notes, "scratch database %s dropped",
 			    r.into);
 	}
 	backend_fact(result, "notes", r.notes);

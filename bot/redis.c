@@ -3928,23 +3928,6 @@ redis_report_init(struct redis_report *R, cJSON *result)
 	backend_fact(result, "differences", R->differences);
 }
 
-/* A line of the restore's report: R->notes or R->differences. */
-static void redis_addf(cJSON *list, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-redis_addf(cJSON *list, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	s = xvasprintf(fmt, ap);
-	va_end(ap);
-	cJSON_AddItemToArray(list, cJSON_CreateString(s));
-	free(s);
-}
-
 /* A failure for every difference found: their count, the first one. */
 static int
 redis_report_verdict(struct redis_report *R, char **cause)
@@ -4030,7 +4013,7 @@ redis_flush_dbs(struct redis_put *P, const struct redis_dbs *dbs,
 		return -1;
 	}
 	if (dbs->n > 0)
-		redis_addf(R->notes, "--flush: emptied %s first (%lld key%s removed)",
+		json_addf(R->notes, "--flush: emptied %s first (%lld key%s removed)",
 		    names.data, removed, removed == 1 ? "" : "s");
 	buf_release(&names);
 	return 0;
@@ -4045,19 +4028,19 @@ redis_report_target(struct redis_report *R, const struct redis_put *P,
 	for (size_t i = 0; i < dbs->n; i++) {
 		const struct redis_dbcount *d = &dbs->v[i];
 
-		redis_addf(R->notes, "db%u: %llu key%s restored, keys before %lld, "
+		json_addf(R->notes, "db%u: %llu key%s restored, keys before %lld, "
 		    "after %lld", d->db, (unsigned long long)d->restored,
 		    d->restored == 1 ? "" : "s", d->before, d->after);
 	}
-	redis_addf(R->notes, "keys before %lld, after %lld (all databases)", before,
+	json_addf(R->notes, "keys before %lld, after %lld (all databases)", before,
 	    after);
 	if (P->expired > 0)
-		redis_addf(R->notes, "%llu key%s had expired since the backup (their "
+		json_addf(R->notes, "%llu key%s had expired since the backup (their "
 		    "TTL ran out) and %s not restored",
 		    (unsigned long long)P->expired, P->expired == 1 ? "" : "s",
 		    P->expired == 1 ? "was" : "were");
 	if (!flush)
-		redis_addf(R->notes, "keys that are not in the backup were left as "
+		json_addf(R->notes, "keys that are not in the backup were left as "
 		    "they are (--flush empties the databases first)");
 	cJSON_AddNumberToObject(R->result, "keys_before", (double)before);
 	cJSON_AddNumberToObject(R->result, "keys_after", (double)after);
@@ -4162,7 +4145,7 @@ redis_restore_logical(struct job_ctx *ctx, const cJSON *manifest,
 			    (unsigned long long)records, want);
 			goto done;
 		}
-		redis_addf(R.differences, "%.0f records in the manifest, %llu in "
+		json_addf(R.differences, "%.0f records in the manifest, %llu in "
 		    "the backup", want, (unsigned long long)records);
 	}
 
@@ -4226,32 +4209,32 @@ redis_restore_logical(struct job_ctx *ctx, const cJSON *manifest,
 				    (uint32_t)it->valuedouble == d->db)
 					found = 1;
 			if (!found)
-				redis_addf(R.differences, "db%u: in the backup, but "
+				json_addf(R.differences, "db%u: in the backup, but "
 				    "not among the manifest's databases", d->db);
 			if ((uint64_t)d->after != d->records - d->duplicates)
-				redis_addf(R.differences, "db%u: %llu records in the "
+				json_addf(R.differences, "db%u: %llu records in the "
 				    "backup (%llu of them repeats), %lld keys "
 				    "restored", d->db,
 				    (unsigned long long)d->records,
 				    (unsigned long long)d->duplicates, d->after);
-			redis_addf(R.notes, "db%u: %llu key%s%s", d->db,
+			json_addf(R.notes, "db%u: %llu key%s%s", d->db,
 			    (unsigned long long)(d->records - d->duplicates),
 			    d->records - d->duplicates == 1 ? "" : "s",
 			    d->duplicates > 0 ? " (and repeats of some: SCAN "
 			    "returned them twice)" : "");
 		}
-		redis_addf(R.notes, "%llu records restored into a temporary "
+		json_addf(R.notes, "%llu records restored into a temporary "
 		    "redis-server %s and counted", (unsigned long long)records,
 		    tmp.version);
 		cJSON_AddNumberToObject(result, "keys_after", (double)after);
 	} else {
 		redis_report_target(&R, &P, &dbs, before, after, opts->flush);
 		if (P.taken_ms != 0)
-			redis_addf(R.notes, "TTLs count from the backup's start: a "
+			json_addf(R.notes, "TTLs count from the backup's start: a "
 			    "key keeps what it had left then, less the time "
 			    "since");
 		if (P.restored + P.expired != records)
-			redis_addf(R.differences, "%llu records in the backup, %llu "
+			json_addf(R.differences, "%llu records in the backup, %llu "
 			    "restored and %llu expired",
 			    (unsigned long long)records,
 			    (unsigned long long)P.restored,
@@ -4369,18 +4352,18 @@ redis_restore_rdb(struct job_ctx *ctx, const cJSON *manifest,
 
 			if (redis_rdb_count_differs((long long)want.v[i].records,
 			    got, nexpired > 0 ? nexpired : 0))
-				redis_addf(R.differences, "db%u: %llu keys when the "
+				json_addf(R.differences, "db%u: %llu keys when the "
 				    "backup was prepared, %lld in the snapshot",
 				    n, (unsigned long long)want.v[i].records, got);
-			redis_addf(R.notes, "db%u: %lld key%s loaded (%llu when the "
+			json_addf(R.notes, "db%u: %lld key%s loaded (%llu when the "
 			    "backup was prepared)", n, got, got == 1 ? "" : "s",
 			    (unsigned long long)want.v[i].records);
 		}
 		if (nexpired > 0)
-			redis_addf(R.notes, "%lld keys had expired since the "
+			json_addf(R.notes, "%lld keys had expired since the "
 			    "snapshot; redis-server dropped them while loading",
 			    nexpired);
-		redis_addf(R.notes, "the RDB loaded into a temporary redis-server "
+		json_addf(R.notes, "the RDB loaded into a temporary redis-server "
 		    "%s: %lld keys", tmp.version, total);
 		cJSON_AddNumberToObject(result, "compared", (double)(total +
 		    (nexpired > 0 ? nexpired : 0)));
@@ -4426,13 +4409,13 @@ redis_restore_rdb(struct job_ctx *ctx, const cJSON *manifest,
 		const struct redis_dbcount *d = &dbs.v[i];
 
 		if (d->restored + d->expired < (uint64_t)d->loaded)
-			redis_addf(R.differences, "db%u: %lld keys in the backup, "
+			json_addf(R.differences, "db%u: %lld keys in the backup, "
 			    "%llu restored", d->db, d->loaded,
 			    (unsigned long long)d->restored);
 	}
 	cJSON_AddNumberToObject(result, "compared", (double)total);
 	redis_report_target(&R, &P, &dbs, before, after, opts->flush);
-	redis_addf(R.notes, "the RDB was read through a temporary redis-server %s",
+	json_addf(R.notes, "the RDB was read through a temporary redis-server %s",
 	    tmp.version);
 	rc = redis_report_verdict(&R, cause);
 done:
