@@ -2,7 +2,8 @@
 """hs.py - a small stand-in Matrix homeserver for backupbot's tests.
 
 Every client request is checked against the Matrix spec (OpenAPI + JSON
-schemas read from --spec DIR, default <repo>/../shared/matrix-spec).  Any
+schemas read from --spec DIR, default $MATRIX_SPEC_DIR or shared/matrix-spec
+beside the checkout or beside the one it was cloned from).  Any
 mismatch is answered like a real server would (400/404/405 with a Matrix
 error) AND appended to a violations list that tests fetch and fail on.
 
@@ -60,6 +61,7 @@ import os
 import re
 import secrets
 import string
+import subprocess
 import sys
 import threading
 import time
@@ -1391,12 +1393,33 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = handle_any
 
 
+def default_spec(repo):
+    """Where the spec is: $MATRIX_SPEC_DIR, else shared/matrix-spec beside
+    the checkout, or beside the checkout it was cloned from (a fresh
+    clone in /tmp still finds it)."""
+    places = []
+    if os.environ.get('MATRIX_SPEC_DIR'):
+        places.append(os.environ['MATRIX_SPEC_DIR'])
+    places.append(os.path.join(repo, '..', 'shared', 'matrix-spec'))
+    try:
+        origin = subprocess.run(['git', '-C', repo, 'config', 'remote.origin.url'],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ''
+    if origin.startswith('/'):
+        places.append(os.path.join(origin, '..', 'shared', 'matrix-spec'))
+    for p in places:
+        if os.path.isdir(os.path.join(p, 'data', 'api', 'client-server')):
+            return p
+    return places[0]
+
+
 def main():
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap = argparse.ArgumentParser(description='Stand-in Matrix homeserver for tests (see module docstring).')
     ap.add_argument('--port', type=int, default=0, help='port to listen on (0 = any free port)')
     ap.add_argument('--host', default='127.0.0.1')
-    ap.add_argument('--spec', default=os.path.join(repo, '..', 'shared', 'matrix-spec'),
+    ap.add_argument('--spec', default=default_spec(repo),
                     help='matrix-spec checkout (containing data/api and data/event-schemas)')
     ap.add_argument('--log', help='append one JSON line per client request to this file')
     ap.add_argument('--server-name', default='localhost')
