@@ -24,7 +24,7 @@
 #include "approval.h"
 #include "bot.h"
 #include "metrics.h"
-#include "sched.h"
+#include "schedule.h"
 #include "config.h"
 #include "jobs.h"
 #include "log.h"

@@ -17,6 +17,7 @@
 #include <sys/statvfs.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -555,7 +556,8 @@ struct source {
 	struct backup	 b;
 	char		*stage;		/* backup_dir/TARGET/.ID-restore.dir */
 	char		*data;		/* the stored file (local or fetched) */
-	char		*raw;		/* stage/raw: the original stream */
+	char		*raw;		/* stage/raw: the original stream, or
+					   stage/raw.dir: its tar unpacked */
 	char		*remote;	/* fetched from, or NULL */
 	uint64_t	 raw_bytes;
 };
@@ -654,12 +656,89 @@ free_bytes(const char *path)
 	return (uint64_t)sv.f_bavail * sv.f_frsize;
 }
 
+/* Drains a tar's stderr while the decoder feeds its stdin. */
+static void *
+tar_err_drain(void *arg)
+{
+	struct proc *p = ((void **)arg)[0];
+	struct tail *err = ((void **)arg)[1];
+	char chunk[4096];
+	ssize_t n;
+
+	while ((n = read(p->err_fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		tail_add(err, chunk, (size_t)n);
+	}
+	return NULL;
+}
+
+/*
+ * Decode in_fd straight into `tar -x` in dir: a tar container (a pg_dump
+ * directory) is unpacked in the same pass that checks it, instead of
+ * being written whole and then read back to unpack it.  The hash is known
+ * only at the end, so on any failure the caller removes dir; nothing
+ * reads it before this returns 0.
+ */
+static int
+decode_untar(int in_fd, const char *dir, enum pipe_compression comp,
+    const unsigned char *key, const char *blake2b, uint64_t *bytes,
+    char **cause)
+{
+	const char *argv[] = { "tar", "--no-same-owner", "-C", dir, "-xf",
+	    "-", NULL };
+	void *args[2];
+	struct proc p;
+	struct tail err;
+	pthread_t th;
+	char *why = NULL, *st;
+	int status, rc, drained;
+
+	if (mkdir(dir, 0700) == -1) {
+		*cause = xasprintf("%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (proc_spawn(&p, argv, NULL, PROC_STDIN | PROC_STDOUT_NULL |
+	    PROC_STDERR, cause) == -1)
+		return -1;
+	memset(&err, 0, sizeof(err));
+	args[0] = &p;
+	args[1] = &err;
+	drained = pthread_create(&th, NULL, tar_err_drain, args) == 0;
+	rc = pipe_in_run(in_fd, p.in_fd, comp, key, blake2b, bytes, &why);
+	close(p.in_fd);
+	p.in_fd = -1;
+	if (drained)
+		pthread_join(th, NULL);
+	if (proc_wait(&p, &status) == -1) {
+		free(why);
+		*cause = xasprintf("waiting for tar: %s", strerror(errno));
+		return -1;
+	}
+	/* The decoder's reason, unless it only saw tar give up. */
+	if (rc == -1 && (proc_ok(status) || strncmp(why, "write", 5) != 0)) {
+		*cause = why;
+		return -1;
+	}
+	if (!proc_ok(status)) {
+		st = proc_status_text(status);
+		*cause = xasprintf("tar cannot unpack the dump directory: %s%s%s",
+		    st, err.len > 0 ? ": " : "", tail_text(&err, 4));
+		free(st);
+		free(why);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 source_open(const struct config *cfg, const struct target *t, const char *id,
-    const struct job_out *o, struct source *s, char **cause)
+    int unpack, const struct job_out *o, struct source *s, char **cause)
 {
 	unsigned char key[PIPE_KEYBYTES];
-	const char *enc, *algo;
+	const char *enc, *algo, *container;
 	const cJSON *ci;
 	enum pipe_compression comp;
 	char *local_cause = NULL, *dir;
@@ -725,23 +804,35 @@ source_open(const struct config *cfg, const struct target *t, const char *id,
 		    "needs %s in %s, %s are free", need, dir, have);
 		goto done;
 	}
-	s->raw = xasprintf("%s/raw", s->stage);
-	say(o, "info", "checking %s (hash%s%s)", s->b.id,
+	container = json_str(s->b.manifest, "container");
+	unpack = unpack && container != NULL && !strcmp(container, "tar");
+	s->raw = xasprintf(unpack ? "%s/raw.dir" : "%s/raw", s->stage);
+	say(o, "info", "checking %s (hash%s%s%s)", s->b.id,
 	    have_key ? ", decryption" : "", comp == PIPE_ZSTD ?
-	    ", decompression" : "");
+	    ", decompression" : "", unpack ? ", unpacking" : "");
 	if (o->progress != NULL)
 		o->progress(o->arg, "checking the backup", 0, 0);
 	if ((in = open(s->data, O_RDONLY | O_CLOEXEC)) == -1) {
 		*cause = xasprintf("%s: %s", s->data, strerror(errno));
 		goto done;
 	}
-	if ((out = open(s->raw, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600)) == -1) {
+	if (unpack)
+		rc = decode_untar(in, s->raw, comp, have_key ? key : NULL,
+		    s->b.blake2b, &s->raw_bytes, cause);
+	else if ((out = open(s->raw, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600)) == -1) {
 		*cause = xasprintf("%s: %s", s->raw, strerror(errno));
 		goto done;
+	} else {
+		rc = pipe_in_run(in, out, comp, have_key ? key : NULL,
+		    s->b.blake2b, &s->raw_bytes, cause);
+		if (rc == 0 && close(out) == -1) {
+			*cause = xasprintf("%s: %s", s->raw, strerror(errno));
+			rc = -1;
+		}
+		out = -1;
 	}
-	if (pipe_in_run(in, out, comp, have_key ? key : NULL, s->b.blake2b,
-	    &s->raw_bytes, cause) == -1) {
+	if (rc == -1) {
 		char *c = xasprintf("%s: %s; nothing was restored", s->b.id,
 		    *cause);
 
@@ -749,12 +840,7 @@ source_open(const struct config *cfg, const struct target *t, const char *id,
 		*cause = c;
 		goto done;
 	}
-	if (close(out) == -1) {
-		out = -1;
-		*cause = xasprintf("%s: %s", s->raw, strerror(errno));
-		goto done;
-	}
-	out = -1;
+	rc = -1;
 	if (raw_expect > 0 && (double)s->raw_bytes != raw_expect) {
 		*cause = xasprintf("%s is truncated or damaged: it unpacks "
 		    "to %llu bytes, its manifest says %.0f; nothing was "
@@ -866,7 +952,7 @@ job_restore(const struct config *cfg, const char *target, const char *id,
 		say(o, "info", "restoring %s", json_text(record, "id"));
 		r = be->restore(&run.ctx, record, NULL, opts, result, &cause);
 	} else {
-		if (source_open(cfg, t, id, o, &s, &cause) == -1)
+		if (source_open(cfg, t, id, 1, o, &s, &cause) == -1)
 			goto done;
 		cJSON_AddStringToObject(result, "id", s.b.id);
 		cJSON_AddStringToObject(result, "blake2b", s.b.blake2b);
@@ -1168,7 +1254,8 @@ job_verify(const struct config *cfg, const char *target, const char *id,
 		goto recorded;
 	}
 	/* Every byte: hash, authentication, decompression. */
-	if (source_open(cfg, t, id, o, &s, &cause) == -1)
+	if (source_open(cfg, t, id, !quick && be->restore != NULL, o, &s,
+	    &cause) == -1)
 		goto done;
 	cJSON_AddStringToObject(result, "id", s.b.id);
 	cJSON_AddStringToObject(result, "blake2b", s.b.blake2b);

@@ -27,7 +27,7 @@
 #include "matrix.h"
 #include "metrics.h"
 #include "proc.h"
-#include "sched.h"
+#include "schedule.h"
 #include "status.h"
 #include "util.h"
 

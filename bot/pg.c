@@ -2178,6 +2178,7 @@ pg_restore_backup(struct job_ctx *ctx, const cJSON *manifest,
     char **cause)
 {
 	struct pg_restoring r;
+	struct stat st;
 	const char *container;
 	char *why = NULL;
 	int rc = -1;
@@ -2212,8 +2213,10 @@ pg_restore_backup(struct job_ctx *ctx, const cJSON *manifest,
 	backend_fact(result, "into", cJSON_CreateString(r.into));
 
 	/* Nothing on the server yet: can we read the archive at all? */
+	/* A tar container comes unpacked from the job, or is unpacked here. */
 	container = json_str(manifest, "container");
 	if (container != NULL && strcmp(container, "tar") == 0 &&
+	    (stat(raw, &st) == -1 || !S_ISDIR(st.st_mode)) &&
 	    pg_rs_unpack(&r, raw, cause) == -1)
 		goto done;
 	if (pg_rs_cancelled(&r, cause) || pg_rs_readable(&r, cause) == -1)

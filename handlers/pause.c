@@ -10,7 +10,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "msg.h"
-#include "sched.h"
+#include "schedule.h"
 
 static int
 pause_exec(struct cmd_ctx *ctx)

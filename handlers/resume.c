@@ -8,7 +8,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "msg.h"
-#include "sched.h"
+#include "schedule.h"
 
 static int
 resume_exec(struct cmd_ctx *ctx)

@@ -25,7 +25,7 @@
 #include "metrics.h"
 #include "msg.h"
 #include "outbox.h"
-#include "sched.h"
+#include "schedule.h"
 #include "status.h"
 #include "util.h"
 

@@ -9,6 +9,7 @@ tests/integration/test_restore_chat.py::damaged_backup_is_refused_before_a_plan.
 import json
 import os
 import re
+import shutil
 import subprocess
 
 from faultlib import (ALICE, approve, catalog, check, leftovers, mount_tmpfs, said, verify_quick,
@@ -17,13 +18,13 @@ from harness import BACKUPBOT, Postgres, test
 from test_restore_chat import databases, plan_of
 
 
-def restore_bot(t, storage='', size_mb=2):
+def restore_bot(t, storage='', size_mb=2, extra=''):
     """A bot with a PostgreSQL target, restores as the superuser, and one
     good backup made in a shell.  (pg, bot, backup id)"""
     pg = Postgres(t, size_mb=size_mb)
     b = t.bot()
-    restorer = 'restore_conninfo = host=%s port=%d dbname=%s user=postgres\n' % (
-        pg.dir, pg.port, pg.db)
+    restorer = 'restore_conninfo = host=%s port=%d dbname=%s user=postgres\n%s' % (
+        pg.dir, pg.port, pg.db, extra)
     with open(b.conf) as f:
         conf = f.read()
     conf = conf[:conf.index('[storage]')]
@@ -59,11 +60,17 @@ def approved_restore_fails(t, pg, b, nth, damage=None):
     return msg
 
 
-@test
-def disk_full_while_unpacking_a_restore(t):
+def disk_full_while_unpacking(t, extra=''):
     bdir = os.path.join(t.tmp, 'backups')
-    mount_tmpfs(t, bdir, '1m')     # the backup fits; unpacked, it does not
-    pg, b, bid = restore_bot(t)
+    if not extra:
+        mount_tmpfs(t, bdir, '1m')     # the backup fits; unpacked, it does not
+    pg, b, bid = restore_bot(t, extra=extra)
+    if extra:
+        # pg_dump -Fd needs the unpacked size to make the backup: made
+        # on the big disk, then moved onto the small one
+        shutil.move(bdir, bdir + '.made')
+        mount_tmpfs(t, bdir, '1m')
+        shutil.copytree(bdir + '.made', bdir, dirs_exist_ok=True)
     mpath = os.path.join(bdir, 'main', bid + '.json')
     m = json.load(open(mpath))
     free = os.statvfs(bdir).f_bavail * os.statvfs(bdir).f_frsize
@@ -84,8 +91,23 @@ def disk_full_while_unpacking_a_restore(t):
           'the failed unpack still takes space: %d free, %d before' % (st.f_bavail * st.f_frsize, free))
     # the backup itself is intact (read back through its hash, not onto the full disk)
     r = subprocess.run([BACKUPBOT, '-c', b.conf, 'cat', bid], capture_output=True, timeout=60)
-    check(r.returncode == 0 and len(r.stdout) == raw and r.stdout[:5] == b'PGDMP',
-          'cat %s: %d bytes of %d: %s' % (bid, len(r.stdout), raw, r.stderr))
+    check(r.returncode == 0 and len(r.stdout) == raw, 'cat %s: %d bytes of %d: %s'
+          % (bid, len(r.stdout), raw, r.stderr))
+    return r.stdout
+
+
+@test
+def disk_full_while_unpacking_a_restore(t):
+    data = disk_full_while_unpacking(t)
+    check(data[:5] == b'PGDMP', 'not a pg_dump archive: %r' % data[:16])
+
+
+@test
+def disk_full_while_unpacking_a_directory_dump(t):
+    # the tar of a directory-format dump is unpacked as it is decoded:
+    # here tar, not the decoder, meets the full disk
+    data = disk_full_while_unpacking(t, 'format = directory\njobs = 2\n')
+    check(data[257:262] == b'ustar', 'not a tar: %r' % data[:16])
 
 
 @test

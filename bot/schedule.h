@@ -1,5 +1,5 @@
 /*
- * sched.h - the daemon's clock: per target a backup schedule and a
+ * schedule.h - the daemon's clock: per target a backup schedule and a
  * restore-drill schedule (cron), retries of failed scheduled runs, the
  * day's report thread, alerts (failures, stale backups), the periodic
  * summary, and pauses.

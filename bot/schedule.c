@@ -1,6 +1,6 @@
 /*
- * sched.c - schedules, retries, the day's thread, alerts and pauses
- * (sched.h).
+ * schedule.c - schedules, retries, the day's thread, alerts and pauses
+ * (schedule.h).
  *
  * Each schedule keeps `handled`: the time up to which its slots were
  * dealt with.  A slot is due when cron_next(handled) <= now; running it
@@ -26,7 +26,7 @@
 #include "msg.h"
 #include "outbox.h"
 #include "report.h"
-#include "sched.h"
+#include "schedule.h"
 #include "util.h"
 
 /* Stale checks read the catalog: at most once a minute (more often
