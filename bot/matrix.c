@@ -2,6 +2,7 @@
  * matrix.c - HTTP requests to the homeserver on libcurl (see matrix.h).
  */
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,6 +453,27 @@ mx_poll(struct mx *c, const int *fds, int nfds, int timeout_ms)
 	return 0;
 }
 
+/*
+ * A blocking call gives up when SIGTERM or SIGINT is pending (they are
+ * blocked and read from a signalfd by the loop, so looking does not take
+ * them): a homeserver that never answers the login must not hold up a
+ * stop for the whole timeout.  libcurl asks at least once a second.
+ */
+static int
+stop_pending(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	sigset_t set;
+
+	(void)arg;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return sigpending(&set) == 0 && (sigismember(&set, SIGTERM) == 1 ||
+	    sigismember(&set, SIGINT) == 1);
+}
+
 void
 mx_call(struct mx *c, const char *method, const char *path, const char *body,
     long timeout_ms, struct mx_resp *out)
@@ -460,8 +482,13 @@ mx_call(struct mx *c, const char *method, const char *path, const char *body,
 	CURLcode rc;
 
 	log_debug("%s %s", method, path);
+	curl_easy_setopt(call->easy, CURLOPT_XFERINFOFUNCTION, stop_pending);
+	curl_easy_setopt(call->easy, CURLOPT_NOPROGRESS, 0L);
 	rc = curl_easy_perform(call->easy);
 	call_response(call, rc, out);
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		snprintf(out->net_error, sizeof(out->net_error),
+		    "not waited for: stopping");
 	call_free(call);
 }
 

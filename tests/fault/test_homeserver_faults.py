@@ -122,6 +122,21 @@ def homeserver_that_hangs_does_not_freeze_the_bot(t):
 
 
 @test
+def homeserver_that_hangs_at_start_up_does_not_hold_up_a_stop(t):
+    # the start-up requests (whoami, joined_rooms, ...) hang for 40 s,
+    # longer than their 30 s timeout: SIGTERM must not wait for them
+    t.hs.fault('slow', count=5, delay_ms=40000, path_regex='/account/whoami|/login|/joined_rooms')
+    b = t.bot().start(wait_ready=False)
+    time.sleep(2)               # it asks at once; the answer is 40 s away
+    check(b.proc.poll() is None, 'the bot exited while waiting: %s' % b.log_text()[-500:])
+    t1 = time.time()
+    b.stop()                    # exits 0, or this fails
+    took = time.time() - t1
+    check(took < 3, 'SIGTERM during a hung start-up request took %.1fs' % took)
+    check('ready: listening' not in b.log_text(), 'ready although the homeserver hangs')
+
+
+@test
 def homeserver_restart_that_forgets_txn_ids(t):
     b = t.bot().start()
     c1 = t.hs.send(t.room_id, ALICE, '!status')
