@@ -96,7 +96,12 @@ bench: deps
 fuzz: deps
 	$(Q)tests/fuzz/run.sh $(or $(FUZZ_SECONDS),300)
 
-.PHONY: fuzz
+# Build the Dockerfile's image and check it (needs a Docker daemon; makes
+# a local debian:12-slim with debootstrap when Docker Hub is out of reach).
+docker-test:
+	$(Q)tests/packaging/docker_test.sh
+
+.PHONY: fuzz docker-test
 
 # Banned functions (curl's list): unbounded or shell-running calls.
 check: backupbot
