@@ -5,7 +5,11 @@ run on the same test homeserver.
 
 Latency is measured by the homeserver's own clock: from the moment it
 stored the command to the moment it stored the reply (so the test client
-is not in the figure).  RSS is VmHWM (peak) from /proc.
+is not in the figure).  RSS is VmHWM (peak) from /proc.  For the idle
+daemon and the script, also what the resident pages are: file pages
+(mostly shared libraries' code, shared with every process that maps
+them), anonymous memory, and the private (USS) and proportional (PSS)
+sizes from smaps_rollup.
 
     latency.py [N]    (N commands, default 200)
 """
@@ -27,6 +31,21 @@ def rss_kb(pid, field):
             if line.startswith(field + ':'):
                 return int(line.split()[1])
     return -1
+
+
+def breakdown(pid):
+    """'RSS a MB = files b + anon c; USS d, PSS e' of a process now."""
+    st = {k: rss_kb(pid, k) for k in ('VmRSS', 'RssFile', 'RssAnon')}
+    roll = {}
+    with open('/proc/%d/smaps_rollup' % pid) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == 'kB':
+                roll[parts[0].rstrip(':')] = int(parts[1])
+    uss = roll.get('Private_Clean', 0) + roll.get('Private_Dirty', 0)
+    return ('RSS %.1f MB = file pages %.1f + anon %.1f; USS %.1f MB, PSS %.1f MB'
+            % (st['VmRSS'] / 1024, st['RssFile'] / 1024, st['RssAnon'] / 1024,
+               uss / 1024, roll.get('Pss', 0) / 1024))
 
 
 def measure(t, n, label):
@@ -56,6 +75,7 @@ def main():
         bot = t.bot().start()
         time.sleep(3)       # idle: measure what the daemon holds at rest
         idle = rss_kb(bot.proc.pid, 'VmHWM')
+        idle_parts = breakdown(bot.proc.pid)
         med, p99 = measure(t, n, 'backupbot')
         peak = rss_kb(bot.proc.pid, 'VmHWM')
         bot.stop()
@@ -63,12 +83,16 @@ def main():
         peer = subprocess.Popen([harness.PYTHON, os.path.join(HERE, 'peer_bot.py'), t.hs.url, tok,
                                  t.room_id], stdout=subprocess.PIPE, text=True)
         peer.stdout.readline()
+        time.sleep(1)
+        peer_parts = breakdown(peer.pid)
         pmed, pp99 = measure(t, n, 'peer (python script)')
         ppeak = rss_kb(peer.pid, 'VmHWM')
         peer.kill()
         peer.wait()
         print('%-26s idle peak RSS %.1f MB, after %d commands %.1f MB' % ('backupbot', idle / 1024, n, peak / 1024))
         print('%-26s peak RSS %.1f MB' % ('peer (python script)', ppeak / 1024))
+        print('%-26s %s' % ('backupbot idle', idle_parts))
+        print('%-26s %s' % ('peer idle', peer_parts))
         print('latency ratio backupbot/peer: median %.2f, p99 %.2f' % (med / max(pmed, 0.1), p99 / max(pp99, 0.1)))
         assert BOT_TOKEN
     finally:

@@ -9,13 +9,17 @@ mostly thumbnails and avatars):
                                       stats on stderr, parsed for progress
 
 Both from an empty destination and for a re-sync with no change (the
-nightly case: everything is checked, nothing is copied).  Reports the
-median wall time of ROUNDS runs each, the ratios, and backupbot's peak RSS.
+nightly case: everything is checked, nothing is copied), on local
+directories and then with source and destination served over HTTP by
+`rclone serve webdav` on loopback, where listing costs requests as it
+does on an object store.  Reports the median wall time of ROUNDS runs
+each, the ratios, and backupbot's peak RSS.
 
     media_bench.py [FILES] [ROUNDS]     (default 20000 files, 3 rounds)
 """
 import os
 import random
+import socket
 import shutil
 import statistics
 import subprocess
@@ -65,6 +69,30 @@ def make_tree(root, n):
         os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, 'wb') as f:
             f.write(rnd.randbytes(rnd.randint(200, 4000)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def serve_webdav(root, tmp):
+    """rclone serve webdav root on a loopback port: (process, remote)."""
+    port = free_port()
+    empty = os.path.join(tmp, 'empty-rclone.conf')
+    open(empty, 'a').close()
+    p = subprocess.Popen(['rclone', 'serve', 'webdav', root, '--addr', '127.0.0.1:%d' % port],
+                         env=dict(os.environ, RCLONE_CONFIG=empty),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return p, ':webdav,url=http://127.0.0.1:%d:' % port
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    raise SystemExit('rclone serve webdav did not start')
 
 
 def count_files(root):
@@ -118,10 +146,44 @@ def main():
                 res[name + '_nochange'].append(wall)
                 if name == 'bb':
                     peaks.append(peak)
+
+        # Served remotes: the destinations already hold the same files
+        # (webdav keeps no modification times, so rclone compares sizes).
+        servers = []
+        try:
+            p, src_dav = serve_webdav(src, tmp)
+            servers.append(p)
+            dav_root = os.path.join(tmp, 'dav')
+            for d in ('dst-rclone', 'dst-backupbot'):
+                shutil.copytree(src, os.path.join(dav_root, d))
+            p, dst_dav = serve_webdav(dav_root, tmp)
+            servers.append(p)
+            with open(conf, 'a') as f:
+                f.write('\n[media cdndav]\nsource = %s\ndestinations = %sdst-backupbot\n'
+                        'flags = %s\n' % (src_dav, dst_dav, FLAGS))
+            order = [('rc', ['rclone', 'sync', src_dav, dst_dav + 'dst-rclone'] + FLAGS.split()),
+                     ('bb', [BACKUPBOT, '-c', conf, 'backup', 'cdndav'])]
+            res['rc_dav'], res['bb_dav'] = [], []
+            for i in range(rounds):
+                for name, argv in (order if i % 2 == 0 else order[::-1]):
+                    wall, peak = timed(argv)
+                    res[name + '_dav'].append(wall)
+                    if name == 'bb':
+                        peaks.append(peak)
+            for d in ('dst-rclone', 'dst-backupbot'):
+                if count_files(os.path.join(dav_root, d)) != n:
+                    raise SystemExit('%s: %d files, expected %d'
+                                     % (d, count_files(os.path.join(dav_root, d)), n))
+        finally:
+            for p in servers:
+                p.terminate()
+                p.wait()
+
         med = {k: statistics.median(v) for k, v in res.items()}
         print('%-34s %10s %10s %8s' % ('', 'rclone', 'backupbot', 'ratio'))
         for case, label in (('fresh', 'fresh destination (copy all)'),
-                            ('nochange', 're-sync, no change (check all)')):
+                            ('nochange', 're-sync, no change (check all)'),
+                            ('dav', 're-sync, no change, webdav')):
             r, b = med['rc_' + case], med['bb_' + case]
             print('%-34s %9.2fs %9.2fs %7.2fx' % (label, r, b, b / r))
         print('runs (s): %s' % ', '.join('%s=[%s]' % (k, ' '.join('%.2f' % x for x in v))

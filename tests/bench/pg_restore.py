@@ -4,27 +4,67 @@ in the same run on the same database:
 
   pg_restore -j 2 -d NEW FILE.dump      a pg_dump -Fc file, into a new database
   backupbot restore main latest --into NEW --yes
-        hash check + zstd unpack to a file, CREATE DATABASE, pg_restore -j 2
-        --exit-on-error, then an exact row count of every table compared
-        with the manifest
+        hash check + zstd unpack to a file (format = custom, the default)
+        or unpacked into a directory (format = directory), CREATE DATABASE,
+        pg_restore -j 2 --exit-on-error, then an exact row count of every
+        table compared with the manifest
 
-Reports wall time, the ratio to pg_restore, and backupbot's own peak RSS.
+ROUNDS rounds, the order alternating, each restore into a new database.
+Reports the median and best wall time of each, the ratios to pg_restore,
+backupbot's own peak RSS, and where backupbot's time goes (from its own
+progress lines): checking and unpacking the backup, pg_restore, counting
+rows.  Wall times on a shared VM vary by 20% from run to run; the median
+of the ratios is the figure to read.
 
-    pg_restore.py [SIZE_MB]     (default 1000: a ~1 GB Mastodon-like db)
+    pg_restore.py [SIZE_MB] [ROUNDS]     (default 1000: a ~1 GB
+                                          Mastodon-like db; 3 rounds)
 """
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from pg_backup import BACKUPBOT, harness, timed  # noqa: E402
+from pg_backup import BACKUPBOT, harness, hwm, timed  # noqa: E402
+
+# backupbot's progress lines that start each phase
+PHASES = (('check', 'checking '), ('pg_restore', 'pg_restore --jobs'),
+          ('count', 'comparing the row counts'))
+
+
+def timed_phases(argv):
+    """Run backupbot; (wall, peak RSS KB, {phase: seconds})."""
+    t0 = time.time()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    starts, lines = {}, []
+
+    def read():
+        for line in p.stdout:
+            lines.append(line)
+            for name, prefix in PHASES:
+                if line.startswith(prefix) and name not in starts:
+                    starts[name] = time.time() - t0
+    th = threading.Thread(target=read)
+    th.start()
+    peak = 0
+    while p.poll() is None:
+        peak = max(peak, hwm(p.pid))
+        time.sleep(0.02)
+    th.join()
+    wall = time.time() - t0
+    if p.returncode != 0:
+        raise SystemExit('%s failed: %s' % (argv[0], ''.join(lines)[-2000:]))
+    marks = [starts.get(name, wall) for name, _ in PHASES] + [wall]
+    return wall, peak, {name: marks[i + 1] - marks[i] for i, (name, _) in enumerate(PHASES)}
 
 
 def main():
     size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 
     class T:
         pass
@@ -45,31 +85,57 @@ def main():
         with open(tok, 'w') as f:
             f.write('x\n')
         os.chmod(tok, 0o600)
+        restorer = 'restore_conninfo = host=%s port=%d dbname=mastodon user=postgres\n' % (
+            pg.dir, pg.port)
+        main_sec = pg.section('main', restorer)
+        dir_sec = main_sec.replace('[postgres main]', '[postgres maindir]')
         with open(conf, 'w') as f:
             f.write('[matrix]\nhomeserver = http://127.0.0.1:1\nuser_id = @b:x\n'
                     'access_token_file = %s\nrooms = !r:x\nadmins = @a:x\n'
-                    '[storage]\nstate_dir = %s/state\nbackup_dir = %s\n%s'
-                    'restore_conninfo = host=%s port=%d dbname=mastodon user=postgres\n'
-                    % (tok, t.tmp, bdir, pg.section('main'), pg.dir, pg.port))
-        subprocess.run([BACKUPBOT, '-c', conf, 'backup', 'main'], check=True,
-                       stdout=subprocess.DEVNULL)
-        rows = []
-        for i in range(2):
-            db = 'peer%d' % i
-            subprocess.run(['createdb'] + su + ['-T', 'template0', db], check=True)
-            secs, _ = timed(['pg_restore', '-j', '2', '--exit-on-error'] + su + ['-d', db, dump])
-            rows.append(('pg_restore -j 2 (-Fc file)', secs, None))
-            secs, peak = timed([BACKUPBOT, '-c', conf, 'restore', 'main', 'latest', '--into',
-                                'bb%d' % i, '--yes'])
-            rows.append(('backupbot restore', secs, peak))
-        print('\n%-30s %8s %9s %9s' % ('tool', 'wall', 'ratio', 'RSS'))
-        best_peer = min(r[1] for r in rows if r[2] is None)
-        best_bb = min(r[1] for r in rows if r[2] is not None)
-        for label, secs, peak in rows:
-            print('%-30s %7.2fs %9.2f %9s' % (label, secs, secs / best_peer,
-                                            '%.1f MB' % (peak / 1024) if peak else '-'))
-        print('\ndatabase %.0f MB; best of two: backupbot %.2fs, pg_restore %.2fs, ratio %.2f'
-              % (dbsize / 1e6, best_bb, best_peer, best_bb / best_peer))
+                    '[storage]\nstate_dir = %s/state\nbackup_dir = %s\n%s\n%s'
+                    'format = directory\njobs = 2\n'
+                    % (tok, t.tmp, bdir, main_sec, dir_sec))
+        for target in ('main', 'maindir'):
+            subprocess.run([BACKUPBOT, '-c', conf, 'backup', target], check=True,
+                           stdout=subprocess.DEVNULL)
+        runs = {'peer': [], 'main': [], 'maindir': []}
+        peaks, phases = [], {'main': [], 'maindir': []}
+        n = 0
+        for i in range(rounds):
+            order = ['peer', 'main', 'maindir']
+            for what in (order if i % 2 == 0 else order[::-1]):
+                n += 1
+                db = 'r%d' % n
+                if what == 'peer':
+                    subprocess.run(['createdb'] + su + ['-T', 'template0', db], check=True)
+                    secs, _ = timed(['pg_restore', '-j', '2', '--exit-on-error'] + su
+                                    + ['-d', db, dump])
+                else:
+                    secs, peak, ph = timed_phases([BACKUPBOT, '-c', conf, 'restore', what,
+                                                   'latest', '--into', db, '--yes'])
+                    peaks.append(peak)
+                    phases[what].append(ph)
+                runs[what].append(secs)
+                subprocess.run(['dropdb'] + su + [db], check=True)
+            print('round %d: %s' % (i + 1, ', '.join('%s %.2fs' % (k, v[-1])
+                                                     for k, v in runs.items())), flush=True)
+
+        peer_med = statistics.median(runs["peer"])
+        print('\n%-44s %8s %8s %8s %8s' % ('tool', 'median', 'best', 'ratio', 'RSS'))
+        for what, label in (('peer', 'pg_restore -j 2 -d NEW FILE (-Fc file)'),
+                            ('main', 'backupbot restore (format = custom)'),
+                            ('maindir', 'backupbot restore (format = directory)')):
+            med = statistics.median(runs[what])
+            print('%-44s %7.2fs %7.2fs %8.2f %8s' % (
+                label, med, min(runs[what]), med / peer_med,
+                '-' if what == 'peer' else '%.1f MB' % (max(peaks) / 1024)))
+        for what in ('main', 'maindir'):
+            ph = {k: statistics.median(p[k] for p in phases[what]) for k, _ in PHASES}
+            print('backupbot %-8s phases (median): check+unpack %.2fs, pg_restore %.2fs, '
+                  'row counts %.2fs' % (what, ph['check'], ph['pg_restore'], ph['count']))
+        print('\ndatabase %.0f MB, %d rounds; median ratio: custom %.2f, directory %.2f'
+              % (dbsize / 1e6, rounds, statistics.median(runs['main']) / peer_med,
+                 statistics.median(runs['maindir']) / peer_med))
     finally:
         for fn in reversed(t.cleanups):
             fn()
