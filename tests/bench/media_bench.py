@@ -77,8 +77,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def serve_webdav(root, tmp):
-    """rclone serve webdav root on a loopback port: (process, remote)."""
+def serve_webdav(root, tmp, name):
+    """rclone serve webdav root on a loopback port: (process, remote),
+    the remote defined in the environment (rclone's RCLONE_CONFIG_NAME_*),
+    which both rclone and backupbot's rclone inherit."""
     port = free_port()
     empty = os.path.join(tmp, 'empty-rclone.conf')
     open(empty, 'a').close()
@@ -88,7 +90,9 @@ def serve_webdav(root, tmp):
     for _ in range(100):
         try:
             socket.create_connection(('127.0.0.1', port), timeout=1).close()
-            return p, ':webdav,url=http://127.0.0.1:%d:' % port
+            os.environ['RCLONE_CONFIG_%s_TYPE' % name.upper()] = 'webdav'
+            os.environ['RCLONE_CONFIG_%s_URL' % name.upper()] = 'http://127.0.0.1:%d' % port
+            return p, name + ':'
         except OSError:
             time.sleep(0.05)
     p.kill()
@@ -151,12 +155,12 @@ def main():
         # (webdav keeps no modification times, so rclone compares sizes).
         servers = []
         try:
-            p, src_dav = serve_webdav(src, tmp)
+            p, src_dav = serve_webdav(src, tmp, 'benchsrc')
             servers.append(p)
             dav_root = os.path.join(tmp, 'dav')
             for d in ('dst-rclone', 'dst-backupbot'):
                 shutil.copytree(src, os.path.join(dav_root, d))
-            p, dst_dav = serve_webdav(dav_root, tmp)
+            p, dst_dav = serve_webdav(dav_root, tmp, 'benchdst')
             servers.append(p)
             with open(conf, 'a') as f:
                 f.write('\n[media cdndav]\nsource = %s\ndestinations = %sdst-backupbot\n'
