@@ -656,21 +656,26 @@ free_bytes(const char *path)
 	return (uint64_t)sv.f_bavail * sv.f_frsize;
 }
 
-/* Drains a tar's stderr while the decoder feeds its stdin. */
+/* A thread that keeps the tail of tar's stderr while the decoder feeds
+ * its stdin: a full stderr pipe would otherwise block them both. */
+struct err_drain {
+	int		 fd;
+	struct tail	 tail;
+};
+
 static void *
-tar_err_drain(void *arg)
+err_drain(void *arg)
 {
-	struct proc *p = ((void **)arg)[0];
-	struct tail *err = ((void **)arg)[1];
+	struct err_drain *d = arg;
 	char chunk[4096];
 	ssize_t n;
 
-	while ((n = read(p->err_fd, chunk, sizeof(chunk))) != 0) {
+	while ((n = read(d->fd, chunk, sizeof(chunk))) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			break;
-		tail_add(err, chunk, (size_t)n);
+		tail_add(&d->tail, chunk, (size_t)n);
 	}
 	return NULL;
 }
@@ -689,9 +694,8 @@ decode_untar(int in_fd, const char *dir, enum pipe_compression comp,
 {
 	const char *argv[] = { "tar", "--no-same-owner", "-C", dir, "-xf",
 	    "-", NULL };
-	void *args[2];
+	struct err_drain err;
 	struct proc p;
-	struct tail err;
 	pthread_t th;
 	char *why = NULL, *st;
 	int status, rc, drained;
@@ -704,9 +708,11 @@ decode_untar(int in_fd, const char *dir, enum pipe_compression comp,
 	    PROC_STDERR, cause) == -1)
 		return -1;
 	memset(&err, 0, sizeof(err));
-	args[0] = &p;
-	args[1] = &err;
-	drained = pthread_create(&th, NULL, tar_err_drain, args) == 0;
+	err.fd = p.err_fd;
+	if (!(drained = pthread_create(&th, NULL, err_drain, &err) == 0)) {
+		close(p.err_fd);	/* tar's complaints end it, not block it */
+		p.err_fd = -1;
+	}
 	rc = pipe_in_run(in_fd, p.in_fd, comp, key, blake2b, bytes, &why);
 	close(p.in_fd);
 	p.in_fd = -1;
@@ -725,7 +731,7 @@ decode_untar(int in_fd, const char *dir, enum pipe_compression comp,
 	if (!proc_ok(status)) {
 		st = proc_status_text(status);
 		*cause = xasprintf("tar cannot unpack the dump directory: %s%s%s",
-		    st, err.len > 0 ? ": " : "", tail_text(&err, 4));
+		    st, err.tail.len > 0 ? ": " : "", tail_text(&err.tail, 4));
 		free(st);
 		free(why);
 		return -1;
