@@ -101,7 +101,12 @@ fuzz: deps
 docker-test:
 	$(Q)tests/packaging/docker_test.sh
 
-.PHONY: fuzz docker-test
+# The systemd unit under a real systemd (PID 1 of a container): the same
+# needs as docker-test.
+systemd-test:
+	$(Q)tests/packaging/systemd_test.sh
+
+.PHONY: fuzz docker-test systemd-test
 
 # Banned functions (curl's list): unbounded or shell-running calls.
 check: backupbot

@@ -6,7 +6,8 @@
 # (the config files it mounts must be owned by root, as the bot in the
 # container is).  When there is no debian:12-slim image it makes one
 # locally: debootstrap --variant=minbase bookworm from deb.debian.org,
-# trimmed as Debian's slim images are, then `docker import`.
+# trimmed as Debian's slim images are, then `docker import`
+# (tests/packaging/docker_base.sh, shared with systemd_test.sh).
 #
 # Checks:
 #   - .dockerignore keeps the host's build products out of the context
@@ -69,68 +70,8 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 # ---- the base image ---------------------------------------------------------
-# A stand-in for Docker Hub's debian:12-slim: minbase, deb822 sources with
-# updates and security, no docs/man/locales, no apt caches.
-make_base() {
-	local r=$T/rootfs
-	command -v debootstrap >/dev/null ||
-		skip "no $BASE image and no debootstrap to make one"
-	echo "# debootstrap bookworm into $r"
-	SECONDS=0
-	if ! debootstrap --variant=minbase bookworm "$r" "$MIRROR" \
-	    >"$T/debootstrap.log" 2>&1; then
-		not_ok "debootstrap" "$(tail -20 "$T/debootstrap.log")"
-		finish
-	fi
-	note "debootstrap took ${SECONDS}s"
-	rm -f "$r/etc/apt/sources.list" "$r/etc/hostname" "$r/etc/resolv.conf"
-	cat >"$r/etc/apt/sources.list.d/debian.sources" <<-EOF
-	Types: deb
-	URIs: ${MIRROR}
-	Suites: bookworm bookworm-updates
-	Components: main
-	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-	Types: deb
-	URIs: ${MIRROR}-security
-	Suites: bookworm-security
-	Components: main
-	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-	EOF
-	cat >"$r/etc/dpkg/dpkg.cfg.d/docker-slim" <<-'EOF'
-	path-exclude /usr/share/doc/*
-	path-include /usr/share/doc/*/copyright
-	path-exclude /usr/share/groff/*
-	path-exclude /usr/share/info/*
-	path-exclude /usr/share/linda/*
-	path-exclude /usr/share/lintian/overrides/*
-	path-exclude /usr/share/locale/*
-	path-exclude /usr/share/man/*
-	EOF
-	cat >"$r/etc/apt/apt.conf.d/docker-clean" <<-'EOF'
-	DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-	APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-	Dir::Cache::pkgcache "";
-	Dir::Cache::srcpkgcache "";
-	EOF
-	rm -f "$r"/var/cache/apt/archives/*.deb
-	rm -rf "$r"/var/lib/apt/lists/*
-	if tar --numeric-owner -C "$r" --exclude='./dev/*' \
-	    --exclude='./proc/*' --exclude='./sys/*' -c . |
-	    docker import -c 'CMD ["bash"]' - "$BASE" >/dev/null; then
-		ok "made $BASE locally (debootstrap + docker import)"
-	else
-		not_ok "docker import of the debootstrapped $BASE"
-		finish
-	fi
-	rm -rf "$r"
-}
-
-if docker image inspect "$BASE" >/dev/null 2>&1; then
-	note "using the existing $BASE image"
-else
-	make_base
-fi
+. tests/packaging/docker_base.sh
+ensure_base
 
 # ---- the build context ------------------------------------------------------
 # What `COPY . .` would see: none of the host's build products.
