@@ -1,12 +1,35 @@
 # shellcheck shell=bash
-# tests/packaging/docker_base.sh - the debian:12-slim base image, made
-# locally when Docker Hub is out of reach.  Sourced (not run) by
-# docker_test.sh and systemd_test.sh.
+# tests/packaging/docker_base.sh - what docker_test.sh and systemd_test.sh
+# share: their "ok - ..." / "not ok - ..." lines and the debian:12-slim
+# base image, made locally when Docker Hub is out of reach.  Sourced (not
+# run), after the caller has set SUITE (the name on its last line).
 #
 # ensure_base: use an existing $BASE image, or make one: debootstrap
 # --variant=minbase bookworm from $MIRROR into $T/rootfs, trimmed as
-# Debian's slim images are, then `docker import`.  Uses the caller's BASE,
-# MIRROR and T (a temp dir), and its ok, not_ok, note, skip and finish.
+# Debian's slim images are, then `docker import`.  Uses the caller's T (a
+# temp dir).
+
+BASE=debian:12-slim
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+read -ra BUILD_FLAGS <<<"${BUILD_FLAGS:-}"	# extra `docker build` flags
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+# not_ok DESC [DETAIL]: DETAIL's lines follow, as comments
+not_ok() {
+	failed=$((failed + 1))
+	echo "not ok - $1"
+	[ -n "${2:-}" ] && sed 's/^/#   /' <<<"$2"
+	return 0
+}
+note() { echo "# $1"; }
+skip() { echo "skip: $1"; exit 77; }
+finish() {
+	echo "$SUITE: $passed passed, $failed failed"
+	[ "$failed" = 0 ]
+	exit
+}
 
 # A stand-in for Docker Hub's debian:12-slim: minbase, deb822 sources with
 # updates and security, no docs/man/locales, no apt caches.

@@ -31,27 +31,10 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 
 IMAGE=${IMAGE:-backupbot:test}
-BASE=debian:12-slim
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
-read -ra BUILD_FLAGS <<<"${BUILD_FLAGS:-}"	# extra `docker build` flags
 VERSION=$(sed -nE 's/^#define BB_VERSION[[:space:]]+"([^"]+)".*/\1/p' bot/bot.h)
-passed=0
-failed=0
+SUITE=docker
+. tests/packaging/docker_base.sh
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok - $1"
-	[ -n "${2:-}" ] && sed 's/^/#   /' <<<"$2"
-	return 0
-}
-note() { echo "# $1"; }
-skip() { echo "skip: $1"; exit 77; }
-finish() {
-	echo "docker: $passed passed, $failed failed"
-	[ "$failed" = 0 ]
-	exit
-}
 # in_image CMD...: run a shell command line in the image, output on stdout
 in_image() { docker run --rm --entrypoint sh "$IMAGE" -c "$1" 2>&1; }
 
@@ -70,7 +53,6 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 # ---- the base image ---------------------------------------------------------
-. tests/packaging/docker_base.sh
 ensure_base
 
 # ---- the build context ------------------------------------------------------
@@ -200,6 +182,23 @@ $out"
 fi
 
 # ---- docker stop ----------------------------------------------------------------
+# stop_check DESC: `docker stop` of the running $CTR ends it with status 0
+# within 5 s; the container is removed.
+stop_check() {
+	local start ms code
+	start=$(date +%s%N)
+	docker stop -t 10 "$CTR" >/dev/null
+	ms=$((($(date +%s%N) - start) / 1000000))
+	code=$(docker inspect -f '{{.State.ExitCode}}' "$CTR")
+	if [ "$code" = 0 ] && [ "$ms" -lt 5000 ]; then
+		ok "$1: exit status 0 after $ms ms"
+	else
+		not_ok "$1: exit status 0 within 5 s" "exit status $code after $ms ms
+$(docker logs "$CTR" 2>&1 | tail -10)"
+	fi
+	docker rm "$CTR" >/dev/null
+}
+
 # `run` retries the login to the refusing homeserver until SIGTERM.
 if docker run -d --name "$CTR" -v "$T/etc:/etc/backupbot:ro" "$IMAGE" run \
     >/dev/null 2>"$T/run.err"; then
@@ -215,18 +214,7 @@ if docker run -d --name "$CTR" -v "$T/etc:/etc/backupbot:ro" "$IMAGE" run \
 		    "state $state
 $(docker logs "$CTR" 2>&1 | tail -10)"
 	fi
-	start=$(date +%s%N)
-	docker stop -t 10 "$CTR" >/dev/null
-	ms=$((($(date +%s%N) - start) / 1000000))
-	code=$(docker inspect -f '{{.State.ExitCode}}' "$CTR")
-	if [ "$code" = 0 ] && [ "$ms" -lt 5000 ]; then
-		ok "docker stop: exit status 0 after $ms ms"
-	else
-		not_ok "docker stop: exit status 0 within 5 s" \
-		    "exit status $code after $ms ms
-$(docker logs "$CTR" 2>&1 | tail -10)"
-	fi
-	docker rm "$CTR" >/dev/null
+	stop_check "docker stop"
 else
 	not_ok "docker run -d ... run" "$(cat "$T/run.err")"
 fi
@@ -252,18 +240,7 @@ if docker run -d --name "$CTR" --network host \
     -v "$T/etc:/etc/backupbot:ro" --entrypoint /usr/local/bin/backupbot \
     "$IMAGE" -c /etc/backupbot/hang.conf run >/dev/null 2>"$T/run.err"; then
 	sleep 2
-	start=$(date +%s%N)
-	docker stop -t 10 "$CTR" >/dev/null
-	ms=$((($(date +%s%N) - start) / 1000000))
-	code=$(docker inspect -f '{{.State.ExitCode}}' "$CTR")
-	if [ "$code" = 0 ] && [ "$ms" -lt 5000 ]; then
-		ok "docker stop with a hung homeserver: exit status 0 after $ms ms"
-	else
-		not_ok "docker stop with a hung homeserver: exit status 0 within 5 s" \
-		    "exit status $code after $ms ms
-$(docker logs "$CTR" 2>&1 | tail -10)"
-	fi
-	docker rm "$CTR" >/dev/null
+	stop_check "docker stop with a hung homeserver"
 else
 	not_ok "docker run -d ... run (hung homeserver)" "$(cat "$T/run.err")"
 fi

@@ -52,31 +52,14 @@ cd "$(dirname "$0")/../.." || exit 1
 
 IMAGE=${IMAGE:-backupbot:systemd-test}
 PREFIX=${PREFIX:-/usr}		# make install PREFIX=
-BASE=debian:12-slim
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
-read -ra BUILD_FLAGS <<<"${BUILD_FLAGS:-}"	# extra `docker build` flags
 SPEC=${MATRIX_SPEC_DIR:-../shared/matrix-spec}
 HS=http://127.0.0.1:8008	# the test homeserver, inside the container
 BOT=@backupbot:localhost
 ADMIN=@alice:localhost
 TOKEN=syt_systemd_test_Kq3vW8	# the bot's access token
-passed=0
-failed=0
+SUITE=systemd
+. tests/packaging/docker_base.sh
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok - $1"
-	[ -n "${2:-}" ] && sed 's/^/#   /' <<<"$2"
-	return 0
-}
-note() { echo "# $1"; }
-skip() { echo "skip: $1"; exit 77; }
-finish() {
-	echo "systemd: $passed passed, $failed failed"
-	[ "$failed" = 0 ]
-	exit
-}
 # check DESC GOT WANT: ok when they are equal
 check() {
 	if [ "$2" = "$3" ]; then
@@ -176,7 +159,6 @@ missing_caps() {
 }
 
 # ---- the image ---------------------------------------------------------------
-. tests/packaging/docker_base.sh
 ensure_base
 
 echo "# docker build --target build (the Dockerfile's build stage)"
