@@ -656,11 +656,11 @@ free_bytes(const char *path)
 	return (uint64_t)sv.f_bavail * sv.f_frsize;
 }
 
-/* A thread that keeps the tail of tar's stderr while the decoder feeds
- * its stdin: a full stderr pipe would otherwise block them both. */
+/* A thread that keeps the tail of a reader's stderr while we feed its
+ * stdin: a full stderr pipe would otherwise block us both. */
 struct err_drain {
 	int		 fd;
-	struct tail	 tail;
+	struct tail	*tail;
 };
 
 static void *
@@ -675,9 +675,43 @@ err_drain(void *arg)
 			continue;
 		if (n < 0)
 			break;
-		tail_add(&d->tail, chunk, (size_t)n);
+		tail_add(d->tail, chunk, (size_t)n);
 	}
 	return NULL;
+}
+
+/*
+ * Feed in_fd through pipe_in_run (decoding and checking it as asked) into
+ * p's stdin, keep the tail of p's stderr in *err, and wait for p: *status
+ * as from waitpid.  Returns pipe_in_run's result, with *why set on -1
+ * (also when p cannot be waited for; *status is then left as it was).
+ */
+static int
+feed_reader(struct proc *p, int in_fd, enum pipe_compression comp,
+    const unsigned char *key, const char *blake2b, uint64_t *bytes,
+    struct tail *err, int *status, char **why)
+{
+	struct err_drain d = { p->err_fd, err };
+	pthread_t th;
+	int rc, drained;
+
+	*why = NULL;
+	memset(err, 0, sizeof(*err));
+	if (!(drained = pthread_create(&th, NULL, err_drain, &d) == 0)) {
+		close(p->err_fd);	/* its complaints end it, not block it */
+		p->err_fd = -1;
+	}
+	rc = pipe_in_run(in_fd, p->in_fd, comp, key, blake2b, bytes, why);
+	close(p->in_fd);
+	p->in_fd = -1;
+	if (drained)
+		pthread_join(th, NULL);
+	if (proc_wait(p, status) == -1) {
+		free(*why);
+		*why = xasprintf("waitpid: %s", strerror(errno));
+		return -1;
+	}
+	return rc;
 }
 
 /*
@@ -694,11 +728,10 @@ decode_untar(int in_fd, const char *dir, enum pipe_compression comp,
 {
 	const char *argv[] = { "tar", "--no-same-owner", "-C", dir, "-xf",
 	    "-", NULL };
-	struct err_drain err;
+	struct tail err;
 	struct proc p;
-	pthread_t th;
-	char *why = NULL, *st;
-	int status, rc, drained;
+	char *why, *st;
+	int status = 0, rc;
 
 	if (mkdir(dir, 0700) == -1) {
 		*cause = xasprintf("%s: %s", dir, strerror(errno));
@@ -707,22 +740,8 @@ decode_untar(int in_fd, const char *dir, enum pipe_compression comp,
 	if (proc_spawn(&p, argv, NULL, PROC_STDIN | PROC_STDOUT_NULL |
 	    PROC_STDERR, cause) == -1)
 		return -1;
-	memset(&err, 0, sizeof(err));
-	err.fd = p.err_fd;
-	if (!(drained = pthread_create(&th, NULL, err_drain, &err) == 0)) {
-		close(p.err_fd);	/* tar's complaints end it, not block it */
-		p.err_fd = -1;
-	}
-	rc = pipe_in_run(in_fd, p.in_fd, comp, key, blake2b, bytes, &why);
-	close(p.in_fd);
-	p.in_fd = -1;
-	if (drained)
-		pthread_join(th, NULL);
-	if (proc_wait(&p, &status) == -1) {
-		free(why);
-		*cause = xasprintf("waiting for tar: %s", strerror(errno));
-		return -1;
-	}
+	rc = feed_reader(&p, in_fd, comp, key, blake2b, bytes, &err, &status,
+	    &why);
 	/* The decoder's reason, unless it only saw tar give up. */
 	if (rc == -1 && (proc_ok(status) || strncmp(why, "write", 5) != 0)) {
 		*cause = why;
@@ -731,7 +750,7 @@ decode_untar(int in_fd, const char *dir, enum pipe_compression comp,
 	if (!proc_ok(status)) {
 		st = proc_status_text(status);
 		*cause = xasprintf("tar cannot unpack the dump directory: %s%s%s",
-		    st, err.tail.len > 0 ? ": " : "", tail_text(&err.tail, 4));
+		    st, err.len > 0 ? ": " : "", tail_text(&err, 4));
 		free(st);
 		free(why);
 		return -1;
@@ -1281,33 +1300,19 @@ job_verify(const struct config *cfg, const char *target, const char *id,
 	if (be->check_reader != NULL) {
 		struct proc p;
 		struct tail err;
-		char chunk[4096];
-		int fd, status;
-		ssize_t n;
+		char *feed = NULL;
+		int fd, status = 0;
 
 		if (be->check_reader(&run.ctx, s.b.manifest, &p, &cause) == -1)
 			goto done;
-		if ((fd = open(s.raw, O_RDONLY | O_CLOEXEC)) != -1) {
-			char *feed = NULL;
-
-			/* the reader may stop early: it has what it needs */
-			pipe_in_run(fd, p.in_fd, PIPE_NONE, NULL, NULL, NULL,
-			    &feed);
-			free(feed);
+		/* the reader may stop early (it has what it needs): its
+		 * status is the verdict, not the feed's */
+		fd = open(s.raw, O_RDONLY | O_CLOEXEC);
+		feed_reader(&p, fd, PIPE_NONE, NULL, NULL, NULL, &err,
+		    &status, &feed);
+		free(feed);
+		if (fd != -1)
 			close(fd);
-		}
-		close(p.in_fd);
-		p.in_fd = -1;
-		memset(&err, 0, sizeof(err));
-		while (p.err_fd != -1 && (n = read(p.err_fd, chunk,
-		    sizeof(chunk))) != 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				break;
-			tail_add(&err, chunk, (size_t)n);
-		}
-		proc_wait(&p, &status);
 		if (!proc_ok(status)) {
 			char *st = proc_status_text(status);
 

@@ -352,6 +352,31 @@ def encryption_round_trip_and_wrong_or_missing_key(t):
 # ---- 3. damaged backups ----------------------------------------------
 
 @test
+def quick_verify_has_the_restore_tool_read_every_byte(t):
+    # A dump cut in half whose manifest was rewritten to match passes the
+    # hash: only the tool that would restore it (pg_restore, or tar for a
+    # directory dump) can tell, and verify --quick must say so.
+    pg = start_pg(t, 2)
+    bdir = os.path.join(t.tmp, 'backups')
+    body = (pg_section(pg, 'custom', extra='compression = none')
+            + pg_section(pg, 'dir', extra='compression = none\nformat = directory\njobs = 2'))
+    conf = write_conf(t, 'bb.conf', bdir, body=body)
+    for target, tool in (('custom', r'pg_restore'), ('dir', r'tar|Unexpected EOF')):
+        bid = backup_ok(t, conf, target)
+        r = bb(t, conf, 'verify', bid, '--quick')
+        check(r.rc == 0, 'verify --quick of an intact %s backup:\n%s' % (target, r))
+        m = manifest(bdir, target, bid)
+        data = os.path.join(bdir, target, m['file'])
+        write(data, read(data)[:m['bytes'] // 2])
+        m['blake2b'] = blake2b(data)
+        m['bytes'] = m['bytes_raw'] = os.path.getsize(data)
+        write(os.path.join(bdir, target, bid + '.json'), json.dumps(m).encode())
+        r = verify_fails(t, conf, bid, '--quick', cause=r'the restore tool cannot read the backup')
+        check(re.search(tool, r.text), '%s: the tool\'s own words are missing:\n%s' % (target, r))
+        check_no_leftovers(os.path.join(bdir, target), 'verify --quick of %s' % target)
+
+
+@test
 def damaged_data_and_manifests_are_detected(t):
     pg = start_pg(t, 1)
     bdir = os.path.join(t.tmp, 'backups')
