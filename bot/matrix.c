@@ -34,7 +34,25 @@ struct mx {
 	CURLM		*multi;
 	struct mx_call	*calls;
 	int		 pending;
+	/*
+	 * Healthcheck pings go out one at a time, in the order asked: a
+	 * job's /start and its /fail sent side by side can arrive the wrong
+	 * way round, and a check that sees /start last waits for a finish
+	 * that already came.
+	 */
+	struct ping	*ping_head, *ping_tail;
+	int		 ping_queued;
+	int		 ping_busy;
 };
+
+struct ping {
+	char		*url;
+	long		 timeout_ms;
+	struct ping	*next;
+};
+
+#define PING_QUEUE_MAX	64
+
 
 struct mx *
 mx_new(const char *homeserver, int tls_verify)
@@ -74,6 +92,13 @@ mx_free(struct mx *c)
 		next = call->next;
 		curl_multi_remove_handle(c->multi, call->easy);
 		call_free(call);
+	}
+	while (c->ping_head != NULL) {
+		struct ping *p = c->ping_head;
+
+		c->ping_head = p->next;
+		free(p->url);
+		free(p);
 	}
 	curl_multi_cleanup(c->multi);
 	mx_set_token(c, NULL);
@@ -264,7 +289,7 @@ mx_cancel(struct mx *c, struct mx_call *call)
 int
 mx_pending(const struct mx *c)
 {
-	return c->pending;
+	return c->pending + c->ping_queued;
 }
 
 /* ---- healthcheck pings ------------------------------------------------ */
@@ -324,6 +349,9 @@ ping_discard(char *ptr, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
+static void ping_next(struct mx *);
+static void ping_start(struct mx *, const char *, long);
+
 /* The callback of a ping: arg is the call itself, freed after this. */
 static void
 ping_done(struct mx_resp *r, void *arg)
@@ -346,22 +374,61 @@ ping_done(struct mx_resp *r, void *arg)
 		    ping_quotes_secret(r->net_error, url) ? "network error" :
 		    r->net_error);
 	free(origin);
+	call->client->ping_busy = 0;
+	ping_next(call->client);
+}
+
+/* Start the next queued ping, if none is in flight. */
+static void
+ping_next(struct mx *c)
+{
+	struct ping *p;
+
+	if (c->ping_busy || (p = c->ping_head) == NULL)
+		return;
+	if ((c->ping_head = p->next) == NULL)
+		c->ping_tail = NULL;
+	c->ping_queued--;
+	c->ping_busy = 1;
+	ping_start(c, p->url, p->timeout_ms);
+	free(p->url);
+	free(p);
 }
 
 void
 mx_ping(struct mx *c, const char *url, long timeout_ms)
 {
-	struct mx_call *call;
-	char *origin;
-	CURL *e;
+	struct ping *p;
 
 	if (!str_startswith(url, "https://") &&
 	    !str_startswith(url, "http://")) {
 		log_warnx("healthcheck ping: not an http(s) URL, not sent");
 		return;
 	}
-	if (timeout_ms <= 0)
-		timeout_ms = PING_TIMEOUT_MS;
+	if (c->ping_queued >= PING_QUEUE_MAX) {
+		log_warnx("healthcheck ping: %d pings waiting, this one is "
+		    "dropped", c->ping_queued);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->url = xstrdup(url);
+	p->timeout_ms = timeout_ms <= 0 ? PING_TIMEOUT_MS : timeout_ms;
+	if (c->ping_tail != NULL)
+		c->ping_tail->next = p;
+	else
+		c->ping_head = p;
+	c->ping_tail = p;
+	c->ping_queued++;
+	ping_next(c);
+}
+
+static void
+ping_start(struct mx *c, const char *url, long timeout_ms)
+{
+	struct mx_call *call;
+	char *origin;
+	CURL *e;
+
 	call = xcalloc(1, sizeof(*call));
 	call->client = c;
 	call->retry_after_s = -1;

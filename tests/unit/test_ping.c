@@ -155,11 +155,11 @@ respond(int fd, const char *request)
 	assert_int_equal(write(fd, r, strlen(r)), (ssize_t)strlen(r));
 }
 
-/* Accept, read whole requests (headers only), answer, close. */
-static void
-server_serve(struct server *s)
+/* Accept every waiting connection; the number accepted. */
+static int
+server_accept(struct server *s)
 {
-	int fd;
+	int fd, n = 0;
 
 	while ((fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK |
 	    SOCK_CLOEXEC)) >= 0) {
@@ -171,7 +171,16 @@ server_serve(struct server *s)
 		s->cfd[i] = fd;
 		buf_init(&s->req[i], 64 * 1024);
 		buf_add(&s->req[i], "", 0);
+		n++;
 	}
+	return n;
+}
+
+/* Accept, read whole requests (headers only), answer, close. */
+static void
+server_serve(struct server *s)
+{
+	server_accept(s);
 	for (int i = 0; i < MAX_CLIENTS; i++) {
 		char chunk[4096];
 		ssize_t n;
@@ -282,6 +291,54 @@ ping_run(void *arg)
 	free(hs);
 }
 
+/*
+ * A job's /start and /fail pings: the second is not sent before the first
+ * is answered, so a check never sees them the wrong way round.  The server
+ * holds the first request unanswered for 300 ms: sent side by side, the
+ * second would arrive meanwhile.
+ */
+static void
+test_pings_go_one_at_a_time(void **state)
+{
+	struct server srv;
+	struct mx *c;
+	char *url, *start, *fail, *hs;
+	const char *a, *b;
+	int64_t until;
+	int accepted = 0;
+
+	(void)state;
+	server_start(&srv);
+	hs = xasprintf("http://127.0.0.1:%d", srv.port);
+	url = xasprintf("http://127.0.0.1:%d/ping/" SECRET, srv.port);
+	start = mx_ping_url(url, "start");
+	fail = mx_ping_url(url, "fail");
+	c = mx_new(hs, 1);
+	mx_ping(c, start, 5000);
+	mx_ping(c, fail, 5000);
+	assert_int_equal(mx_pending(c), 2);
+	until = mono_ms() + 300;
+	while (mono_ms() < until) {
+		int fds[MAX_CLIENTS + 1], n = server_fds(&srv, fds);
+
+		assert_int_equal(mx_poll(c, fds, n, 20), 0);
+		accepted += server_accept(&srv);
+	}
+	assert_int_equal(accepted, 1);
+	drain(c, &srv);
+	a = strstr(srv.seen.data, "GET /ping/" SECRET "/start ");
+	b = strstr(srv.seen.data, "GET /ping/" SECRET "/fail ");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a < b);
+	mx_free(c);
+	server_stop(&srv);
+	free(fail);
+	free(start);
+	free(url);
+	free(hs);
+}
+
 static void
 test_ping_on_the_loop(void **state)
 {
@@ -348,6 +405,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ping_url),
+		cmocka_unit_test(test_pings_go_one_at_a_time),
 		cmocka_unit_test(test_ping_on_the_loop),
 	};
 
