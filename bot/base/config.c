@@ -22,7 +22,6 @@
 
 #include "config.h"
 #include "cron.h"
-#include "media.h"
 #include "util.h"
 
 enum key_type {
@@ -172,6 +171,15 @@ static const struct {
 	{ "files",	1, OWN_TARGET, TARGET_FILES },
 	{ "remote",	1, OWN_REMOTE, 0 },
 };
+
+/* The backend's checks of a target section (config_set_checks). */
+static const struct config_checks *checks;
+
+void
+config_set_checks(const struct config_checks *c)
+{
+	checks = c;
+}
 
 struct parser {
 	const char		*name;
@@ -385,17 +393,16 @@ set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 		}
 		free(*(char **)field);
 		*(char **)field = xstrdup(v);
-		/* The allowlist, checked here where the line is known. */
-		if (k->owner == OWN_TARGET && !strcmp(k->section, "media") &&
-		    !strcmp(k->key, "flags")) {
-			char **argv, *cause = NULL;
-			int argc;
+		/* The backend's own checks, here where the line is known. */
+		if (k->owner == OWN_TARGET && checks != NULL &&
+		    checks->check_key != NULL) {
+			char *cause = NULL;
 
-			if (media_flags_parse(v, &argv, &argc, &cause) == -1) {
+			if (checks->check_key(p->cfg->targets[p->index].kind,
+			    k->key, v, &cause) == -1) {
 				perr(p, line, "%s", cause);
 				free(cause);
-			} else
-				media_argv_free(argv);
+			}
 		}
 		if (k->type == K_SECRET && p->check_files) {
 			struct stat st;
@@ -712,16 +719,14 @@ validate_targets(struct parser *p)
 				perr(p, t->line, "[media %s]: keep and remotes "
 				    "do not apply (only the latest copy is kept "
 				    "at each destination)", t->name);
-			if (t->source != NULL && t->destinations.n > 0) {
-				char *cause = NULL;
+		}
+		if (checks != NULL && checks->check_target != NULL) {
+			char *cause = NULL;
 
-				/* flags: reported at their line already */
-				if (media_target_check(t, &cause) == -1 &&
-				    !str_startswith(cause, "flags: "))
-					perr(p, t->line, "[media %s]: %s",
-					    t->name, cause);
-				free(cause);
-			}
+			if (checks->check_target(t, &cause) == -1)
+				perr(p, t->line, "[%s %s]: %s",
+				    config_kind_name(t->kind), t->name, cause);
+			free(cause);
 		}
 		if (t->kind == TARGET_FILES && t->paths.n == 0)
 			perr(p, t->line, "[files %s]: paths is required",

@@ -146,6 +146,23 @@ struct config_errors {
 struct config *config_parse(const char *name, const char *text, size_t len,
     int check_files, struct config_errors *errs);
 struct config *config_load(const char *path, struct config_errors *errs);
+
+/*
+ * The checks of a target's section that belong to its backend (the media
+ * flags allowlist, the shape of its destinations), which config cannot
+ * know: config_parse asks check_key of every key of a target section as it
+ * reads it (every string key, so the error names its line), and check_target of every target
+ * once its own required keys are there.  Each returns 0, or -1 with *cause
+ * (caller frees).  The backend interface provides them
+ * (backend_config_checks, backend.h) and main() hands them over once;
+ * until then only config's own checks run.
+ */
+struct config_checks {
+	int	(*check_key)(enum target_kind kind, const char *key,
+		    const char *value, char **cause);
+	int	(*check_target)(const struct target *t, char **cause);
+};
+void config_set_checks(const struct config_checks *checks);
 void config_free(struct config *cfg);
 void config_errors_release(struct config_errors *errs);
 

@@ -28,10 +28,10 @@
 #include "backend.h"
 #include "bot.h"
 #include "catalog.h"
-#include "cli.h"
 #include "config.h"
 #include "job.h"
 #include "jobs.h"
+#include "human.h"
 #include "json.h"
 #include "log.h"
 #include "matrix.h"
@@ -727,8 +727,8 @@ post_plan(struct bot *bot, struct request *r, const struct job *j)
 	ro.from = r->from;
 	ro.replace = r->replace;
 	ro.flush = r->flush;
-	cli_size(size, sizeof(size), json_num(res, "bytes"));
-	cli_age(age, sizeof(age), difftime(time(NULL),
+	human_size(size, sizeof(size), json_num(res, "bytes"));
+	human_age(age, sizeof(age), difftime(time(NULL),
 	    (time_t)json_num(res, "started")));
 	hhmm(when, sizeof(when), r->expires);
 	msg_init(&m);

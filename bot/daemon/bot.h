@@ -10,8 +10,7 @@
 #include <time.h>
 
 #include "cmd.h"
-
-#define BB_VERSION	"0.1.0"
+#include "version.h"
 
 struct config;
 struct jobs;

@@ -16,8 +16,8 @@
 
 #include "bot.h"
 #include "catalog.h"
-#include "cli.h"
 #include "config.h"
+#include "human.h"
 #include "json.h"
 #include "approval.h"
 #include "jobs.h"
@@ -258,9 +258,9 @@ progress_text(const struct job *j, struct msg *m, int64_t now)
 	double rate = secs > 0.5 ? (double)j->done / secs : 0;
 	char done[32], total[32], speed[32], eta[32];
 
-	cli_size(done, sizeof(done), (double)j->done);
-	cli_size(total, sizeof(total), (double)j->total);
-	cli_size(speed, sizeof(speed), rate);
+	human_size(done, sizeof(done), (double)j->done);
+	human_size(total, sizeof(total), (double)j->total);
+	human_size(speed, sizeof(speed), rate);
 	msg_textf(m, "⏳ %s of %s (job %d): %s", kind_word(j->kind), j->target,
 	    j->number, j->phase ? j->phase : "starting");
 	if (j->total > 0) {
@@ -276,7 +276,7 @@ progress_text(const struct job *j, struct msg *m, int64_t now)
 		msg_textf(m, " %s %.0f%% · %s of ~%s", bar, f * 100, done,
 		    total);
 		if (rate > 0 && f < 1) {
-			cli_duration(eta, sizeof(eta),
+			human_duration(eta, sizeof(eta),
 			    ((double)j->total - (double)j->done) / rate);
 			msg_textf(m, " · %s/s · ETA %s", speed, eta);
 		}
@@ -308,7 +308,7 @@ restore_summary(const struct config *js_cfg, const struct job *j,
 	const cJSON *it;
 	char dur[32];
 
-	cli_duration(dur, sizeof(dur), json_num(r, "duration"));
+	human_duration(dur, sizeof(dur), json_num(r, "duration"));
 	if (ok) {
 		msg_textf(m, "✅ %s of %s: ", what, j->target);
 		msg_code(m, json_text(r, "id"));
@@ -379,13 +379,13 @@ summary(struct jobs *js, struct job *j, const char *crash)
 		    ok ? "" : " is only partial: a destination failed");
 		msg_nl(&m);
 		msg_code(&m, json_text(r, "id"));
-		cli_duration(dur, sizeof(dur), secs);
+		human_duration(dur, sizeof(dur), secs);
 		msg_textf(&m, " in %s", dur);
 		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r,
 		    "destinations")) {
 			int dok = !strcmp(json_text(it, "status"), "ok");
 
-			cli_size(size, sizeof(size), json_num(it, "bytes"));
+			human_size(size, sizeof(size), json_num(it, "bytes"));
 			msg_nl(&m);
 			msg_textf(&m, "%s ", dok ? "✓" : "✗");
 			msg_code(&m, it->string);
@@ -411,10 +411,10 @@ summary(struct jobs *js, struct job *j, const char *crash)
 		msg_nl(&m);
 		msg_code(&m, json_text(r, "id"));
 		if (j->kind == JOB_BACKUP) {
-			cli_size(size, sizeof(size), json_num(r, "bytes"));
-			cli_size(raw, sizeof(raw), json_num(r, "bytes_raw"));
-			cli_duration(dur, sizeof(dur), secs);
-			cli_size(speed, sizeof(speed), secs > 0 ?
+			human_size(size, sizeof(size), json_num(r, "bytes"));
+			human_size(raw, sizeof(raw), json_num(r, "bytes_raw"));
+			human_duration(dur, sizeof(dur), secs);
+			human_size(speed, sizeof(speed), secs > 0 ?
 			    json_num(r, "bytes_raw") / secs : 0);
 			msg_textf(&m, " · %s (%s before compression) in %s, "
 			    "%s/s · blake2b ", size, raw, dur, speed);
@@ -520,8 +520,8 @@ group_done(struct jobs *js, struct job *j)
 		cJSON_ArrayForEach(row, g->rows) {
 			const char *st = json_text(row, "status");
 
-			cli_size(size, sizeof(size), json_num(row, "bytes"));
-			cli_duration(dur, sizeof(dur), json_num(row,
+			human_size(size, sizeof(size), json_num(row, "bytes"));
+			human_duration(dur, sizeof(dur), json_num(row,
 			    "duration"));
 			msg_nl(&m);
 			msg_textf(&m, "%s ", !strcmp(st, "ok") ? "✅" :

@@ -15,8 +15,8 @@
 #include <cjson/cJSON.h>
 
 #include "catalog.h"
-#include "cli.h"
 #include "config.h"
+#include "human.h"
 #include "json.h"
 #include "metrics.h"
 #include "msg.h"
@@ -185,9 +185,9 @@ report_trend(struct msg *m, const struct trend *t, int media)
 		    media ? "sync" : "backup", REPORT_DAYS);
 	} else {
 		report_spark(m, media ? "copied" : "size", t->bytes,
-		    t->present, cli_size);
+		    t->present, human_size);
 		report_spark(m, "duration", t->duration, t->present,
-		    cli_duration);
+		    human_duration);
 	}
 	if (t->failures > 0) {
 		sub_line(m);
@@ -233,7 +233,7 @@ report_drill(struct msg *m, const struct config *cfg,
 		msg_text(m, "restore drill: never");
 		return;
 	}
-	cli_age(age, sizeof(age), difftime(now, at));
+	human_age(age, sizeof(age), difftime(now, at));
 	msg_textf(m, "restore drill: %s %s ago (", ok ? "✓" : "✗ FAILED",
 	    age);
 	msg_code(m, id);
@@ -255,9 +255,9 @@ report_backups(struct msg *m, const struct config *cfg,
 	else {
 		for (size_t i = 0; i < n; i++)
 			sum += (double)list[i].bytes;
-		cli_age(age, sizeof(age), difftime(now, list[0].started));
-		cli_size(size, sizeof(size), (double)list[0].bytes);
-		cli_size(total, sizeof(total), sum);
+		human_age(age, sizeof(age), difftime(now, list[0].started));
+		human_size(size, sizeof(size), (double)list[0].bytes);
+		human_size(total, sizeof(total), sum);
 		msg_textf(m, "last good backup %s ago, %s; %zu kept, %s in "
 		    "all", age, size, n, total);
 	}
@@ -278,9 +278,9 @@ report_runs(struct msg *m, const struct config *cfg,
 	if (good == NULL)
 		msg_text(m, "no good sync yet");
 	else {
-		cli_age(age, sizeof(age), difftime(now,
+		human_age(age, sizeof(age), difftime(now,
 		    (time_t)json_num(good, "started")));
-		cli_size(size, sizeof(size), json_num(good, "bytes"));
+		human_size(size, sizeof(size), json_num(good, "bytes"));
 		msg_textf(m, "last good sync %s ago, %s copied; the "
 		    "destinations hold the latest copy", age, size);
 	}
@@ -316,8 +316,8 @@ report_space(struct msg *m, const char *dir)
 	}
 	a = (double)sv.f_bavail * (double)sv.f_frsize;
 	t = (double)sv.f_blocks * (double)sv.f_frsize;
-	cli_size(avail, sizeof(avail), a);
-	cli_size(total, sizeof(total), t);
+	human_size(avail, sizeof(avail), a);
+	human_size(total, sizeof(total), t);
 	msg_text(m, t > 0 && a / t < 0.1 ? "⚠️ free space in " :
 	    "free space in ");
 	msg_code(m, dir);

@@ -17,10 +17,10 @@
 
 #include "bot.h"
 #include "catalog.h"
-#include "cli.h"
 #include "config.h"
 #include "cron.h"
 #include "jobs.h"
+#include "human.h"
 #include "json.h"
 #include "log.h"
 #include "msg.h"
@@ -562,9 +562,9 @@ stale_check(struct sched *s, time_t now)
 			if (ts->stale && now - ts->stale_alerted <
 			    cfg->alert_repeat)
 				continue;
-			cli_age(age, sizeof(age), difftime(now, good ? good :
+			human_age(age, sizeof(age), difftime(now, good ? good :
 			    ts->since));
-			cli_age(lim, sizeof(lim), (double)limit);
+			human_age(lim, sizeof(lim), (double)limit);
 			if (good == 0)
 				alert(s, "⏰ %s: no good backup at all in %s "
 				    "(stale after %s)%s", t->name, age, lim,
@@ -579,7 +579,7 @@ stale_check(struct sched *s, time_t now)
 			ts->stale_alerted = now;
 			save(s);
 		} else if (ts->stale) {
-			cli_age(age, sizeof(age), difftime(now, good));
+			human_age(age, sizeof(age), difftime(now, good));
 			alert(s, "✅ resolved: %s has a good backup again (%s "
 			    "old)", t->name, age);
 			ts->stale = 0;

@@ -29,10 +29,9 @@
 #include <cjson/cJSON.h>
 
 #include "backend.h"
-#include "bot.h"
 #include "catalog.h"
-#include "cli.h"
 #include "config.h"
+#include "human.h"
 #include "json.h"
 #include "job.h"
 #include "log.h"
@@ -42,6 +41,7 @@
 #include "restore.h"
 #include "retention.h"
 #include "util.h"
+#include "version.h"
 
 volatile sig_atomic_t job_cancelled;
 
@@ -823,8 +823,8 @@ source_open(const struct config *cfg, const struct target *t, const char *id,
 	if (raw_expect > 0 && (double)free_bytes(s->stage) < raw_expect) {
 		char need[32], have[32];
 
-		cli_size(need, sizeof(need), raw_expect);
-		cli_size(have, sizeof(have), (double)free_bytes(s->stage));
+		human_size(need, sizeof(need), raw_expect);
+		human_size(have, sizeof(have), (double)free_bytes(s->stage));
 		*cause = xasprintf("not enough space to unpack the backup: it "
 		    "needs %s in %s, %s are free", need, dir, have);
 		goto done;

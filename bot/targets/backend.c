@@ -67,7 +67,13 @@ backend_fact(cJSON *m, const char *key, cJSON *item)
 const struct backend *
 backend_for(const struct target *t)
 {
-	switch (t->kind) {
+	return backend_for_kind(t->kind);
+}
+
+const struct backend *
+backend_for_kind(enum target_kind kind)
+{
+	switch (kind) {
 	case TARGET_POSTGRES:
 		return &backend_postgres;
 	case TARGET_REDIS:
@@ -79,3 +85,29 @@ backend_for(const struct target *t)
 	}
 	return NULL;
 }
+
+static int
+check_key(enum target_kind kind, const char *key, const char *value,
+    char **cause)
+{
+	const struct backend *b = backend_for_kind(kind);
+
+	if (b == NULL || b->check_key == NULL)
+		return 0;
+	return b->check_key(key, value, cause);
+}
+
+static int
+check_target(const struct target *t, char **cause)
+{
+	const struct backend *b = backend_for(t);
+
+	if (b == NULL || b->check_target == NULL)
+		return 0;
+	return b->check_target(t, cause);
+}
+
+const struct config_checks backend_config_checks = {
+	.check_key = check_key,
+	.check_target = check_target,
+};

@@ -16,6 +16,8 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "config.h"
+
 struct cJSON;
 struct config;
 struct pipe_out;
@@ -114,6 +116,14 @@ struct backend {
 	int	(*restore)(struct job_ctx *, const struct cJSON *manifest,
 		    const char *raw, const struct restore_opts *opts,
 		    struct cJSON *result, char **cause);
+	/*
+	 * Config's questions (struct config_checks, config.h), for the keys
+	 * only this backend understands: a string key of the section as it
+	 * is read, and the whole section once config's own required keys
+	 * are there.  0, or -1 with *cause.  NULL: nothing to check.
+	 */
+	int	(*check_key)(const char *key, const char *value, char **cause);
+	int	(*check_target)(const struct target *t, char **cause);
 };
 
 extern const struct backend backend_postgres;
@@ -127,6 +137,10 @@ extern const struct backend backend_files;
 extern const struct backend backend_media;
 
 const struct backend *backend_for(const struct target *t);
+const struct backend *backend_for_kind(enum target_kind kind);
+
+/* What config_set_checks() is given: each asks the target's backend. */
+extern const struct config_checks backend_config_checks;
 
 /* Helpers every backend uses. */
 /*

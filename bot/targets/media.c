@@ -1691,10 +1691,44 @@ done:
 	return rc;
 }
 
+/* config's question about a key: the flags allowlist. */
+static int
+media_check_key(const char *key, const char *value, char **cause)
+{
+	char **argv;
+	int argc;
+
+	if (strcmp(key, "flags") != 0)
+		return 0;
+	if (media_flags_parse(value, &argv, &argc, cause) == -1)
+		return -1;
+	media_argv_free(argv);
+	return 0;
+}
+
+/* config's question about a section whose source and destinations are
+ * set (config reports their absence itself). */
+static int
+media_check_target(const struct target *t, char **cause)
+{
+	if (t->source == NULL || t->destinations.n == 0)
+		return 0;
+	if (media_target_check(t, cause) == 0)
+		return 0;
+	if (str_startswith(*cause, "flags: ")) {	/* reported at its line */
+		free(*cause);
+		*cause = NULL;
+		return 0;
+	}
+	return -1;
+}
+
 const struct backend backend_media = {
 	.kind = "media",
 	.suffix = ".media",
 	.sync = media_sync,
 	.probe = media_probe,
 	.restore = media_restore,
+	.check_key = media_check_key,
+	.check_target = media_check_target,
 };

@@ -45,7 +45,7 @@ finish() {
 	exit
 }
 
-VERSION=$(sed -nE 's/^#define BB_VERSION[[:space:]]+"([^"]+)".*/\1/p' bot/daemon/bot.h)
+VERSION=$(sed -nE 's/^#define BB_VERSION[[:space:]]+"([^"]+)".*/\1/p' bot/base/version.h)
 MAN8=$D$PREFIX/share/man/man8/backupbot.8
 MAN5=$D$PREFIX/share/man/man5/bot.conf.5
 UNIT=$D$PREFIX/lib/systemd/system/backupbot.service
