@@ -419,6 +419,120 @@ handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
 	}
 }
 
+/* ---- the start-up steps, over the Matrix client's session.h ---------- */
+
+static enum step
+step_login(struct bot *bot, char **cause)
+{
+	const struct config *cfg = bot->cfg;
+	struct session_login l = {
+		.mx = bot->mx,
+		.state = bot->state,
+		.user_id = cfg->user_id,
+		.homeserver = cfg->homeserver,
+		.access_token_file = cfg->access_token_file,
+		.password_file = cfg->password_file,
+		.device_id = cfg->device_id,
+		.device_name = cfg->device_name,
+		.user = bot->user_id,
+		.device = bot->device_id,
+	};
+	enum step s = session_login(&l, cause);
+
+	bot->user_id = l.user;
+	bot->device_id = l.device;
+	return s;
+}
+
+static void
+room_state(struct bot *bot, struct room *room)
+{
+	session_room_state(bot->mx, room->id, &room->encrypted,
+	    &room->power_levels);
+}
+
+static int
+in_list(const cJSON *list, const char *id)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach(v, list)
+		if (cJSON_IsString(v) && !strcmp(v->valuestring, id))
+			return 1;
+	return 0;
+}
+
+/* Build bot->rooms from the config: resolve, check membership, state. */
+static enum step
+step_rooms(struct bot *bot, char **cause)
+{
+	struct config *cfg = bot->cfg;
+	enum step how = STEP_OK;
+	cJSON *joined;
+
+	*cause = NULL;
+	if ((joined = session_joined_rooms(bot->mx, cause, &how)) == NULL)
+		return how;
+	for (size_t i = 0; i < bot->nrooms; i++) {
+		free(bot->rooms[i].id);
+		free(bot->rooms[i].configured);
+		cJSON_Delete(bot->rooms[i].power_levels);
+	}
+	free(bot->rooms);
+	bot->rooms = xcalloc(cfg->rooms.n, sizeof(*bot->rooms));
+	bot->nrooms = 0;
+	for (size_t i = 0; i < cfg->rooms.n; i++) {
+		struct room *room = &bot->rooms[bot->nrooms];
+		char *why = NULL, *id;
+
+		id = session_resolve_room(bot->mx, cfg->rooms.v[i], &why, &how);
+		if (id == NULL) {
+			if (how == STEP_RETRY) {
+				*cause = why;
+				cJSON_Delete(joined);
+				return STEP_RETRY;
+			}
+			log_warnx("room %s: %s", cfg->rooms.v[i], why);
+			free(why);
+			continue;
+		}
+		room->id = id;
+		room->configured = xstrdup(cfg->rooms.v[i]);
+		room->joined = in_list(joined, id);
+		if (!room->joined)
+			room->joined = session_join(bot->mx, id);
+		if (room->joined) {
+			room_state(bot, room);
+			if (room->encrypted)
+				log_warnx("room %s is end-to-end encrypted: "
+				    "backupbot cannot read commands there yet; "
+				    "use an unencrypted backend room",
+				    room->configured);
+		}
+		bot->nrooms++;
+	}
+	cJSON_Delete(joined);
+	if (bot->nrooms == 0) {
+		*cause = xstrdup("none of the configured rooms exists");
+		return STEP_FATAL;
+	}
+	return STEP_OK;
+}
+
+static enum step
+step_filter(struct bot *bot, char **cause)
+{
+	const char **ids = xcalloc(bot->nrooms + 1, sizeof(*ids));
+	enum step s;
+
+	for (size_t i = 0; i < bot->nrooms; i++)
+		ids[i] = bot->rooms[i].id;
+	s = session_filter(bot->mx, bot->user_id, ids, bot->nrooms,
+	    &bot->filter_id, cause);
+	free(ids);
+	return s;
+}
+
 static void
 join_invited(struct bot *bot, const struct sync_invite *inv)
 {
@@ -441,7 +555,7 @@ join_invited(struct bot *bot, const struct sync_invite *inv)
 		log_info("joined %s on %s's invite", inv->room_id,
 		    inv->inviter);
 		room->joined = 1;
-		session_room_state(bot, room);
+		room_state(bot, room);
 	} else {
 		char *d = mx_describe(&r);
 
@@ -858,8 +972,8 @@ reload(struct loop *l)
 	if (rooms_changed) {
 		char *cause = NULL;
 
-		if (session_rooms(bot, &cause) != STEP_OK ||
-		    session_filter(bot, &cause) != STEP_OK)
+		if (step_rooms(bot, &cause) != STEP_OK ||
+		    step_filter(bot, &cause) != STEP_OK)
 			log_warnx("reload: rooms: %s", cause ? cause : "?");
 		free(cause);
 		if (l->sync_call != NULL && !l->have_batch) {
@@ -1061,18 +1175,6 @@ bot_open(struct bot *bot, const char *config_path, int quiet)
 	return 0;
 }
 
-static enum step
-step_rooms(struct bot *bot, char **cause)
-{
-	return session_rooms(bot, cause);
-}
-
-static enum step
-step_filter(struct bot *bot, char **cause)
-{
-	return session_filter(bot, cause);
-}
-
 int
 bot_run(const char *config_path)
 {
@@ -1094,7 +1196,7 @@ bot_run(const char *config_path)
 	/* Replies still queued mean their commands were handled. */
 	outbox_foreach_source(bot.outbox, mark_source_seen, bot.state);
 	state_flush_seen(bot.state);
-	if ((r = startup_step(&l, "login", session_login)) != 0 ||
+	if ((r = startup_step(&l, "login", step_login)) != 0 ||
 	    (r = startup_step(&l, "rooms", step_rooms)) != 0 ||
 	    (r = startup_step(&l, "sync filter", step_filter)) != 0) {
 		bot_free(&bot);
@@ -1145,7 +1247,7 @@ bot_check(const char *config_path)
 		errors++;
 	} else
 		printf("ok: backup_dir %s is writable\n", bot.cfg->backup_dir);
-	if ((s = session_login(&bot, &cause)) != STEP_OK) {
+	if ((s = step_login(&bot, &cause)) != STEP_OK) {
 		printf("error: login: %s\n", cause ? cause : "failed");
 		free(cause);
 		bot_free(&bot);
@@ -1153,7 +1255,7 @@ bot_check(const char *config_path)
 	}
 	printf("ok: logged in to %s as %s (device %s)\n", bot.cfg->homeserver,
 	    bot.user_id, bot.device_id ? bot.device_id : "?");
-	if ((s = session_rooms(&bot, &cause)) != STEP_OK) {
+	if ((s = step_rooms(&bot, &cause)) != STEP_OK) {
 		printf("error: rooms: %s\n", cause ? cause : "failed");
 		free(cause);
 		errors++;
@@ -1220,7 +1322,7 @@ bot_check(const char *config_path)
 			}
 		}
 	}
-	if (session_filter(&bot, &cause) != STEP_OK) {
+	if (step_filter(&bot, &cause) != STEP_OK) {
 		printf("error: sync filter: %s\n", cause ? cause : "failed");
 		free(cause);
 		errors++;

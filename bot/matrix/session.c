@@ -1,5 +1,6 @@
 /*
  * session.c - logging in, rooms and the sync filter (see session.h).
+ * Plain values in and out: the daemon decides what they are for.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -7,8 +8,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "bot.h"
-#include "config.h"
 #include "json.h"
 #include "log.h"
 #include "matrix.h"
@@ -29,27 +28,27 @@ session_classify(const struct mx_resp *r)
 
 /* whoami with the current token: STEP_OK and the ids, or why not. */
 static enum step
-whoami(struct bot *bot, char **cause)
+whoami(struct session_login *l, char **cause)
 {
 	struct mx_resp r;
 	enum step s;
 
-	mx_call(bot->mx, "GET", MX_V3 "/account/whoami", NULL,
+	mx_call(l->mx, "GET", MX_V3 "/account/whoami", NULL,
 	    STARTUP_TIMEOUT_MS, &r);
 	if (r.status == 200 && json_str(r.json, "user_id") != NULL) {
 		const char *uid = json_str(r.json, "user_id");
 
-		if (strcmp(uid, bot->cfg->user_id) != 0) {
+		if (strcmp(uid, l->user_id) != 0) {
 			*cause = xasprintf("the access token belongs to %s, "
-			    "not to user_id %s", uid, bot->cfg->user_id);
+			    "not to user_id %s", uid, l->user_id);
 			mx_resp_release(&r);
 			return STEP_FATAL;
 		}
-		free(bot->user_id);
-		bot->user_id = xstrdup(uid);
+		free(l->user);
+		l->user = xstrdup(uid);
 		if (json_str(r.json, "device_id") != NULL) {
-			free(bot->device_id);
-			bot->device_id = xstrdup(json_str(r.json, "device_id"));
+			free(l->device);
+			l->device = xstrdup(json_str(r.json, "device_id"));
 		}
 		mx_resp_release(&r);
 		return STEP_OK;
@@ -61,7 +60,7 @@ whoami(struct bot *bot, char **cause)
 }
 
 static enum step
-password_login(struct bot *bot, char **cause)
+password_login(struct session_login *l, char **cause)
 {
 	char *password, *device = NULL, *old_token = NULL, *text, *why = NULL;
 	cJSON *req, *id;
@@ -69,11 +68,11 @@ password_login(struct bot *bot, char **cause)
 	enum step s;
 
 	/* A kept session first: no new device on every start. */
-	if (state_load_session(bot->state, &old_token, &device) == 0) {
-		mx_set_token(bot->mx, old_token);
+	if (state_load_session(l->state, &old_token, &device) == 0) {
+		mx_set_token(l->mx, old_token);
 		secure_wipe(old_token, strlen(old_token));
 		free(old_token);
-		s = whoami(bot, &why);
+		s = whoami(l, &why);
 		if (s == STEP_OK) {
 			free(device);
 			return STEP_OK;
@@ -85,11 +84,11 @@ password_login(struct bot *bot, char **cause)
 		}
 		log_info("kept session refused (%s); logging in again", why);
 		free(why);
-		mx_set_token(bot->mx, NULL);
+		mx_set_token(l->mx, NULL);
 	}
-	if (device == NULL && bot->cfg->device_id != NULL)
-		device = xstrdup(bot->cfg->device_id);
-	if ((password = secret_read(bot->cfg->password_file, cause)) == NULL) {
+	if (device == NULL && l->device_id != NULL)
+		device = xstrdup(l->device_id);
+	if ((password = secret_read(l->password_file, cause)) == NULL) {
 		free(device);
 		return STEP_FATAL;
 	}
@@ -97,12 +96,12 @@ password_login(struct bot *bot, char **cause)
 	cJSON_AddStringToObject(req, "type", "m.login.password");
 	id = cJSON_AddObjectToObject(req, "identifier");
 	cJSON_AddStringToObject(id, "type", "m.id.user");
-	cJSON_AddStringToObject(id, "user", bot->cfg->user_id);
+	cJSON_AddStringToObject(id, "user", l->user_id);
 	cJSON_AddStringToObject(req, "password", password);
 	if (device != NULL)
 		cJSON_AddStringToObject(req, "device_id", device);
 	cJSON_AddStringToObject(req, "initial_device_display_name",
-	    bot->cfg->device_name);
+	    l->device_name);
 	text = cJSON_PrintUnformatted(req);
 	secure_wipe(password, strlen(password));
 	free(password);
@@ -112,7 +111,7 @@ password_login(struct bot *bot, char **cause)
 		secure_wipe(pw->valuestring, strlen(pw->valuestring));
 	}
 	cJSON_Delete(req);
-	mx_call(bot->mx, "POST", MX_V3 "/login", text, STARTUP_TIMEOUT_MS, &r);
+	mx_call(l->mx, "POST", MX_V3 "/login", text, STARTUP_TIMEOUT_MS, &r);
 	secure_wipe(text, strlen(text));
 	free(text);
 	free(device);
@@ -121,14 +120,14 @@ password_login(struct bot *bot, char **cause)
 		char *d = mx_describe(&r);
 
 		*cause = xasprintf("password login as %s failed: %s",
-		    bot->cfg->user_id, d);
+		    l->user_id, d);
 		free(d);
 		s = r.status == 200 ? STEP_FATAL : session_classify(&r);
 		mx_resp_release(&r);
 		return s;
 	}
-	mx_set_token(bot->mx, json_str(r.json, "access_token"));
-	state_save_session(bot->state, json_str(r.json, "access_token"),
+	mx_set_token(l->mx, json_str(r.json, "access_token"));
+	state_save_session(l->state, json_str(r.json, "access_token"),
 	    json_str(r.json, "device_id"));
 	secure_wipe(r.body, r.len);
 	{
@@ -138,37 +137,37 @@ password_login(struct bot *bot, char **cause)
 		secure_wipe(t->valuestring, strlen(t->valuestring));
 	}
 	mx_resp_release(&r);
-	log_info("logged in as %s with a password", bot->cfg->user_id);
-	return whoami(bot, cause);
+	log_info("logged in as %s with a password", l->user_id);
+	return whoami(l, cause);
 }
 
 enum step
-session_login(struct bot *bot, char **cause)
+session_login(struct session_login *l, char **cause)
 {
 	char *token, *why = NULL;
 	enum step s;
 
 	*cause = NULL;
-	if (bot->cfg->access_token_file == NULL)
-		return password_login(bot, cause);
-	if ((token = secret_read(bot->cfg->access_token_file, cause)) == NULL)
+	if (l->access_token_file == NULL)
+		return password_login(l, cause);
+	if ((token = secret_read(l->access_token_file, cause)) == NULL)
 		return STEP_FATAL;
-	mx_set_token(bot->mx, token);
+	mx_set_token(l->mx, token);
 	secure_wipe(token, strlen(token));
 	free(token);
-	s = whoami(bot, &why);
+	s = whoami(l, &why);
 	if (s == STEP_FATAL)
 		*cause = xasprintf("the access token in %s was refused: %s",
-		    bot->cfg->access_token_file, why);
+		    l->access_token_file, why);
 	else if (s == STEP_RETRY)
-		*cause = xasprintf("cannot reach %s: %s", bot->cfg->homeserver,
+		*cause = xasprintf("cannot reach %s: %s", l->homeserver,
 		    why);
 	free(why);
 	return s;
 }
 
 char *
-session_resolve_room(struct bot *bot, const char *room, char **cause,
+session_resolve_room(struct mx *mx, const char *room, char **cause,
     enum step *how)
 {
 	struct mx_resp r;
@@ -180,7 +179,7 @@ session_resolve_room(struct bot *bot, const char *room, char **cause,
 		return xstrdup(room);
 	esc = mx_escape(room);
 	path = xasprintf(MX_V3 "/directory/room/%s", esc);
-	mx_call(bot->mx, "GET", path, NULL, STARTUP_TIMEOUT_MS, &r);
+	mx_call(mx, "GET", path, NULL, STARTUP_TIMEOUT_MS, &r);
 	free(path);
 	free(esc);
 	if (r.status == 200 && json_str(r.json, "room_id") != NULL) {
@@ -201,14 +200,14 @@ session_resolve_room(struct bot *bot, const char *room, char **cause,
 
 /* GET a state event's content, or NULL (404 and errors alike). */
 static cJSON *
-state_content(struct bot *bot, const char *room_id, const char *type)
+state_content(struct mx *mx, const char *room_id, const char *type)
 {
 	char *esc = mx_escape(room_id), *path;
 	struct mx_resp r;
 	cJSON *c = NULL;
 
 	path = xasprintf(MX_V3 "/rooms/%s/state/%s/", esc, type);
-	mx_call(bot->mx, "GET", path, NULL, STARTUP_TIMEOUT_MS, &r);
+	mx_call(mx, "GET", path, NULL, STARTUP_TIMEOUT_MS, &r);
 	if (r.status == 200 && cJSON_IsObject(r.json)) {
 		c = r.json;
 		r.json = NULL;
@@ -220,24 +219,24 @@ state_content(struct bot *bot, const char *room_id, const char *type)
 }
 
 void
-session_room_state(struct bot *bot, struct room *room)
+session_room_state(struct mx *mx, const char *room_id, int *encrypted,
+    cJSON **power_levels)
 {
-	cJSON *enc = state_content(bot, room->id, "m.room.encryption");
+	cJSON *enc = state_content(mx, room_id, "m.room.encryption");
 
-	room->encrypted = enc != NULL;
+	*encrypted = enc != NULL;
 	cJSON_Delete(enc);
-	cJSON_Delete(room->power_levels);
-	room->power_levels = state_content(bot, room->id, "m.room.power_levels");
+	cJSON_Delete(*power_levels);
+	*power_levels = state_content(mx, room_id, "m.room.power_levels");
 }
 
-/* The list of joined room ids, or NULL. */
-static cJSON *
-joined_rooms(struct bot *bot, char **cause, enum step *how)
+cJSON *
+session_joined_rooms(struct mx *mx, char **cause, enum step *how)
 {
 	struct mx_resp r;
 	cJSON *list;
 
-	mx_call(bot->mx, "GET", MX_V3 "/joined_rooms", NULL,
+	mx_call(mx, "GET", MX_V3 "/joined_rooms", NULL,
 	    STARTUP_TIMEOUT_MS, &r);
 	if (r.status != 200 || !cJSON_IsArray(
 	    cJSON_GetObjectItemCaseSensitive(r.json, "joined_rooms"))) {
@@ -251,27 +250,15 @@ joined_rooms(struct bot *bot, char **cause, enum step *how)
 	return list;
 }
 
-static int
-in_list(const cJSON *list, const char *id)
-{
-	const cJSON *v;
-
-	cJSON_ArrayForEach(v, list)
-		if (cJSON_IsString(v) && !strcmp(v->valuestring, id))
-			return 1;
-	return 0;
-}
-
-/* Try to join a configured room (works when invited or public). */
-static int
-try_join(struct bot *bot, const char *room)
+int
+session_join(struct mx *mx, const char *room)
 {
 	char *esc = mx_escape(room), *path;
 	struct mx_resp r;
 	int ok;
 
 	path = xasprintf(MX_V3 "/join/%s", esc);
-	mx_call(bot->mx, "POST", path, "{}", STARTUP_TIMEOUT_MS, &r);
+	mx_call(mx, "POST", path, "{}", STARTUP_TIMEOUT_MS, &r);
 	ok = r.status == 200;
 	if (!ok) {
 		char *d = mx_describe(&r);
@@ -287,63 +274,9 @@ try_join(struct bot *bot, const char *room)
 }
 
 enum step
-session_rooms(struct bot *bot, char **cause)
-{
-	struct config *cfg = bot->cfg;
-	enum step how = STEP_OK;
-	cJSON *joined;
-
-	*cause = NULL;
-	if ((joined = joined_rooms(bot, cause, &how)) == NULL)
-		return how;
-	for (size_t i = 0; i < bot->nrooms; i++) {
-		free(bot->rooms[i].id);
-		free(bot->rooms[i].configured);
-		cJSON_Delete(bot->rooms[i].power_levels);
-	}
-	free(bot->rooms);
-	bot->rooms = xcalloc(cfg->rooms.n, sizeof(*bot->rooms));
-	bot->nrooms = 0;
-	for (size_t i = 0; i < cfg->rooms.n; i++) {
-		struct room *room = &bot->rooms[bot->nrooms];
-		char *why = NULL, *id;
-
-		id = session_resolve_room(bot, cfg->rooms.v[i], &why, &how);
-		if (id == NULL) {
-			if (how == STEP_RETRY) {
-				*cause = why;
-				cJSON_Delete(joined);
-				return STEP_RETRY;
-			}
-			log_warnx("room %s: %s", cfg->rooms.v[i], why);
-			free(why);
-			continue;
-		}
-		room->id = id;
-		room->configured = xstrdup(cfg->rooms.v[i]);
-		room->joined = in_list(joined, id);
-		if (!room->joined)
-			room->joined = try_join(bot, id);
-		if (room->joined) {
-			session_room_state(bot, room);
-			if (room->encrypted)
-				log_warnx("room %s is end-to-end encrypted: "
-				    "backupbot cannot read commands there yet; "
-				    "use an unencrypted backend room",
-				    room->configured);
-		}
-		bot->nrooms++;
-	}
-	cJSON_Delete(joined);
-	if (bot->nrooms == 0) {
-		*cause = xstrdup("none of the configured rooms exists");
-		return STEP_FATAL;
-	}
-	return STEP_OK;
-}
-
-enum step
-session_filter(struct bot *bot, char **cause)
+session_filter(struct mx *mx, const char *user_id,
+    const char *const *room_ids, size_t nrooms, char **filter_id,
+    char **cause)
 {
 	cJSON *f = cJSON_CreateObject(), *room, *tl, *rooms, *types, *empty;
 	char *text, *esc, *path;
@@ -354,9 +287,8 @@ session_filter(struct bot *bot, char **cause)
 
 	room = cJSON_AddObjectToObject(f, "room");
 	rooms = cJSON_AddArrayToObject(room, "rooms");
-	for (size_t i = 0; i < bot->nrooms; i++)
-		cJSON_AddItemToArray(rooms,
-		    cJSON_CreateString(bot->rooms[i].id));
+	for (size_t i = 0; i < nrooms; i++)
+		cJSON_AddItemToArray(rooms, cJSON_CreateString(room_ids[i]));
 	tl = cJSON_AddObjectToObject(room, "timeline");
 	cJSON_AddNumberToObject(tl, "limit", 50);
 	types = cJSON_AddArrayToObject(tl, "types");
@@ -372,15 +304,15 @@ session_filter(struct bot *bot, char **cause)
 	cJSON_AddArrayToObject(empty, "types");
 	text = cJSON_PrintUnformatted(f);
 	cJSON_Delete(f);
-	esc = mx_escape(bot->user_id);
+	esc = mx_escape(user_id);
 	path = xasprintf(MX_V3 "/user/%s/filter", esc);
-	mx_call(bot->mx, "POST", path, text, STARTUP_TIMEOUT_MS, &r);
+	mx_call(mx, "POST", path, text, STARTUP_TIMEOUT_MS, &r);
 	free(path);
 	free(esc);
 	free(text);
 	if (r.status == 200 && json_str(r.json, "filter_id") != NULL) {
-		free(bot->filter_id);
-		bot->filter_id = xstrdup(json_str(r.json, "filter_id"));
+		free(*filter_id);
+		*filter_id = xstrdup(json_str(r.json, "filter_id"));
 		mx_resp_release(&r);
 		return STEP_OK;
 	}
