@@ -5,7 +5,8 @@
  * ledger, schedules, jobs), with anything wrong at the top, in words.
  * Health probes (reachable, versions, sizes, remotes, disk) need the
  * data stores, so they run as a short job; when it reports, the same
- * message is edited with its facts (status_probe_done).
+ * message is edited with its facts (status_probe_done, which the probe
+ * job carries as its on_end).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,6 @@
 #include "msg.h"
 #include "outbox.h"
 #include "schedule.h"
-#include "status.h"
 #include "util.h"
 
 /* Runs kept for !status TARGET. */
@@ -487,6 +487,8 @@ build(struct bot *bot, const char *only, const cJSON *probe, int running,
 	}
 }
 
+static void status_probe_done(struct bot *bot, const struct job *j);
+
 static int
 status_exec(struct cmd_ctx *ctx)
 {
@@ -521,6 +523,7 @@ status_exec(struct cmd_ctx *ctx)
 	    0);
 	if (j != NULL) {
 		j->reply_seq = seq;
+		j->on_end = status_probe_done;
 		return 0;
 	}
 	/* no probe: say so in the same message */
@@ -531,7 +534,7 @@ status_exec(struct cmd_ctx *ctx)
 	return 0;
 }
 
-void
+static void
 status_probe_done(struct bot *bot, const struct job *j)
 {
 	const char *only = j->args != NULL ? j->args[0] : NULL;

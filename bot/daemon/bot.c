@@ -1175,6 +1175,58 @@ bot_open(struct bot *bot, const char *config_path, int quiet)
 	return 0;
 }
 
+/* ---- the supervisor's ops (jobs.h) ------------------------------------ */
+
+/* A reply in the job's thread; returns its outbox seq. */
+static uint64_t
+supervisor_post(struct bot *bot, const struct job *j, struct msg *m)
+{
+	struct cmd_ctx ctx;
+
+	if (j->thread == NULL) {
+		/* a scheduled job: the day's thread, perhaps not sent yet */
+		cJSON *c = msg_content(m, MSG_MAX_CONTENT);
+
+		if (j->thread_seq == 0)
+			return outbox_push(bot->outbox, j->room,
+			    "m.room.message", c, 0, NULL);
+		return outbox_push_thread(bot->outbox, j->room, c,
+		    j->thread_seq);
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.bot = bot;
+	ctx.room_id = j->room;
+	ctx.thread_root = j->thread;
+	ctx.event_id = j->command != NULL ? j->command : j->thread;
+	return bot_reply(&ctx, m);
+}
+
+static uint64_t
+supervisor_edit(struct bot *bot, const char *room, uint64_t seq, struct msg *m)
+{
+	return bot_edit(bot, room, seq, m);
+}
+
+/* A job ended: its submitter, then the approval and the schedule. */
+static void
+supervisor_ended(struct bot *bot, const struct job *j)
+{
+	if (j->on_end != NULL)
+		j->on_end(bot, j);
+	if (j->kind == JOB_PROBE)
+		return;
+	if (j->kind == JOB_CHECK || j->kind == JOB_RESTORE)
+		approvals_job_done(bot, j);
+	if (bot->sched != NULL)
+		sched_job_done(bot->sched, j);
+}
+
+static const struct jobs_ops supervisor_ops = {
+	.post = supervisor_post,
+	.edit = supervisor_edit,
+	.ended = supervisor_ended,
+};
+
 int
 bot_run(const char *config_path)
 {
@@ -1205,7 +1257,7 @@ bot_run(const char *config_path)
 	}
 	log_info("logged in as %s (device %s), %zu room(s)", bot.user_id,
 	    bot.device_id ? bot.device_id : "?", bot.nrooms);
-	bot.jobs = jobs_new(&bot);
+	bot.jobs = jobs_new(&bot, &supervisor_ops);
 	jobs_startup(bot.jobs);
 	approvals_startup(&bot);
 	bot.sched = sched_new(&bot);

@@ -19,16 +19,12 @@
 #include "config.h"
 #include "human.h"
 #include "json.h"
-#include "approval.h"
 #include "jobs.h"
 #include "log.h"
 #include "msg.h"
-#include "outbox.h"
 #include "matrix.h"
 #include "metrics.h"
 #include "proc.h"
-#include "schedule.h"
-#include "status.h"
 #include "util.h"
 
 #define EDIT_INTERVAL_MS	3000
@@ -44,6 +40,7 @@ struct group {
 
 struct jobs {
 	struct bot	*bot;
+	const struct jobs_ops *ops;
 	struct group	*groups;
 	struct job	*head;
 	int		 next_number;
@@ -117,11 +114,12 @@ kind_of(const char *arg)
 }
 
 struct jobs *
-jobs_new(struct bot *bot)
+jobs_new(struct bot *bot, const struct jobs_ops *ops)
 {
 	struct jobs *js = xcalloc(1, sizeof(*js));
 
 	js->bot = bot;
+	js->ops = ops;
 	js->next_number = 1;
 	js->next_group = 1;
 	js->ledger = xasprintf("%s/ledger.jsonl", bot->cfg->state_dir);
@@ -231,24 +229,7 @@ ledger_line(const char *event, const struct job *j)
 static uint64_t
 reply_in_thread(struct jobs *js, const struct job *j, struct msg *m)
 {
-	struct cmd_ctx ctx;
-
-	if (j->thread == NULL) {
-		/* a scheduled job: the day's thread, perhaps not sent yet */
-		cJSON *c = msg_content(m, MSG_MAX_CONTENT);
-
-		if (j->thread_seq == 0)
-			return outbox_push(js->bot->outbox, j->room,
-			    "m.room.message", c, 0, NULL);
-		return outbox_push_thread(js->bot->outbox, j->room, c,
-		    j->thread_seq);
-	}
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.bot = js->bot;
-	ctx.room_id = j->room;
-	ctx.thread_root = j->thread;
-	ctx.event_id = j->command != NULL ? j->command : j->thread;
-	return bot_reply(&ctx, m);
+	return js->ops->post(js->bot, j, m);
 }
 
 static void
@@ -294,7 +275,7 @@ progress_update(struct jobs *js, struct job *j, int64_t now, int force)
 		return;
 	msg_init(&m);
 	progress_text(j, &m, now);
-	bot_edit(js->bot, j->room, j->progress_seq, &m);
+	js->ops->edit(js->bot, j->room, j->progress_seq, &m);
 	msg_release(&m);
 	j->last_edit = now;
 }
@@ -468,7 +449,7 @@ summary(struct jobs *js, struct job *j, const char *crash)
 		    j->target);
 	}
 	if (j->progress_seq != 0)
-		bot_edit(js->bot, j->room, j->progress_seq, &e);
+		js->ops->edit(js->bot, j->room, j->progress_seq, &e);
 	reply_in_thread(js, j, &m);
 	msg_release(&m);
 	msg_release(&e);
@@ -816,16 +797,13 @@ finish(struct jobs *js, struct job *j, int status)
 		catalog_clean_partials(js->bot->cfg, j->target);
 	}
 	if (j->kind == JOB_PROBE) {
-		status_probe_done(js->bot, j);
+		js->ops->ended(js->bot, j);
 		free(crash);
 		return;
 	}
 	if (j->kind != JOB_CHECK)
 		summary(js, j, crash);
-	if (j->kind == JOB_CHECK || j->kind == JOB_RESTORE)
-		approvals_job_done(js->bot, j);
-	if (js->bot->sched != NULL)
-		sched_job_done(js->bot->sched, j);
+	js->ops->ended(js->bot, j);
 	l = ledger_line("end", j);
 	cJSON_AddStringToObject(l, "status", crash ? "crashed" :
 	    json_text(j->result, "status"));

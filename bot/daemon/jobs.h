@@ -57,12 +57,34 @@ struct job {
 	struct cJSON	*result;
 	char		*cancelled_by;
 	int64_t		 kill_at;	/* SIGKILL after SIGTERM */
+	/* what its submitter asked to be told of its end, or NULL */
+	void		(*on_end)(struct bot *bot, const struct job *j);
 	struct job	*next;
 };
 
 struct jobs;
+struct msg;
 
-struct jobs *jobs_new(struct bot *bot);
+/*
+ * What the supervisor needs of the daemon, handed to jobs_new: it posts
+ * and edits its messages and tells of a job's end through these, and
+ * calls no posting function, no approval and no schedule itself.
+ *   post:  m into the job's room, as a reply in its thread (a scheduled
+ *          job: the day's thread); the outbox seq.
+ *   edit:  replace the message seq of room with m.
+ *   ended: a job ended (its summary is posted, before the ledger line):
+ *          the daemon tells those who wait on it (j->on_end, approvals,
+ *          the schedule).
+ */
+struct jobs_ops {
+	uint64_t	(*post)(struct bot *bot, const struct job *j,
+			    struct msg *m);
+	uint64_t	(*edit)(struct bot *bot, const char *room,
+			    uint64_t seq, struct msg *m);
+	void		(*ended)(struct bot *bot, const struct job *j);
+};
+
+struct jobs *jobs_new(struct bot *bot, const struct jobs_ops *ops);
 /* Kill what runs (they die with us anyway) and free. */
 void jobs_free(struct jobs *js);
 
