@@ -33,6 +33,12 @@ all: backupbot
 # The core objects alone (test drivers link against them).
 objs: $(CORE_OBJ)
 
+# What a script that links a driver against the core needs (tests/remote).
+print-objs:
+	@echo $(CORE_OBJ)
+print-includes:
+	@echo $(INC_DIRS:%=-I%)
+
 backupbot: $(CORE_OBJ) $(MAIN_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -168,5 +174,5 @@ uninstall:
 	  $(DESTDIR)$(TMPFILESDIR)/backupbot.conf
 	$(Q)if [ -d $(CONFDIR) ]; then rmdir --ignore-fail-on-non-empty $(CONFDIR); fi
 
-.PHONY: all objs deps unit test test-asan demo bench check clean \
+.PHONY: all objs print-objs print-includes deps unit test test-asan demo bench check clean \
 	install uninstall
