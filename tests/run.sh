@@ -55,6 +55,9 @@ count "$log"
 echo "== layout (the include walls between bot/'s folders, file sizes)"
 /usr/bin/python3 tests/layout/test_layout.py | tee "$log"
 count "$log"
+echo "== docs (every relative link and anchor of the Markdown files)"
+/usr/bin/python3 tests/layout/test_docs.py | tee "$log"
+count "$log"
 
 # Integration and fault tests wait on servers more than they compute:
 # run a few at a time (each test has its own homeserver and servers).
