@@ -12,6 +12,8 @@ import os
 import re
 import sys
 
+from checks import Checks
+
 # README.md: the lines before "## Documentation" (the first screen)
 README_OPENING_MAX = 45
 SKIP_DIRS = {'.git', 'build', 'build-asan', 'node_modules'}
@@ -60,18 +62,8 @@ def main():
     root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                            os.path.join(os.path.dirname(
                                os.path.abspath(__file__)), '..', '..'))
-    passed = failed = 0
-
-    def check(ok, what, detail=()):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-            print('ok     %s' % what)
-        else:
-            failed += 1
-            print('not ok %s' % what)
-            for d in detail:
-                print('       %s' % d)
+    checks = Checks()
+    check = checks.check
 
     files = markdown_files(root)
     cache = {}
@@ -117,8 +109,7 @@ def main():
                '](docs/%s' % d not in '\n'.join(lines)]
     check(not missing, 'README.md links every file of docs/', missing)
 
-    print('docs: %d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return checks.done('docs: ')
 
 
 if __name__ == '__main__':

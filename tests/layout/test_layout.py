@@ -7,7 +7,8 @@ header of that name (includes are bare names, the Makefile gives one -I
 per folder).  Checks, one line each, then "N passed, N failed":
 
   - header names are unique across folders (a bare include is unambiguous);
-  - no include crosses a wall of the table WALLS below (README "Code map");
+  - no include crosses a wall of the table WALLS below (README "Code map"),
+    and an X_parts.h is included from its own folder only;
   - no include cycle joins modules of different folders (a module is x.c
     with its x.h);
   - the folders themselves form no cycle;
@@ -19,6 +20,8 @@ per folder).  Checks, one line each, then "N passed, N failed":
 import os
 import re
 import sys
+
+from checks import Checks
 
 MAX_LINES = 1500
 
@@ -119,18 +122,8 @@ def main():
         os.path.dirname(os.path.abspath(__file__)), '..', '..')
     root = os.path.abspath(root)
     files = sources(root)
-    passed = failed = 0
-
-    def check(ok, what, detail=()):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-            print('ok     %s' % what)
-        else:
-            failed += 1
-            print('not ok %s' % what)
-            for d in detail:
-                print('       %s' % d)
+    checks = Checks()
+    check = checks.check
 
     headers = {}
     for f in files:
@@ -161,6 +154,9 @@ def main():
                 if b in WALLS[a]:
                     breaches.append('%s:%d: %s/ includes %s (%s/)'
                                     % (f, n, a, h, b))
+                if name.endswith('_parts.h') and folder(f) != folder(h):
+                    breaches.append('%s:%d: %s is private to %s/'
+                                    % (f, n, name, folder(h)))
                 if module(f) != module(h):
                     mod_graph.setdefault(module(f), set()).add(module(h))
                 if folder(f) != folder(h):
@@ -199,8 +195,7 @@ def main():
     check(not bare, 'every folder opens with a README.md (%d folders)'
           % len(dirs), bare)
 
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return checks.done('layout: ')
 
 
 if __name__ == '__main__':
