@@ -412,7 +412,7 @@ cli_restore(const struct config *cfg, int argc, char **argv)
 		else
 			goto usage;
 	}
-	if (npos == 0 || job_restore_args(nopt, opt, &ro) == -1)
+	if (npos == 0 || restore_parse_args(nopt, opt, &ro) == -1)
 		goto usage;
 	if (target_and_id(cfg, npos, pos, &target, &id, &owned) == -1) {
 		free(owned);

@@ -29,7 +29,6 @@
 #include "bot.h"
 #include "catalog.h"
 #include "config.h"
-#include "job.h"
 #include "jobs.h"
 #include "human.h"
 #include "json.h"
@@ -800,7 +799,7 @@ check_done(struct bot *bot, const struct job *j)
 	memset(&tmpl, 0, sizeof(tmpl));
 	while (j->args[n] != NULL)
 		n++;
-	if (job_restore_args(n - 1, j->args + 1, &ro) == -1)
+	if (restore_parse_args(n - 1, j->args + 1, &ro) == -1)
 		return;		/* checked by the handler already */
 	if (config_target(cfg, j->target) == NULL)
 		return;		/* removed by a reload meanwhile */

@@ -1400,27 +1400,6 @@ on_cancel(int sig)
 }
 
 int
-job_restore_args(int argc, char **argv, struct restore_opts *ro)
-{
-	memset(ro, 0, sizeof(*ro));
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--replace"))
-			ro->replace = 1;
-		else if (!strcmp(argv[i], "--flush"))
-			ro->flush = 1;
-		else if (!strcmp(argv[i], "--into") && i + 1 < argc &&
-		    ro->into == NULL)
-			ro->into = argv[++i];
-		else if (!strcmp(argv[i], "--from") && i + 1 < argc &&
-		    ro->from == NULL)
-			ro->from = argv[++i];
-		else
-			return -1;
-	}
-	return 0;
-}
-
-int
 job_main(const struct config *cfg, int argc, char **argv)
 {
 	struct job_out o = { json_progress, json_log, NULL };
@@ -1445,7 +1424,7 @@ job_main(const struct config *cfg, int argc, char **argv)
 	else if (argc >= 3 && !strcmp(argv[0], "restore")) {
 		struct restore_opts ro;
 
-		if (job_restore_args(argc - 3, argv + 3, &ro) == -1) {
+		if (restore_parse_args(argc - 3, argv + 3, &ro) == -1) {
 			fprintf(stderr, "backupbot job restore: bad options\n");
 			return 2;
 		}

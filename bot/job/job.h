@@ -84,13 +84,6 @@ struct cJSON *job_check(const struct config *cfg, const char *target,
 struct cJSON *job_probe(const struct config *cfg, const char *only,
     const struct job_out *out);
 
-/*
- * Restore options from argv (--into X, --from D, --replace, --flush);
- * ro points into argv.  0, or -1 on an unknown or repeated option.
- * Values are checked later, by restore_check.
- */
-int job_restore_args(int argc, char **argv, struct restore_opts *ro);
-
 /* `backupbot job KIND ARGS...`: the daemon's child.  Exit status. */
 int job_main(const struct config *cfg, int argc, char **argv);
 

@@ -262,3 +262,24 @@ restore_steps(const struct target *t, const struct restore_opts *o,
 	}
 	return v;
 }
+
+int
+restore_parse_args(int argc, char **argv, struct restore_opts *ro)
+{
+	memset(ro, 0, sizeof(*ro));
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--replace"))
+			ro->replace = 1;
+		else if (!strcmp(argv[i], "--flush"))
+			ro->flush = 1;
+		else if (!strcmp(argv[i], "--into") && i + 1 < argc &&
+		    ro->into == NULL)
+			ro->into = argv[++i];
+		else if (!strcmp(argv[i], "--from") && i + 1 < argc &&
+		    ro->from == NULL)
+			ro->from = argv[++i];
+		else
+			return -1;
+	}
+	return 0;
+}

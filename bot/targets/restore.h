@@ -50,4 +50,11 @@ int restore_valid_path(const char *s, int remote_ok);
 char **restore_steps(const struct target *t, const struct restore_opts *o,
     const char *id, const char *database, const char *mode);
 
+/*
+ * Restore options from argv (--into X, --from D, --replace, --flush);
+ * ro points into argv.  0, or -1 on an unknown or repeated option.
+ * Values are checked later, by restore_check.
+ */
+int restore_parse_args(int argc, char **argv, struct restore_opts *ro);
+
 #endif

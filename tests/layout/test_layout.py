@@ -39,9 +39,10 @@ WALLS = {
     'base': ALL - {'base'},
     # a job child: no daemon, no chat, no command line
     'job': {'front', 'daemon', 'handlers', 'matrix'},
-    # the daemon reaches commands through the table in cmd.h only
-    'daemon': {'front', 'handlers'},
-    'handlers': {'front'},
+    # the daemon reaches commands through the table in cmd.h only, and a
+    # job through its process (`backupbot job ...`)
+    'daemon': {'front', 'handlers', 'job'},
+    'handlers': {'front', 'job'},
     # only daemon/ and handlers/ talk to the Matrix client
     'front': {'matrix', 'handlers'},
 }
