@@ -1,7 +1,7 @@
 # backupbot's container image: Debian 12, the daemon, and the tools its
 # jobs run (pg_dump and pg_restore 15, redis-cli, redis-check-rdb,
 # redis-server for RDB restores and drills, rclone, tar, git).
-# How to run it: README.md, "Installing and running in production".
+# How to run it: docs/install.md, "Installing and running in production".
 #
 #   docker build -t backupbot .
 #

@@ -6,7 +6,13 @@ PKGS	 = libcurl libcjson libsodium libzstd libpq hiredis
 CFLAGS	?= -O2 -g
 WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Ibot \
+# Sources are found by folder (README "Code map"; each folder's README says
+# what it may include): every .c under bot/ and handlers/, no list to keep.
+# Includes stay bare ("config.h"): one -I per folder that holds a header,
+# so header names are unique across folders (tests/layout checks it).
+SRC_ALL	 = $(sort $(wildcard bot/*.c bot/*/*.c bot/*/*/*.c handlers/*.c))
+INC_DIRS = $(patsubst %/,%,$(sort $(dir $(wildcard bot/*.h bot/*/*.h bot/*/*/*.h handlers/*.h))))
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE $(INC_DIRS:%=-I%) \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
 LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium -lzstd -lpq -lhiredis)
 
@@ -18,8 +24,7 @@ endif
 
 BUILD	?= build
 # every module but main; one command per file in handlers/
-CORE_SRC = $(filter-out bot/main.c,$(sort $(wildcard bot/*.c))) \
-	   $(sort $(wildcard handlers/*.c))
+CORE_SRC = $(filter-out bot/main.c,$(SRC_ALL))
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ = $(BUILD)/bot/main.o
 
@@ -27,6 +32,12 @@ all: backupbot
 
 # The core objects alone (test drivers link against them).
 objs: $(CORE_OBJ)
+
+# What a script that links a driver against the core needs (tests/remote).
+print-objs:
+	@echo $(CORE_OBJ)
+print-includes:
+	@echo $(INC_DIRS:%=-I%)
 
 backupbot: $(CORE_OBJ) $(MAIN_OBJ)
 	@echo "  LD      $@"
@@ -111,7 +122,7 @@ systemd-test:
 # Banned functions (curl's list): unbounded or shell-running calls.
 check: backupbot
 	$(Q)! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|gets|system|popen)\s*\(' \
-	  bot/*.c handlers/*.c || { echo "banned function used"; exit 1; }
+	  $(SRC_ALL) || { echo "banned function used"; exit 1; }
 
 clean:
 	rm -rf build build-asan backupbot backupbot-asan
@@ -163,5 +174,5 @@ uninstall:
 	  $(DESTDIR)$(TMPFILESDIR)/backupbot.conf
 	$(Q)if [ -d $(CONFDIR) ]; then rmdir --ignore-fail-on-non-empty $(CONFDIR); fi
 
-.PHONY: all objs deps unit test test-asan demo bench check clean \
+.PHONY: all objs print-objs print-includes deps unit test test-asan demo bench check clean \
 	install uninstall

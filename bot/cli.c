@@ -18,6 +18,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "config.h"
+#include "human.h"
 #include "json.h"
 #include "job.h"
 #include "pipeline.h"
@@ -25,45 +26,6 @@
 #include "restore.h"
 #include "retention.h"
 #include "util.h"
-
-void
-cli_size(char *out, size_t n, double b)
-{
-	static const char *unit[] = { "B", "KB", "MB", "GB", "TB" };
-	size_t u = 0;
-
-	while (b >= 1000 && u < nitems(unit) - 1) {
-		b /= 1000;
-		u++;
-	}
-	snprintf(out, n, u == 0 ? "%.0f %s" : "%.1f %s", b, unit[u]);
-}
-
-void
-cli_duration(char *out, size_t n, double s)
-{
-	long v = (long)(s + 0.5);
-
-	if (s < 10)
-		snprintf(out, n, "%.1fs", s);
-	else if (v < 3600)
-		snprintf(out, n, "%ldm %02lds", v / 60, v % 60);
-	else
-		snprintf(out, n, "%ldh %02ldm", v / 3600, (v % 3600) / 60);
-}
-
-void
-cli_age(char *out, size_t n, double s)
-{
-	if (s < 120)
-		snprintf(out, n, "%.0fs", s);
-	else if (s < 7200)
-		snprintf(out, n, "%.0fm", s / 60);
-	else if (s < 172800)
-		snprintf(out, n, "%.0fh", s / 3600);
-	else
-		snprintf(out, n, "%.0fd", s / 86400);
-}
 
 /* ---- terminal reporting ---------------------------------------------- */
 
@@ -87,8 +49,8 @@ term_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
 		return;
 	t->last = now;
 	rate = secs > 0 ? done / secs : 0;
-	cli_size(d, sizeof(d), (double)done);
-	cli_size(r, sizeof(r), rate);
+	human_size(d, sizeof(d), (double)done);
+	human_size(r, sizeof(r), rate);
 	if (total > 0) {
 		double f = (double)done / (double)total;
 
@@ -146,8 +108,8 @@ print_result(const cJSON *r)
 	const cJSON *it;
 	char size[32], dur[32];
 
-	cli_size(size, sizeof(size), json_num(r, "bytes"));
-	cli_duration(dur, sizeof(dur), json_num(r, "duration"));
+	human_size(size, sizeof(size), json_num(r, "bytes"));
+	human_duration(dur, sizeof(dur), json_num(r, "duration"));
 	if (dests != NULL && (!strcmp(status, "ok") ||
 	    !strcmp(status, "partial"))) {
 		/* a media sync: no file of ours, counts per destination */
@@ -284,9 +246,9 @@ cli_list(const struct config *cfg, int argc, char **argv)
 				cJSON_AddItemToArray(all, e);
 				continue;
 			}
-			cli_age(age, sizeof(age), difftime(now,
+			human_age(age, sizeof(age), difftime(now,
 			    list[k].started));
-			cli_size(size, sizeof(size), (double)list[k].bytes);
+			human_size(size, sizeof(size), (double)list[k].bytes);
 			printf("%-36s %6s %10s  %-14s %s\n", list[k].id, age,
 			    size, remotes[0] ? remotes : "-", t->keep.set ?
 			    items[k].reasons : "all (no keep policy)");
@@ -312,7 +274,7 @@ print_restore(const cJSON *r, const char *what)
 	char dur[32];
 	int ok = !strcmp(json_text(r, "status"), "ok");
 
-	cli_duration(dur, sizeof(dur), json_num(r, "duration"));
+	human_duration(dur, sizeof(dur), json_num(r, "duration"));
 	if (ok)
 		printf("ok %s: %s: %s%s%s, good, in %s", json_text(r, "target"),
 		    json_text(r, "id"), what, *json_text(r, "into") ?
@@ -450,7 +412,7 @@ cli_restore(const struct config *cfg, int argc, char **argv)
 		else
 			goto usage;
 	}
-	if (npos == 0 || job_restore_args(nopt, opt, &ro) == -1)
+	if (npos == 0 || restore_parse_args(nopt, opt, &ro) == -1)
 		goto usage;
 	if (target_and_id(cfg, npos, pos, &target, &id, &owned) == -1) {
 		free(owned);

@@ -18,11 +18,4 @@ int cli_cat(const struct config *cfg, int argc, char **argv);
 int cli_keygen(const struct config *cfg, int argc, char **argv);
 int cli_catalog(const struct config *cfg, int argc, char **argv);
 
-/* "1.2 GB", "512 KB" into out. */
-void cli_size(char *out, size_t n, double bytes);
-/* "3m 12s" into out. */
-void cli_duration(char *out, size_t n, double seconds);
-/* "2h", "3d" ago into out. */
-void cli_age(char *out, size_t n, double seconds);
-
 #endif

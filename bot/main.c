@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "backend.h"
 #include "bot.h"
 #include "cli.h"
 #include "config.h"
@@ -105,6 +106,7 @@ main(int argc, char **argv)
 	int ch, r;
 
 	log_init(LOG_LVL_INFO, "backupbot");
+	config_set_checks(&backend_config_checks);
 	while ((ch = getopt_long(argc, argv, "+c:dhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

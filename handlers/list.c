@@ -9,8 +9,8 @@
 
 #include "bot.h"
 #include "catalog.h"
+#include "human.h"
 #include "json.h"
-#include "cli.h"
 #include "cmd.h"
 #include "config.h"
 #include "msg.h"
@@ -38,7 +38,7 @@ list_target(struct msg *m, const struct config *cfg, const struct target *t,
 		if (last == NULL)
 			msg_text(m, "never run");
 		else {
-			cli_age(age, sizeof(age), difftime(now,
+			human_age(age, sizeof(age), difftime(now,
 			    (time_t)json_num(last, "started")));
 			msg_textf(m, "last run %s ago, %s", age,
 			    json_text(last, "status"));
@@ -59,8 +59,8 @@ list_target(struct msg *m, const struct config *cfg, const struct target *t,
 		    list[i].manifest, "remotes"), *it;
 		char age[16], size[16];
 
-		cli_age(age, sizeof(age), difftime(now, list[i].started));
-		cli_size(size, sizeof(size), (double)list[i].bytes);
+		human_age(age, sizeof(age), difftime(now, list[i].started));
+		human_size(size, sizeof(size), (double)list[i].bytes);
 		msg_nl(m);
 		msg_text(m, "• ");
 		msg_code(m, list[i].id);
@@ -80,7 +80,7 @@ list_target(struct msg *m, const struct config *cfg, const struct target *t,
 			    list[i].manifest, "drill");
 
 			if (d != NULL) {
-				cli_age(age, sizeof(age), difftime(now,
+				human_age(age, sizeof(age), difftime(now,
 				    (time_t)json_num(d, "at")));
 				msg_textf(m, " · restore drill %s %s ago",
 				    !strcmp(json_text(d, "status"), "ok") ?

@@ -5,7 +5,8 @@
  * ledger, schedules, jobs), with anything wrong at the top, in words.
  * Health probes (reachable, versions, sizes, remotes, disk) need the
  * data stores, so they run as a short job; when it reports, the same
- * message is edited with its facts (status_probe_done).
+ * message is edited with its facts (status_probe_done, which the probe
+ * job carries as its on_end).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,16 +18,15 @@
 #include "approval.h"
 #include "bot.h"
 #include "catalog.h"
-#include "cli.h"
 #include "cmd.h"
 #include "config.h"
 #include "jobs.h"
+#include "human.h"
 #include "json.h"
 #include "metrics.h"
 #include "msg.h"
 #include "outbox.h"
 #include "schedule.h"
-#include "status.h"
 #include "util.h"
 
 /* Runs kept for !status TARGET. */
@@ -112,7 +112,7 @@ problems(struct bot *bot, const struct runs *runs, const cJSON *probe,
 		if (end != NULL && json_num(end, "at") >= (double)good &&
 		    strcmp(json_text(end, "status"), "ok") != 0 &&
 		    strcmp(json_text(end, "status"), "partial") != 0) {
-			cli_age(age, sizeof(age), difftime(now,
+			human_age(age, sizeof(age), difftime(now,
 			    (time_t)json_num(end, "at")));
 			PROBLEM("%s: the last backup %s %s ago: %s", t->name,
 			    json_text(end, "status"), age,
@@ -157,7 +157,7 @@ problems(struct bot *bot, const struct runs *runs, const cJSON *probe,
 		    json_num(disk, "total") / 10) {
 			char fr[16];
 
-			cli_size(fr, sizeof(fr), json_num(disk, "free"));
+			human_size(fr, sizeof(fr), json_num(disk, "free"));
 			PROBLEM("backup_dir has only %s free", fr);
 		}
 	}
@@ -206,9 +206,9 @@ target_line(struct bot *bot, const struct target *t, struct msg *m)
 		if (good == NULL)
 			msg_text(m, "no good sync yet");
 		else {
-			cli_age(age, sizeof(age), difftime(now,
+			human_age(age, sizeof(age), difftime(now,
 			    (time_t)json_num(good, "started")));
-			cli_duration(dur, sizeof(dur), json_num(good, "ended") -
+			human_duration(dur, sizeof(dur), json_num(good, "ended") -
 			    json_num(good, "started"));
 			msg_textf(m, "last good sync %s ago, %s", age, dur);
 		}
@@ -223,10 +223,10 @@ target_line(struct bot *bot, const struct target *t, struct msg *m)
 		else {
 			const cJSON *it;
 
-			cli_age(age, sizeof(age), difftime(now,
+			human_age(age, sizeof(age), difftime(now,
 			    list[0].started));
-			cli_size(size, sizeof(size), (double)list[0].bytes);
-			cli_duration(dur, sizeof(dur), difftime(list[0].ended,
+			human_size(size, sizeof(size), (double)list[0].bytes);
+			human_duration(dur, sizeof(dur), difftime(list[0].ended,
 			    list[0].started));
 			msg_textf(m, "last good %s ago, %s, %s; %zu kept", age,
 			    size, dur, n);
@@ -239,7 +239,7 @@ target_line(struct bot *bot, const struct target *t, struct msg *m)
 		catalog_free(list, n);
 	}
 	if (catalog_last_drill(cfg, t, &drill_at, &drill_ok, &drill_id) == 0) {
-		cli_age(age, sizeof(age), difftime(now, drill_at));
+		human_age(age, sizeof(age), difftime(now, drill_at));
 		msg_textf(m, " · drill %s %s ago", drill_ok ? "✓" : "✗", age);
 		free(drill_id);
 	} else
@@ -263,8 +263,8 @@ target_line(struct bot *bot, const struct target *t, struct msg *m)
 		if (j->state == JOB_DONE || j->kind == JOB_PROBE ||
 		    strcmp(j->target, t->name) != 0)
 			continue;
-		cli_size(done, sizeof(done), (double)j->done);
-		cli_size(total, sizeof(total), (double)j->total);
+		human_size(done, sizeof(done), (double)j->done);
+		human_size(total, sizeof(total), (double)j->total);
 		if (j->state == JOB_QUEUED)
 			msg_textf(m, " · job %d: %s queued (by %s)", j->number,
 			    jobs_kind_word(j->kind), j->requester);
@@ -301,7 +301,7 @@ facts_line(const struct target *t, const cJSON *f, struct msg *m)
 	}
 	switch (t->kind) {
 	case TARGET_POSTGRES:
-		cli_size(size, sizeof(size), json_num(f, "database_size"));
+		human_size(size, sizeof(size), json_num(f, "database_size"));
 		msg_textf(m, "✓ PostgreSQL %s, database %s %s",
 		    json_text(f, "server_version"), json_text(f, "database"),
 		    size);
@@ -311,13 +311,13 @@ facts_line(const struct target *t, const cJSON *f, struct msg *m)
 			    json_num(f, "max_connections"));
 		break;
 	case TARGET_REDIS:
-		cli_size(size, sizeof(size), json_num(f, "used_memory"));
+		human_size(size, sizeof(size), json_num(f, "used_memory"));
 		msg_textf(m, "✓ %s %s, %s used, %.0f keys",
 		    *json_text(f, "server") ? json_text(f, "server") : "Redis",
 		    json_text(f, "server_version"), size,
 		    json_num(f, "keys_total"));
 		if (json_num(f, "rdb_last_save_time") > 0) {
-			cli_age(age, sizeof(age), difftime(time(NULL),
+			human_age(age, sizeof(age), difftime(time(NULL),
 			    (time_t)json_num(f, "rdb_last_save_time")));
 			msg_textf(m, ", last save %s ago", age);
 		}
@@ -382,8 +382,8 @@ health(struct bot *bot, const char *only, const cJSON *probe, int running,
 	disk = cJSON_GetObjectItemCaseSensitive(probe, "disk");
 	msg_nl(m);
 	if (json_num(disk, "total") > 0) {
-		cli_size(fr, sizeof(fr), json_num(disk, "free"));
-		cli_size(tot, sizeof(tot), json_num(disk, "total"));
+		human_size(fr, sizeof(fr), json_num(disk, "free"));
+		human_size(tot, sizeof(tot), json_num(disk, "total"));
 		msg_textf(m, "• backup_dir: %s free of %s", fr, tot);
 	} else
 		msg_textf(m, "• backup_dir: %s", *json_text(disk, "error") ?
@@ -407,8 +407,8 @@ recent_runs(const struct runs *runs, struct msg *m)
 		const char *st = json_text(e, "status");
 
 		hhmm(when, sizeof(when), (time_t)json_num(e, "at"));
-		cli_size(size, sizeof(size), json_num(e, "bytes"));
-		cli_duration(dur, sizeof(dur), json_num(e, "duration"));
+		human_size(size, sizeof(size), json_num(e, "bytes"));
+		human_duration(dur, sizeof(dur), json_num(e, "duration"));
 		msg_nl(m);
 		msg_textf(m, "%s %s %s %s", !strcmp(st, "ok") ? "✅" :
 		    !strcmp(st, "partial") ? "⚠️" : "❌", when,
@@ -462,7 +462,7 @@ build(struct bot *bot, const char *only, const cJSON *probe, int running,
 	msg_nl(m);
 	msg_nl(m);
 	msg_bold(m, "Bot");
-	cli_duration(up, sizeof(up), difftime(time(NULL), bot->started));
+	human_duration(up, sizeof(up), difftime(time(NULL), bot->started));
 	msg_textf(m, ": version %s, uptime %s, %s as %s, outbox: %zu "
 	    "waiting; rooms:", BB_VERSION, up, cfg->homeserver, bot->user_id,
 	    outbox_depth(bot->outbox));
@@ -486,6 +486,8 @@ build(struct bot *bot, const char *only, const cJSON *probe, int running,
 		    r->needed);
 	}
 }
+
+static void status_probe_done(struct bot *bot, const struct job *j);
 
 static int
 status_exec(struct cmd_ctx *ctx)
@@ -521,6 +523,7 @@ status_exec(struct cmd_ctx *ctx)
 	    0);
 	if (j != NULL) {
 		j->reply_seq = seq;
+		j->on_end = status_probe_done;
 		return 0;
 	}
 	/* no probe: say so in the same message */
@@ -531,7 +534,7 @@ status_exec(struct cmd_ctx *ctx)
 	return 0;
 }
 
-void
+static void
 status_probe_done(struct bot *bot, const struct job *j)
 {
 	const char *only = j->args != NULL ? j->args[0] : NULL;

@@ -1,7 +1,8 @@
 #!/bin/bash
-# tests/run.sh - every test: cmocka unit tests, integration tests against
-# the test homeserver, the fault-injection suite (tests/fault/), and a
-# short fuzz run.  Ends with "N passed, N failed".
+# tests/run.sh - every test: cmocka unit tests, the layout check
+# (tests/layout/), integration tests against the test homeserver, the
+# fault-injection suite (tests/fault/), and a short fuzz run.  Ends with
+# "N passed, N failed".
 #
 #   BUILD=build-asan BACKUPBOT=./backupbot-asan tests/run.sh   (sanitizers)
 #   FUZZ_SECONDS=0 skips fuzzing.
@@ -49,6 +50,13 @@ count "$log"
 
 echo "== packaging (make install, man pages, systemd unit, Dockerfile)"
 bash tests/packaging/test_install.sh | tee "$log"
+count "$log"
+
+echo "== layout (the include walls between bot/'s folders, file sizes)"
+/usr/bin/python3 tests/layout/test_layout.py | tee "$log"
+count "$log"
+echo "== docs (every relative link and anchor of the Markdown files)"
+/usr/bin/python3 tests/layout/test_docs.py | tee "$log"
 count "$log"
 
 # Integration and fault tests wait on servers more than they compute:

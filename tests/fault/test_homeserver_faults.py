@@ -179,7 +179,7 @@ def homeserver_restart_that_forgets_txn_ids(t):
 
 @test
 def a_newer_edit_never_reuses_the_txn_id_of_a_stored_one(t):
-    """Was a bug (fixed; bot/outbox.c, outbox_push): an edit still in the outbox
+    """Was a bug (fixed; bot/matrix/outbox.c, outbox_push): an edit still in the outbox
     gets the content of a newer edit of the same message, but keeps its
     txnId, even when it was sent already and only the answer was lost.
     The homeserver then treats the newer content as a retransmission: it
@@ -210,7 +210,7 @@ def a_newer_edit_never_reuses_the_txn_id_of_a_stored_one(t):
 
 @test
 def a_reaction_before_the_bot_knows_its_plan_still_counts(t):
-    """Was a bug (fixed; bot/approval.c, approvals_reaction and approvals_tick): a
+    """Was a bug (fixed; bot/daemon/approval.c, approvals_reaction and approvals_tick): a
     ✅ on a restore plan is matched against the plan's event id, which
     the bot learns only from the homeserver's answer to its own send.  A
     ✅ that arrives before that answer (the homeserver stored the plan and

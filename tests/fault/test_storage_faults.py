@@ -66,7 +66,7 @@ def postgres_down_when_the_daemon_starts(t):
 
 @test
 def redis_refusing_sync_falls_back_and_says_so_in_the_room(t):
-    """Was a bug (fixed; bot/redis.c, redis_backup): with mode = auto, the
+    """Was a bug (fixed; bot/targets/redis/redis.c, redis_backup): with mode = auto, the
     fallback to a logical dump is only a log line of the job (backend_log),
     not a warning in the manifest or the result, so the room's summary is
     a plain ✅ and the operator is not told that the backup is not a
@@ -186,7 +186,7 @@ def state_dir_that_cannot_be_written(t):
 @test
 def refusing_to_start_frees_everything_and_says_why(t):
     """Was a bug (fixed), seen under AddressSanitizer (make test-asan) only
-    (bot/bot.c, bot_run and bot_check): when bot_open fails (here: a
+    (bot/daemon/bot.c, bot_run and bot_check): when bot_open fails (here: a
     state_dir that cannot be written), it returns with bot->cfg (and what
     it opened before the failure) still allocated, and neither caller
     calls bot_free.  LeakSanitizer reports the leak at exit, and for

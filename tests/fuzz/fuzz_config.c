@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "config.h"
 #include "util.h"
 
@@ -21,6 +22,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct config_errors errs;
 	struct config *cfg;
 
+	/* as main() does: the backends' own checks (media flags...) */
+	config_set_checks(&backend_config_checks);
 	cfg = config_parse("fuzz.conf", (const char *)data, size, 0, &errs);
 	if ((cfg == NULL) != (errs.n > 0))
 		abort();

@@ -50,7 +50,12 @@ pkg_cflags=$(pkg-config --cflags $pkgs 2>/dev/null)
 pkg_libs=$(pkg-config --libs $pkgs 2>/dev/null || \
     echo "$pkgs" | sed 's/\(^\| \)lib/\1-l/g')
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
-cflags="-std=gnu11 -g -O1 -fno-omit-frame-pointer $san -D_GNU_SOURCE -Ibot $pkg_cflags"
+# the Makefile's layout: every .c under bot/ and handlers/, and one -I per
+# folder that holds a header (includes are bare names)
+srcs=$(find bot handlers -name '*.c' ! -path bot/main.c | LC_ALL=C sort)
+incs=$(find bot handlers -name '*.h' -exec dirname {} \; | LC_ALL=C sort -u |
+    sed 's/^/-I/')
+cflags="-std=gnu11 -g -O1 -fno-omit-frame-pointer $san -D_GNU_SOURCE $(echo $incs) $pkg_cflags"
 
 mkdir -p "$out/obj" || exit 2
 
@@ -66,8 +71,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 # $parallel files at a time.
 objs=""
 n=0
-for src in bot/*.c handlers/*.c; do
-	[ "$src" = bot/main.c ] && continue
+for src in $srcs; do
 	obj=$out/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')
 	objs="$objs $obj"
 	( clang $cflags -fsanitize=fuzzer-no-link -c -o "$obj" "$src" ||

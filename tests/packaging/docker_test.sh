@@ -12,7 +12,7 @@
 # Checks:
 #   - .dockerignore keeps the host's build products out of the context
 #   - `docker build` succeeds (log kept on failure)
-#   - `backupbot --version` is the version of bot/bot.h
+#   - `backupbot --version` is the version of bot/base/version.h
 #   - pg_dump and pg_restore 15, redis-cli, redis-check-rdb, redis-server,
 #     rclone, tar and git run; no compiler in the runtime image
 #   - the mount points exist, with mode 0700 where the Dockerfile says so
@@ -31,7 +31,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 
 IMAGE=${IMAGE:-backupbot:test}
-VERSION=$(sed -nE 's/^#define BB_VERSION[[:space:]]+"([^"]+)".*/\1/p' bot/bot.h)
+VERSION=$(sed -nE 's/^#define BB_VERSION[[:space:]]+"([^"]+)".*/\1/p' bot/base/version.h)
 SUITE=docker
 . tests/packaging/docker_base.sh
 

@@ -4,7 +4,7 @@
 #
 # Runs `make install DESTDIR=TMP PREFIX=/usr` and checks every file and its
 # mode, the installed binary, that both man pages render without warnings,
-# that bot.conf(5) documents every key of bot/config.c's keys[] table in
+# that bot.conf(5) documents every key of bot/base/config.c's keys[] table in
 # its section with the default that set_defaults()/target_defaults() give
 # it, that backupbot(8) names every command of --help and every chat
 # command, `systemd-analyze verify` of the unit, the Dockerfile's package
@@ -45,7 +45,7 @@ finish() {
 	exit
 }
 
-VERSION=$(sed -nE 's/^#define BB_VERSION[[:space:]]+"([^"]+)".*/\1/p' bot/bot.h)
+VERSION=$(sed -nE 's/^#define BB_VERSION[[:space:]]+"([^"]+)".*/\1/p' bot/base/version.h)
 MAN8=$D$PREFIX/share/man/man8/backupbot.8
 MAN5=$D$PREFIX/share/man/man5/bot.conf.5
 UNIT=$D$PREFIX/lib/systemd/system/backupbot.service
@@ -123,10 +123,10 @@ for page in "$MAN8" "$MAN5"; do
 	fi
 done
 
-# ---- bot.conf(5) against bot/config.c ---------------------------------------
+# ---- bot.conf(5) against bot/base/config.c ----------------------------------
 # keys[] rows: { "SECTION", O(key), K_TYPE, ... } or { "SECTION", OWN_X,
 # "key", offsetof(...), K_TYPE, ... } -> "SECTION OWNER key TYPE".
-sed -n '/^static const struct key_def keys\[\] = {/,/^};/p' bot/config.c \
+sed -n '/^static const struct key_def keys\[\] = {/,/^};/p' bot/base/config.c \
     >"$T/table.c"
 sed -nE \
     -e 's/^[[:space:]]*\{ "([a-z]+)", ([OTR])\(([a-z_]+)\),[[:space:]]*(K_[A-Z]+).*/\1 \2 \3 \4/p' \
@@ -135,9 +135,9 @@ sed -nE \
 rows=$(grep -c '^[[:space:]]*{ "' "$T/table.c")
 nkeys=$(wc -l <"$T/keys")
 if [ "$nkeys" -gt 50 ] && [ "$nkeys" = "$rows" ]; then
-	ok "read $nkeys keys from bot/config.c keys[]"
+	ok "read $nkeys keys from bot/base/config.c keys[]"
 else
-	not_ok "read every row of bot/config.c keys[]" \
+	not_ok "read every row of bot/base/config.c keys[]" \
 	    "$rows rows, $nkeys understood: teach this test the new row format"
 fi
 # Rows that carry their type on the next line ("keep").
@@ -187,7 +187,7 @@ check "bot.conf.5 has a section for each of: $(echo $sections)" "$nohead"
 # target_defaults() (target keys; the rest are 0 after memset), against the
 # "Default:" of each key's paragraph in bot.conf.5.
 defaults() {	# defaults FUNCTION VAR -> "key value" (value: "string" or a number)
-	sed -n "/^$1(/,/^}/p" bot/config.c |
+	sed -n "/^$1(/,/^}/p" bot/base/config.c |
 	    sed -nE "s/^[[:space:]]*$2->([a-z_]+) = (.*);/\1 \2/p" |
 	    while read -r key expr; do
 		case "$expr" in

@@ -1,5 +1,5 @@
 /*
- * remote_driver.c - bot/remote.c from the command line, for
+ * remote_driver.c - bot/store/remote.c from the command line, for
  * tests/remote/test_remote.sh:
  *
  *	remote_driver CONF put    REMOTE TARGET FILE...

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/remote/test_remote.sh - bot/remote.c against real rclone remotes:
+# tests/remote/test_remote.sh - bot/store/remote.c against real rclone remotes:
 # a local directory, `rclone serve webdav` on loopback (read-write with a
 # password, and read-only), and a WebDAV port nobody listens on.
 #
@@ -37,10 +37,12 @@ trap 'exit 1' INT TERM
 SAN=""
 case "$BUILD" in *asan*) SAN="-fsanitize=address,undefined" ;; esac
 make --no-print-directory -s BUILD="$BUILD" objs >"$T/build.log" 2>&1 || true
-OBJS=$(ls "$BUILD"/bot/*.o "$BUILD"/handlers/*.o 2>/dev/null | grep -v '/main\.o$')
+OBJS=$(make --no-print-directory -s BUILD="$BUILD" print-objs)
+INCS=$(make --no-print-directory -s print-includes)
+for o in $OBJS; do [ -f "$o" ] || OBJS=""; done
 if [ -z "$OBJS" ] ||
    ! cc -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
-    -Wmissing-prototypes -Werror -O1 -g $SAN -Ibot -D_GNU_SOURCE \
+    -Wmissing-prototypes -Werror -O1 -g $SAN $INCS -D_GNU_SOURCE \
     tests/remote/remote_driver.c $OBJS \
     $(pkg-config --cflags --libs libcurl libcjson libsodium libzstd libpq hiredis) \
     -o "$DRIVER" >>"$T/build.log" 2>&1

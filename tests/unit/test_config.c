@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "config.h"
 #include "util.h"
 #include "testutil.h"
@@ -32,6 +33,39 @@ static struct config *
 parse(const char *text, struct config_errors *errs)
 {
 	return config_parse("t.conf", text, strlen(text), 0, errs);
+}
+
+/*
+ * Config knows no backend: the media flags allowlist is asked of the
+ * backend interface that main() hands to config_set_checks(), and its
+ * error names the flags line.
+ */
+static void
+test_backend_checks_a_section(void **state)
+{
+	const char *text = GOOD_MATRIX
+	    "[media cdn]\n"
+	    "source = /srv/media\n"
+	    "destinations = /mnt/copy\n"
+	    "flags = --config /tmp/x\n";
+	struct config_errors errs;
+	struct config *c;
+
+	(void)state;
+	config_set_checks(NULL);
+	c = parse(text, &errs);
+	assert_non_null(c);	/* config alone cannot judge rclone flags */
+	config_free(c);
+	config_errors_release(&errs);
+
+	config_set_checks(&backend_config_checks);
+	c = parse(text, &errs);
+	config_set_checks(NULL);
+	assert_null(c);
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.msg[0], "t.conf:10: "));
+	assert_non_null(strstr(errs.msg[0], "--config"));
+	config_errors_release(&errs);
 }
 
 static void
@@ -1222,6 +1256,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_secret_missing_or_dir,
 		    secret_setup, secret_teardown),
 		cmocka_unit_test(test_parse_does_not_check_files),
+		cmocka_unit_test(test_backend_checks_a_section),
 	};
 
 	return TU_RUN(tests);

@@ -1,0 +1,1386 @@
+/*
+ * bot.c - the daemon's event loop: /sync long-poll, gap filling, command
+ * dispatch, the outbox sender, signals.
+ *
+ * Order of durability for a sync batch: every reply a command produces is
+ * in the outbox (fsynced, tagged with the command's event id) before the
+ * seen journal records the command, and both before next_batch moves on.
+ * A crash at any point therefore neither loses a command nor runs it
+ * twice: on start-up, commands with replies still queued count as seen.
+ */
+#include <sys/signalfd.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "approval.h"
+#include "bot.h"
+#include "metrics.h"
+#include "schedule.h"
+#include "config.h"
+#include "jobs.h"
+#include "log.h"
+#include "matrix.h"
+#include "msg.h"
+#include "outbox.h"
+#include "session.h"
+#include "state.h"
+#include "sync.h"
+#include "util.h"
+
+#define REFUSAL_INTERVAL_MS	(3600 * 1000)
+#define GAP_PAGE_LIMIT		100
+#define GAP_MAX_PAGES		50
+#define SEND_TIMEOUT_MS		30000L
+#define STOP_GRACE_MS		10000
+
+/* A room's gap being filled from /messages. */
+struct gap {
+	struct bot	*bot;
+	struct sync_room *room;
+	char		*from;		/* next page token */
+	struct mx_event	*events;	/* collected, oldest first */
+	size_t		 nevents;
+	int		 pages;
+	int		 attempts;
+	int		 done;
+	int64_t		 not_before;
+	struct mx_call	*call;
+};
+
+/* The loop's own state, beside struct bot. */
+struct loop {
+	struct bot		*bot;
+	int			 sigfd;
+	int			 stopping;
+	int64_t			 stop_deadline;
+	int			 reload;
+	/* sync */
+	struct mx_call		*sync_call;
+	int64_t			 sync_not_before;
+	int			 sync_failures;
+	struct sync_batch	 batch;		/* being gap-filled */
+	int			 have_batch;
+	struct gap		*gaps;
+	size_t			 ngaps;
+	/* outbox */
+	struct mx_call		*send_call;
+	int64_t			 approval_wait;	/* ms to the next expiry */
+	int64_t			 sched_wait;	/* ms to the next schedule */
+	struct outbox_item	*sending;
+	int			 fatal;
+};
+
+
+struct room *
+bot_room(struct bot *bot, const char *room_id)
+{
+	for (size_t i = 0; i < bot->nrooms; i++)
+		if (!strcmp(bot->rooms[i].id, room_id))
+			return &bot->rooms[i];
+	return NULL;
+}
+
+/* A power level as the spec allows it: an integer within +-(2^53 - 1). */
+static int
+power_value(const cJSON *v, long *out)
+{
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9007199254740991.0 &&
+	    v->valuedouble <= 9007199254740991.0))
+		return 0;
+	*out = (long)v->valuedouble;
+	return 1;
+}
+
+long
+bot_power_level(const cJSON *pl, const char *user)
+{
+	const cJSON *users;
+	long level;
+
+	if (!cJSON_IsObject(pl))
+		return 0;
+	users = cJSON_GetObjectItemCaseSensitive(pl, "users");
+	if (cJSON_IsObject(users) && power_value(
+	    cJSON_GetObjectItemCaseSensitive(users, user), &level))
+		return level;
+	if (power_value(cJSON_GetObjectItemCaseSensitive(pl, "users_default"),
+	    &level))
+		return level;
+	return 0;
+}
+
+int
+bot_authorised(const struct bot *bot, const struct room *room,
+    const char *sender)
+{
+	if (room == NULL || !config_is_admin(bot->cfg, sender))
+		return 0;
+	if (bot->cfg->min_power_level >= 0 &&
+	    bot_power_level(room->power_levels, sender) <
+	    bot->cfg->min_power_level)
+		return 0;
+	return 1;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+uint64_t
+bot_reply(struct cmd_ctx *ctx, struct msg *m)
+{
+	cJSON *c = msg_content(m, MSG_MAX_CONTENT);
+
+	msg_set_thread(c, ctx->thread_root, ctx->event_id);
+	return outbox_push(ctx->bot->outbox, ctx->room_id, "m.room.message", c,
+	    0, ctx->event_id);
+}
+
+uint64_t
+bot_edit(struct bot *bot, const char *room_id, uint64_t seq, struct msg *m)
+{
+	cJSON *c = msg_content(m, MSG_MAX_CONTENT / 2);
+
+	return outbox_push(bot->outbox, room_id, "m.room.message",
+	    msg_make_edit(c, ""), seq, NULL);
+}
+
+uint64_t
+bot_notice(struct bot *bot, const char *room_id, struct msg *m)
+{
+	return outbox_push(bot->outbox, room_id, "m.room.message",
+	    msg_content(m, MSG_MAX_CONTENT), 0, NULL);
+}
+
+static void
+react(struct bot *bot, const char *room_id, const char *event_id,
+    const char *key)
+{
+	outbox_push(bot->outbox, room_id, "m.reaction",
+	    msg_reaction(event_id, key), 0, event_id);
+}
+
+/* A one-line reply in the command's thread. */
+static void
+reply_line(struct cmd_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+reply_line(struct cmd_ctx *ctx, const char *fmt, ...)
+{
+	struct msg m;
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	msg_init(&m);
+	msg_text(&m, s);
+	bot_reply(ctx, &m);
+	msg_release(&m);
+	free(s);
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static int
+refused_recently(struct bot *bot, const char *user, int64_t now)
+{
+	struct refusal *oldest = &bot->refusals[0];
+
+	for (size_t i = 0; i < nitems(bot->refusals); i++) {
+		struct refusal *r = &bot->refusals[i];
+
+		if (r->user != NULL && !strcmp(r->user, user)) {
+			if (now - r->at < REFUSAL_INTERVAL_MS)
+				return 1;
+			r->at = now;
+			return 0;
+		}
+		if (r->user == NULL || r->at < oldest->at)
+			oldest = r;
+	}
+	free(oldest->user);
+	oldest->user = xstrdup(user);
+	oldest->at = now;
+	return 0;
+}
+
+static void
+offline_add(struct bot *bot, const char *room_id, const struct mx_event *ev,
+    const char *cmdline, const char *why)
+{
+	cJSON *list, *item;
+
+	if (bot->offline == NULL)
+		bot->offline = cJSON_CreateObject();
+	list = cJSON_GetObjectItemCaseSensitive(bot->offline, room_id);
+	if (list == NULL)
+		list = cJSON_AddArrayToObject(bot->offline, room_id);
+	if (cJSON_GetArraySize(list) >= 50)
+		return;
+	item = cJSON_CreateObject();
+	cJSON_AddStringToObject(item, "sender", ev->sender);
+	cJSON_AddStringToObject(item, "command", cmdline);
+	cJSON_AddNumberToObject(item, "ts", (double)ev->ts);
+	cJSON_AddStringToObject(item, "why", why);
+	cJSON_AddItemToArray(list, item);
+}
+
+static void
+format_age(char *out, size_t n, int64_t ms)
+{
+	int64_t s = ms / 1000;
+
+	if (s < 120)
+		snprintf(out, n, "%llds", (long long)s);
+	else if (s < 7200)
+		snprintf(out, n, "%lldm", (long long)(s / 60));
+	else if (s < 172800)
+		snprintf(out, n, "%lldh", (long long)(s / 3600));
+	else
+		snprintf(out, n, "%lldd", (long long)(s / 86400));
+}
+
+/* Post "while I was offline" once per room after the first sync. */
+static void
+offline_flush(struct bot *bot)
+{
+	const cJSON *room;
+	int64_t now = now_ms();
+
+	if (bot->offline == NULL)
+		return;
+	cJSON_ArrayForEach(room, bot->offline) {
+		const cJSON *item;
+		struct msg m;
+
+		msg_init(&m);
+		msg_bold(&m, "While I was offline");
+		msg_text(&m, ", these commands arrived and were not run "
+		    "(ask again if they are still wanted):");
+		cJSON_ArrayForEach(item, room) {
+			const char *sender = cJSON_GetObjectItem(item,
+			    "sender")->valuestring;
+			const char *cmd = cJSON_GetObjectItem(item,
+			    "command")->valuestring;
+			const char *why = cJSON_GetObjectItem(item,
+			    "why")->valuestring;
+			int64_t ts = (int64_t)cJSON_GetObjectItem(item,
+			    "ts")->valuedouble;
+			char age[32];
+
+			format_age(age, sizeof(age), now - ts);
+			msg_nl(&m);
+			msg_textf(&m, "• %s ago, %s: ", age, sender);
+			msg_code(&m, cmd);
+			msg_textf(&m, " (%s)", why);
+		}
+		bot_notice(bot, room->string, &m);
+		msg_release(&m);
+	}
+	cJSON_Delete(bot->offline);
+	bot->offline = NULL;
+}
+
+void
+bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
+    int backlog)
+{
+	const struct cmd_entry *ce;
+	struct cmd_ctx ctx;
+	const char *line;
+	char *cause = NULL, *suggest = NULL;
+	char **argv = NULL;
+	int argc;
+
+	if (!strcmp(ev->type, "m.reaction") &&
+	    strcmp(ev->sender, bot->user_id) != 0 && ev->event_id[0] == '$') {
+		/* ✅/❌ on a restore plan; from admins only */
+		if (bot_authorised(bot, room, ev->sender))
+			approvals_reaction(bot, ev, backlog);
+		return;
+	}
+	if (strcmp(ev->type, "m.room.message") != 0 ||
+	    !strcmp(ev->sender, bot->user_id) ||
+	    strcmp(ev->msgtype, "m.text") != 0 ||
+	    !strcmp(ev->rel_type, "m.replace") || ev->has_new_content ||
+	    ev->event_id[0] != '$')
+		return;
+	if ((line = cmd_extract(ev->body, bot->cfg->command_prefix)) == NULL)
+		return;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.bot = bot;
+	ctx.room_id = room->id;
+	ctx.event_id = ev->event_id;
+	ctx.sender = ev->sender;
+	ctx.thread_root = !strcmp(ev->rel_type, "m.thread") &&
+	    ev->rel_event[0] == '$' ? ev->rel_event : ev->event_id;
+
+	if (!bot_authorised(bot, room, ev->sender)) {
+		log_warnx("refused a command from %s in %s: not an admin%s",
+		    ev->sender, room->id, bot->cfg->min_power_level >= 0 ?
+		    " or below min_power_level" : "");
+		if (!backlog && !refused_recently(bot, ev->sender, mono_ms()))
+			reply_line(&ctx, "Sorry, %s: only the configured "
+			    "admins can give me commands.", ev->sender);
+		return;
+	}
+	if (backlog && ev->ts > 0 &&
+	    now_ms() - ev->ts > bot->cfg->backlog_max_age * 1000) {
+		char *first = xstrndup(line, strcspn(line, "\n"));
+		char *shown = xasprintf("%s%s", bot->cfg->command_prefix,
+		    first);
+
+		free(first);
+
+		log_info("not running %s's command from the backlog (too old)",
+		    ev->sender);
+		offline_add(bot, room->id, ev, shown, "too old");
+		free(shown);
+		return;
+	}
+	log_info("command from %s in %s: %.80s", ev->sender, room->id, line);
+	react(bot, room->id, ev->event_id, "👀");
+	if ((argc = cmd_tokenize(line, &argv, &cause)) <= 0) {
+		reply_line(&ctx, "Cannot read that command: %s.",
+		    cause != NULL ? cause : "empty");
+		free(cause);
+		cmd_argv_free(argc, argv);
+		return;
+	}
+	ctx.argc = argc;
+	ctx.argv = argv;
+	if ((ce = cmd_find(argv[0], &suggest)) == NULL) {
+		if (suggest != NULL)
+			reply_line(&ctx, "Unknown command \"%s\", did you mean "
+			    "%s%s? Try %shelp.", argv[0],
+			    bot->cfg->command_prefix, suggest,
+			    bot->cfg->command_prefix);
+		else
+			reply_line(&ctx, "Unknown command \"%s\". Try %shelp.",
+			    argv[0], bot->cfg->command_prefix);
+		free(suggest);
+	} else if (argc - 1 < ce->min_args ||
+	    (ce->max_args >= 0 && argc - 1 > ce->max_args)) {
+		char *u = cmd_usage(ce, bot->cfg->command_prefix);
+
+		reply_line(&ctx, "Usage: %s", u);
+		free(u);
+	} else if ((ce->flags & CMD_DANGEROUS) && backlog) {
+		reply_line(&ctx, "This %s%s was sent while I was offline; I do "
+		    "not run it from the backlog. Ask again if it is still "
+		    "wanted.", bot->cfg->command_prefix, ce->name);
+	} else
+		ce->exec(&ctx);
+	cmd_argv_free(argc, argv);
+}
+
+/* ---- sync ------------------------------------------------------------- */
+
+static void update_room_state(struct bot *bot, struct room *room,
+    const struct mx_event *ev)
+{
+	if (ev->state_key == NULL)
+		return;
+	if (!strcmp(ev->type, "m.room.encryption") && !room->encrypted) {
+		room->encrypted = 1;
+		log_warnx("room %s is now end-to-end encrypted: backupbot "
+		    "cannot read commands there", room->id);
+	} else if (!strcmp(ev->type, "m.room.power_levels") &&
+	    ev->content != NULL) {
+		cJSON_Delete(room->power_levels);
+		room->power_levels = cJSON_Duplicate(ev->content, 1);
+	} else if (!strcmp(ev->type, "m.room.member") &&
+	    !strcmp(ev->state_key, bot->user_id)) {
+		room->joined = !strcmp(ev->membership, "join");
+	}
+}
+
+static void
+handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
+    size_t n, int backlog)
+{
+	for (size_t i = 0; i < n; i++) {
+		update_room_state(bot, room, &ev[i]);
+		if (ev[i].event_id[0] == '\0' ||
+		    state_seen(bot->state, ev[i].event_id))
+			continue;
+		bot_handle_event(bot, room, &ev[i], backlog);
+		state_mark_seen(bot->state, ev[i].event_id);
+	}
+}
+
+/* ---- the start-up steps, over the Matrix client's session.h ---------- */
+
+static enum step
+step_login(struct bot *bot, char **cause)
+{
+	const struct config *cfg = bot->cfg;
+	struct session_login l = {
+		.mx = bot->mx,
+		.state = bot->state,
+		.user_id = cfg->user_id,
+		.homeserver = cfg->homeserver,
+		.access_token_file = cfg->access_token_file,
+		.password_file = cfg->password_file,
+		.device_id = cfg->device_id,
+		.device_name = cfg->device_name,
+		.user = bot->user_id,
+		.device = bot->device_id,
+	};
+	enum step s = session_login(&l, cause);
+
+	bot->user_id = l.user;
+	bot->device_id = l.device;
+	return s;
+}
+
+static void
+room_state(struct bot *bot, struct room *room)
+{
+	session_room_state(bot->mx, room->id, &room->encrypted,
+	    &room->power_levels);
+}
+
+static int
+in_list(const cJSON *list, const char *id)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach(v, list)
+		if (cJSON_IsString(v) && !strcmp(v->valuestring, id))
+			return 1;
+	return 0;
+}
+
+/* Build bot->rooms from the config: resolve, check membership, state. */
+static enum step
+step_rooms(struct bot *bot, char **cause)
+{
+	struct config *cfg = bot->cfg;
+	enum step how = STEP_OK;
+	cJSON *joined;
+
+	*cause = NULL;
+	if ((joined = session_joined_rooms(bot->mx, cause, &how)) == NULL)
+		return how;
+	for (size_t i = 0; i < bot->nrooms; i++) {
+		free(bot->rooms[i].id);
+		free(bot->rooms[i].configured);
+		cJSON_Delete(bot->rooms[i].power_levels);
+	}
+	free(bot->rooms);
+	bot->rooms = xcalloc(cfg->rooms.n, sizeof(*bot->rooms));
+	bot->nrooms = 0;
+	for (size_t i = 0; i < cfg->rooms.n; i++) {
+		struct room *room = &bot->rooms[bot->nrooms];
+		char *why = NULL, *id;
+
+		id = session_resolve_room(bot->mx, cfg->rooms.v[i], &why, &how);
+		if (id == NULL) {
+			if (how == STEP_RETRY) {
+				*cause = why;
+				cJSON_Delete(joined);
+				return STEP_RETRY;
+			}
+			log_warnx("room %s: %s", cfg->rooms.v[i], why);
+			free(why);
+			continue;
+		}
+		room->id = id;
+		room->configured = xstrdup(cfg->rooms.v[i]);
+		room->joined = in_list(joined, id);
+		if (!room->joined)
+			room->joined = session_join(bot->mx, id);
+		if (room->joined) {
+			room_state(bot, room);
+			if (room->encrypted)
+				log_warnx("room %s is end-to-end encrypted: "
+				    "backupbot cannot read commands there yet; "
+				    "use an unencrypted backend room",
+				    room->configured);
+		}
+		bot->nrooms++;
+	}
+	cJSON_Delete(joined);
+	if (bot->nrooms == 0) {
+		*cause = xstrdup("none of the configured rooms exists");
+		return STEP_FATAL;
+	}
+	return STEP_OK;
+}
+
+static enum step
+step_filter(struct bot *bot, char **cause)
+{
+	const char **ids = xcalloc(bot->nrooms + 1, sizeof(*ids));
+	enum step s;
+
+	for (size_t i = 0; i < bot->nrooms; i++)
+		ids[i] = bot->rooms[i].id;
+	s = session_filter(bot->mx, bot->user_id, ids, bot->nrooms,
+	    &bot->filter_id, cause);
+	free(ids);
+	return s;
+}
+
+static void
+join_invited(struct bot *bot, const struct sync_invite *inv)
+{
+	struct room *room = bot_room(bot, inv->room_id);
+	char *esc, *path;
+	struct mx_resp r;
+
+	if (room == NULL || !config_is_admin(bot->cfg, inv->inviter)) {
+		log_info("ignoring an invite to %s from %s", inv->room_id,
+		    inv->inviter[0] ? inv->inviter : "an unknown user");
+		return;
+	}
+	if (room->joined)
+		return;
+	esc = mx_escape(inv->room_id);
+	path = xasprintf(MX_V3 "/rooms/%s/join", esc);
+	/* Rare and short: a blocking call keeps this simple. */
+	mx_call(bot->mx, "POST", path, "{}", 30000L, &r);
+	if (r.status == 200) {
+		log_info("joined %s on %s's invite", inv->room_id,
+		    inv->inviter);
+		room->joined = 1;
+		room_state(bot, room);
+	} else {
+		char *d = mx_describe(&r);
+
+		log_warnx("cannot join %s: %s", inv->room_id, d);
+		free(d);
+	}
+	mx_resp_release(&r);
+	free(path);
+	free(esc);
+}
+
+static void
+gaps_release(struct loop *l)
+{
+	for (size_t i = 0; i < l->ngaps; i++) {
+		mx_cancel(l->bot->mx, l->gaps[i].call);
+		free(l->gaps[i].from);
+		mx_events_free(l->gaps[i].events, l->gaps[i].nevents);
+	}
+	free(l->gaps);
+	l->gaps = NULL;
+	l->ngaps = 0;
+}
+
+/* Every command of the batch is recorded: commit the position. */
+static void
+batch_finish(struct loop *l)
+{
+	struct bot *bot = l->bot;
+	struct sync_batch *b = &l->batch;
+	int backlog = bot->first_sync && state_next_batch(bot->state) != NULL;
+	int first_ever = state_next_batch(bot->state) == NULL;
+
+	for (size_t i = 0; i < b->ninvites; i++)
+		join_invited(bot, &b->invites[i]);
+	for (size_t i = 0; i < b->nrooms; i++) {
+		struct sync_room *sr = &b->rooms[i];
+		struct room *room = bot_room(bot, sr->room_id);
+
+		if (room == NULL)
+			continue;	/* not ours: the filter let it through */
+		for (size_t k = 0; k < sr->nstate; k++)
+			update_room_state(bot, room, &sr->state[k]);
+		if (first_ever) {
+			/* History is never executed: just remember it. */
+			for (size_t k = 0; k < sr->nevents; k++) {
+				update_room_state(bot, room, &sr->events[k]);
+				if (sr->events[k].event_id[0] != '\0')
+					state_mark_seen(bot->state,
+					    sr->events[k].event_id);
+			}
+			continue;
+		}
+		for (size_t g = 0; g < l->ngaps; g++)
+			if (l->gaps[g].room == sr)
+				handle_events(bot, room, l->gaps[g].events,
+				    l->gaps[g].nevents, backlog);
+		handle_events(bot, room, sr->events, sr->nevents, backlog);
+	}
+	if (backlog)
+		offline_flush(bot);
+	if (state_flush_seen(bot->state) == 0)
+		state_set_next_batch(bot->state, b->next_batch);
+	if (first_ever)
+		log_info("first start: history before now is not executed");
+	if (bot->first_sync)
+		log_info("ready: listening for commands in %zu room(s)",
+		    bot->nrooms);
+	bot->first_sync = 0;
+	gaps_release(l);
+	sync_batch_release(b);
+	l->have_batch = 0;
+}
+
+static void gap_fetch(struct gap *g);
+
+static int
+gaps_pending(struct loop *l)
+{
+	for (size_t i = 0; i < l->ngaps; i++)
+		if (!l->gaps[i].done)
+			return 1;
+	return 0;
+}
+
+static void
+gap_done_cb(struct mx_resp *r, void *arg)
+{
+	struct gap *g = arg;
+	struct bot *bot = g->bot;
+	struct mx_event *ev;
+	char *end = NULL, *cause = NULL;
+	size_t n, keep;
+	int reached_seen = 0;
+
+	g->call = NULL;
+	if (r->status != 200 || sync_parse_messages(r->body, r->len, &ev, &n,
+	    &end, &cause) == -1) {
+		char *d = cause ? cause : mx_describe(r);
+
+		if ((r->status == 0 || r->status == 429 || r->status >= 500) &&
+		    ++g->attempts < 8) {
+			g->not_before = mono_ms() + (r->retry_after_ms >= 0 ?
+			    r->retry_after_ms : backoff_delay(g->attempts, 500,
+			    30000, randombytes_random()));
+			log_warnx("filling the gap in %s: %s; retrying",
+			    g->room->room_id, d);
+		} else {
+			struct msg m;
+
+			log_warnx("cannot fill the gap in %s: %s",
+			    g->room->room_id, d);
+			msg_init(&m);
+			msg_text(&m, "⚠️ I could not fetch all messages sent "
+			    "while my connection was interrupted; a command "
+			    "may have been missed. Please repeat it if it got "
+			    "no answer.");
+			bot_notice(bot, g->room->room_id, &m);
+			msg_release(&m);
+			g->done = 1;
+		}
+		free(d);
+		return;
+	}
+	/* Events already handled mark the far end of the gap. */
+	keep = n;
+	for (size_t i = n; i-- > 0; ) {
+		if (ev[i].event_id[0] != '\0' &&
+		    state_seen(bot->state, ev[i].event_id)) {
+			reached_seen = 1;
+			keep = n - 1 - i;
+			break;
+		}
+	}
+	{
+		/* ev is oldest first; keep its newest `keep` events, put
+		 * them before what was collected from newer pages. */
+		struct mx_event *all = xcalloc(keep + g->nevents + 1,
+		    sizeof(*all));
+
+		if (keep > 0)
+			memcpy(all, ev + (n - keep), keep * sizeof(*all));
+		if (g->nevents > 0)
+			memcpy(all + keep, g->events,
+			    g->nevents * sizeof(*all));
+		for (size_t i = 0; i < n - keep; i++)
+			mx_event_release(&ev[i]);
+		free(ev);
+		free(g->events);
+		g->events = all;
+		g->nevents += keep;
+	}
+	g->pages++;
+	free(g->from);
+	g->from = end;
+	if (reached_seen || end == NULL || n == 0 || g->pages >= GAP_MAX_PAGES)
+		g->done = 1;
+	else
+		gap_fetch(g);
+}
+
+static void
+gap_fetch(struct gap *g)
+{
+	const char *since = state_next_batch(g->bot->state);
+	char *esc = mx_escape(g->room->room_id), *from = mx_escape(g->from);
+	char *to = since ? mx_escape(since) : NULL, *path;
+
+	path = xasprintf(MX_V3 "/rooms/%s/messages?dir=b&limit=%d&from=%s%s%s",
+	    esc, GAP_PAGE_LIMIT, from, to ? "&to=" : "", to ? to : "");
+	g->call = mx_start(g->bot->mx, "GET", path, NULL, 60000L, gap_done_cb,
+	    g);
+	free(path);
+	free(to);
+	free(from);
+	free(esc);
+}
+
+static void
+sync_done_cb(struct mx_resp *r, void *arg)
+{
+	struct loop *l = arg;
+	struct bot *bot = l->bot;
+	char *cause = NULL;
+
+	l->sync_call = NULL;
+	if (r->status != 200) {
+		char *d = mx_describe(r);
+		int64_t delay;
+
+		if (r->status == 401) {
+			log_warnx("sync: %s: the access token is no longer "
+			    "valid; stopping", d);
+			free(d);
+			l->fatal = 1;
+			return;
+		}
+		delay = r->status == 429 && r->retry_after_ms >= 0 ?
+		    r->retry_after_ms : backoff_delay(l->sync_failures, 1000,
+		    60000, randombytes_random());
+		l->sync_failures++;
+		log_warnx("sync: %s; retrying in %lld ms", d, (long long)delay);
+		free(d);
+		l->sync_not_before = mono_ms() + delay;
+		return;
+	}
+	if (sync_parse(r->body, r->len, bot->user_id, &l->batch, &cause) == -1) {
+		log_warnx("sync: %s; retrying", cause);
+		free(cause);
+		l->sync_failures++;
+		l->sync_not_before = mono_ms() + backoff_delay(l->sync_failures,
+		    1000, 60000, randombytes_random());
+		return;
+	}
+	if (l->sync_failures > 0)
+		log_info("sync: connection to the homeserver is back");
+	l->sync_failures = 0;
+	l->have_batch = 1;
+	/* A limited timeline skipped events: fetch them before going on. */
+	if (state_next_batch(bot->state) != NULL) {
+		for (size_t i = 0; i < l->batch.nrooms; i++) {
+			struct sync_room *sr = &l->batch.rooms[i];
+
+			if (!sr->limited || sr->prev_batch == NULL ||
+			    bot_room(bot, sr->room_id) == NULL)
+				continue;
+			l->gaps = xrealloc(l->gaps,
+			    (l->ngaps + 1) * sizeof(*l->gaps));
+			memset(&l->gaps[l->ngaps], 0, sizeof(*l->gaps));
+			l->gaps[l->ngaps].bot = bot;
+			l->gaps[l->ngaps].room = sr;
+			l->gaps[l->ngaps].from = xstrdup(sr->prev_batch);
+			log_info("sync: gap in %s, filling it from /messages",
+			    sr->room_id);
+			l->ngaps++;
+		}
+		/* gaps[] may have moved: start fetches only now */
+		for (size_t i = 0; i < l->ngaps; i++)
+			gap_fetch(&l->gaps[i]);
+	}
+	if (!gaps_pending(l))
+		batch_finish(l);
+}
+
+static void
+sync_start(struct loop *l)
+{
+	struct bot *bot = l->bot;
+	const char *since = state_next_batch(bot->state);
+	char *fesc = mx_escape(bot->filter_id), *sesc = NULL, *path;
+	long timeout = bot->first_sync ? 0 : bot->cfg->sync_timeout * 1000;
+
+	if (since != NULL)
+		sesc = mx_escape(since);
+	path = xasprintf(MX_V3 "/sync?filter=%s&timeout=%ld%s%s", fesc,
+	    timeout, sesc ? "&since=" : "", sesc ? sesc : "");
+	l->sync_call = mx_start(bot->mx, "GET", path, NULL, timeout + 30000L,
+	    sync_done_cb, l);
+	free(path);
+	free(sesc);
+	free(fesc);
+}
+
+/* ---- outbox sender ---------------------------------------------------- */
+
+static void
+send_done_cb(struct mx_resp *r, void *arg)
+{
+	struct loop *l = arg;
+	struct outbox_item *it = l->sending;
+	const cJSON *ev = NULL;
+	enum outbox_action a;
+	char *d;
+
+	l->send_call = NULL;
+	l->sending = NULL;
+	if (r->status == 200)
+		ev = cJSON_GetObjectItemCaseSensitive(r->json, "event_id");
+	a = outbox_result(l->bot->outbox, it, r->status,
+	    cJSON_IsString(ev) ? ev->valuestring : NULL, r->retry_after_ms,
+	    mono_ms());
+	if (a == OUTBOX_RETRY) {
+		d = mx_describe(r);
+		log_warnx("send: %s; will retry", d);
+		free(d);
+	}
+}
+
+static void
+send_next(struct loop *l)
+{
+	struct outbox_item *it = outbox_head(l->bot->outbox, mono_ms());
+	char *resc, *tesc, *txesc, *path, *body;
+	cJSON *content;
+
+	if (it == NULL)
+		return;
+	content = it->content;
+	if (it->edit_of != 0) {
+		/* the edit's target event id is known only now */
+		cJSON *rel = cJSON_GetObjectItemCaseSensitive(content,
+		    "m.relates_to");
+
+		if (cJSON_IsObject(rel))
+			cJSON_ReplaceItemInObjectCaseSensitive(rel, "event_id",
+			    cJSON_CreateString(it->edit_event));
+	}
+	body = cJSON_PrintUnformatted(content);
+	resc = mx_escape(it->room_id);
+	tesc = mx_escape(it->type);
+	txesc = mx_escape(it->txn_id);
+	path = xasprintf(MX_V3 "/rooms/%s/send/%s/%s", resc, tesc, txesc);
+	it->inflight = 1;
+	l->sending = it;
+	l->send_call = mx_start(l->bot->mx, "PUT", path, body, SEND_TIMEOUT_MS,
+	    send_done_cb, l);
+	free(path);
+	free(txesc);
+	free(tesc);
+	free(resc);
+	free(body);
+}
+
+/* ---- start-up, reload, loop ------------------------------------------ */
+
+static void
+mark_source_seen(const char *event_id, void *arg)
+{
+	state_mark_seen(arg, event_id);
+}
+
+/* Run a start-up step until it succeeds, fails for good, or we stop. */
+static int
+startup_step(struct loop *l, const char *what,
+    enum step (*fn)(struct bot *, char **))
+{
+	int attempt = 0;
+
+	for (;;) {
+		char *cause = NULL;
+		enum step s = fn(l->bot, &cause);
+		struct signalfd_siginfo si;
+		int64_t delay;
+
+		if (s == STEP_OK) {
+			free(cause);
+			return 0;
+		}
+		if (s == STEP_FATAL) {
+			log_warnx("%s: %s", what, cause ? cause : "failed");
+			free(cause);
+			return -1;
+		}
+		delay = backoff_delay(attempt++, 1000, 60000,
+		    randombytes_random());
+		log_warnx("%s: %s; retrying in %lld ms", what,
+		    cause ? cause : "failed", (long long)delay);
+		free(cause);
+		/* wait, but wake up for SIGTERM */
+		mx_poll(l->bot->mx, &l->sigfd, 1, (int)delay);
+		while (read(l->sigfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+				return -2;
+		}
+	}
+}
+
+static void
+reload(struct loop *l)
+{
+	struct bot *bot = l->bot;
+	struct config_errors errs;
+	struct config *cfg, *old = bot->cfg;
+	int rooms_changed = 0;
+
+	cfg = config_load(old->path, &errs);
+	if (cfg == NULL) {
+		log_warnx("reload: %s has errors; keeping the running "
+		    "configuration", old->path);
+		for (size_t i = 0; i < errs.n; i++)
+			log_warnx("%s", errs.msg[i]);
+		config_errors_release(&errs);
+		return;
+	}
+	if (strcmp(cfg->homeserver, old->homeserver) != 0 ||
+	    strcmp(cfg->user_id, old->user_id) != 0 ||
+	    strcmp(cfg->state_dir, old->state_dir) != 0)
+		log_warnx("reload: homeserver, user_id and state_dir changes "
+		    "take effect after a restart");
+	if (cfg->rooms.n != old->rooms.n)
+		rooms_changed = 1;
+	for (size_t i = 0; !rooms_changed && i < cfg->rooms.n; i++)
+		rooms_changed = strcmp(cfg->rooms.v[i], old->rooms.v[i]) != 0;
+	/* Identity stays as started; everything else is swapped in. */
+	free(cfg->homeserver);
+	cfg->homeserver = xstrdup(old->homeserver);
+	free(cfg->user_id);
+	cfg->user_id = xstrdup(old->user_id);
+	free(cfg->state_dir);
+	cfg->state_dir = xstrdup(old->state_dir);
+	bot->cfg = cfg;
+	config_free(old);
+	log_info("reload: configuration reloaded");
+	if (bot->sched != NULL)
+		sched_reload(bot->sched);
+	{
+		char *why = NULL;
+
+		if (metrics_write(bot->cfg, &why) == -1) {
+			log_warnx("metrics: %s", why);
+			free(why);
+		}
+	}
+	if (rooms_changed) {
+		char *cause = NULL;
+
+		if (step_rooms(bot, &cause) != STEP_OK ||
+		    step_filter(bot, &cause) != STEP_OK)
+			log_warnx("reload: rooms: %s", cause ? cause : "?");
+		free(cause);
+		if (l->sync_call != NULL && !l->have_batch) {
+			mx_cancel(bot->mx, l->sync_call);
+			l->sync_call = NULL;
+		}
+	}
+}
+
+static int
+loop_timeout(struct loop *l)
+{
+	int64_t now = mono_ms(), t = 60000, w;
+
+	if (l->send_call == NULL && (w = outbox_wait(l->bot->outbox, now)) >= 0
+	    && w < t)
+		t = w;
+	if (l->sync_call == NULL && !l->have_batch && !l->stopping) {
+		w = l->sync_not_before - now;
+		if (w < t)
+			t = w < 0 ? 0 : w;
+	}
+	for (size_t i = 0; i < l->ngaps; i++) {
+		if (l->gaps[i].call == NULL && !l->gaps[i].done) {
+			w = l->gaps[i].not_before - now;
+			if (w < t)
+				t = w < 0 ? 0 : w;
+		}
+	}
+	if (l->stopping) {
+		w = l->stop_deadline - now;
+		if (w < t)
+			t = w < 0 ? 0 : w;
+	}
+	if ((w = jobs_timeout(l->bot->jobs, now)) >= 0 && w < t)
+		t = w;
+	if (l->approval_wait >= 0 && l->approval_wait < t)
+		t = l->approval_wait;
+	if (l->sched_wait >= 0 && l->sched_wait < t)
+		t = l->sched_wait;
+	return (int)t;
+}
+
+static void
+read_signals(struct loop *l)
+{
+	struct signalfd_siginfo si;
+
+	while (read(l->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			l->reload = 1;
+		} else if (si.ssi_signo == SIGCHLD) {
+			/* reaped in jobs_poll() */
+		} else if (!l->stopping) {
+			log_info("received %s, finishing the current write",
+			    strsignal((int)si.ssi_signo));
+			l->stopping = 1;
+			l->stop_deadline = mono_ms() + STOP_GRACE_MS;
+		}
+	}
+}
+
+static int
+loop_run(struct loop *l)
+{
+	struct bot *bot = l->bot;
+
+	while (!l->fatal) {
+		int fds[64], nfds;
+		int64_t now;
+
+		fds[0] = l->sigfd;
+		nfds = 1 + jobs_fds(bot->jobs, fds + 1, (int)nitems(fds) - 1);
+		if (mx_poll(bot->mx, fds, nfds, loop_timeout(l)) == -1)
+			return 1;
+		read_signals(l);
+		jobs_poll(bot->jobs, mono_ms());
+		l->approval_wait = approvals_tick(bot, time(NULL));
+		l->sched_wait = sched_tick(bot->sched, time(NULL));
+		if (l->reload) {
+			l->reload = 0;
+			reload(l);
+		}
+		if (l->stopping) {
+			/* The sync may go; a send in flight is waited for. */
+			if (l->sync_call != NULL) {
+				mx_cancel(bot->mx, l->sync_call);
+				l->sync_call = NULL;
+			}
+			if (l->send_call == NULL || mono_ms() >= l->stop_deadline)
+				break;
+			continue;
+		}
+		now = mono_ms();
+		for (size_t i = 0; i < l->ngaps; i++)
+			if (!l->gaps[i].done && l->gaps[i].call == NULL &&
+			    l->gaps[i].not_before <= now)
+				gap_fetch(&l->gaps[i]);
+		if (l->have_batch && !gaps_pending(l))
+			batch_finish(l);
+		if (l->sync_call == NULL && !l->have_batch &&
+		    now >= l->sync_not_before)
+			sync_start(l);
+		if (l->send_call == NULL)
+			send_next(l);
+	}
+	if (l->fatal)
+		return 1;
+	log_info("stopped");
+	return 0;
+}
+
+static int
+signals_setup(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	signal(SIGPIPE, SIG_IGN);
+	return fd;
+}
+
+static void
+bot_free(struct bot *bot)
+{
+	for (size_t i = 0; i < bot->nrooms; i++) {
+		free(bot->rooms[i].id);
+		free(bot->rooms[i].configured);
+		cJSON_Delete(bot->rooms[i].power_levels);
+	}
+	free(bot->rooms);
+	for (size_t i = 0; i < nitems(bot->refusals); i++)
+		free(bot->refusals[i].user);
+	cJSON_Delete(bot->offline);
+	jobs_free(bot->jobs);
+	sched_free(bot->sched);
+	approvals_free(bot->approvals);
+	mx_free(bot->mx);
+	outbox_free(bot->outbox);
+	state_free(bot->state);
+	config_free(bot->cfg);
+	free(bot->user_id);
+	free(bot->device_id);
+	free(bot->filter_id);
+}
+
+/* Load config, state and outbox; NULL on error (reported). */
+static int
+bot_open(struct bot *bot, const char *config_path, int quiet)
+{
+	struct config_errors errs;
+	char *cause = NULL, *dir;
+
+	memset(bot, 0, sizeof(*bot));
+	bot->started = time(NULL);
+	if ((bot->cfg = config_load(config_path, &errs)) == NULL) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(quiet ? stdout : stderr, "%s%s\n",
+			    quiet ? "error: " : "", errs.msg[i]);
+		config_errors_release(&errs);
+		return -1;
+	}
+	if (bot->cfg->log_debug)
+		log_init(LOG_LVL_DEBUG, NULL);
+	if ((bot->state = state_open(bot->cfg->state_dir, &cause)) == NULL) {
+		fprintf(quiet ? stdout : stderr, "%sstate_dir: %s\n",
+		    quiet ? "error: " : "", cause);
+		free(cause);
+		return -1;
+	}
+	dir = xasprintf("%s/outbox", bot->cfg->state_dir);
+	bot->outbox = outbox_open(dir, &cause);
+	free(dir);
+	if (bot->outbox == NULL) {
+		fprintf(quiet ? stdout : stderr, "%soutbox: %s\n",
+		    quiet ? "error: " : "", cause);
+		free(cause);
+		return -1;
+	}
+	dir = xasprintf("%s/approvals", bot->cfg->state_dir);
+	bot->approvals = approvals_open(dir, &cause);
+	free(dir);
+	if (bot->approvals == NULL) {
+		fprintf(quiet ? stdout : stderr, "%sapprovals: %s\n",
+		    quiet ? "error: " : "", cause);
+		free(cause);
+		return -1;
+	}
+	bot->mx = mx_new(bot->cfg->homeserver, bot->cfg->tls_verify);
+	return 0;
+}
+
+/* ---- the supervisor's ops (jobs.h) ------------------------------------ */
+
+/* A reply in the job's thread; returns its outbox seq. */
+static uint64_t
+supervisor_post(struct bot *bot, const struct job *j, struct msg *m)
+{
+	struct cmd_ctx ctx;
+
+	if (j->thread == NULL) {
+		/* a scheduled job: the day's thread, perhaps not sent yet */
+		cJSON *c = msg_content(m, MSG_MAX_CONTENT);
+
+		if (j->thread_seq == 0)
+			return outbox_push(bot->outbox, j->room,
+			    "m.room.message", c, 0, NULL);
+		return outbox_push_thread(bot->outbox, j->room, c,
+		    j->thread_seq);
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.bot = bot;
+	ctx.room_id = j->room;
+	ctx.thread_root = j->thread;
+	ctx.event_id = j->command != NULL ? j->command : j->thread;
+	return bot_reply(&ctx, m);
+}
+
+static uint64_t
+supervisor_edit(struct bot *bot, const char *room, uint64_t seq, struct msg *m)
+{
+	return bot_edit(bot, room, seq, m);
+}
+
+/* A job ended: its submitter, then the approval and the schedule. */
+static void
+supervisor_ended(struct bot *bot, const struct job *j)
+{
+	if (j->on_end != NULL)
+		j->on_end(bot, j);
+	if (j->kind == JOB_PROBE)
+		return;
+	if (j->kind == JOB_CHECK || j->kind == JOB_RESTORE)
+		approvals_job_done(bot, j);
+	if (bot->sched != NULL)
+		sched_job_done(bot->sched, j);
+}
+
+static const struct jobs_ops supervisor_ops = {
+	.post = supervisor_post,
+	.edit = supervisor_edit,
+	.ended = supervisor_ended,
+};
+
+int
+bot_run(const char *config_path)
+{
+	struct bot bot;
+	struct loop l;
+	int r;
+
+	memset(&l, 0, sizeof(l));
+	l.sigfd = signals_setup();
+	l.bot = &bot;
+	if (bot_open(&bot, config_path, 0) == -1) {
+		log_warnx("%s: refusing to start", config_path);
+		bot_free(&bot);
+		close(l.sigfd);
+		return 1;
+	}
+	log_info("backupbot %s starting, homeserver %s", BB_VERSION,
+	    bot.cfg->homeserver);
+	/* Replies still queued mean their commands were handled. */
+	outbox_foreach_source(bot.outbox, mark_source_seen, bot.state);
+	state_flush_seen(bot.state);
+	if ((r = startup_step(&l, "login", step_login)) != 0 ||
+	    (r = startup_step(&l, "rooms", step_rooms)) != 0 ||
+	    (r = startup_step(&l, "sync filter", step_filter)) != 0) {
+		bot_free(&bot);
+		close(l.sigfd);
+		return r == -2 ? 0 : 1;
+	}
+	log_info("logged in as %s (device %s), %zu room(s)", bot.user_id,
+	    bot.device_id ? bot.device_id : "?", bot.nrooms);
+	bot.jobs = jobs_new(&bot, &supervisor_ops);
+	jobs_startup(bot.jobs);
+	approvals_startup(&bot);
+	bot.sched = sched_new(&bot);
+	sched_startup(bot.sched, time(NULL));
+	bot.first_sync = 1;
+	r = loop_run(&l);
+	if (l.sync_call != NULL)
+		mx_cancel(bot.mx, l.sync_call);
+	gaps_release(&l);
+	if (l.have_batch)
+		sync_batch_release(&l.batch);
+	state_flush_seen(bot.state);
+	bot_free(&bot);
+	close(l.sigfd);
+	return r;
+}
+
+/* ---- check ------------------------------------------------------------ */
+
+int
+bot_check(const char *config_path)
+{
+	struct bot bot;
+	char *cause = NULL;
+	int errors = 0;
+	enum step s;
+
+	if (bot_open(&bot, config_path, 1) == -1) {
+		bot_free(&bot);
+		fflush(stdout);
+		return 1;
+	}
+	printf("ok: %s is valid\n", config_path);
+	printf("ok: state_dir %s is writable\n", bot.cfg->state_dir);
+	if (dir_make(bot.cfg->backup_dir, 0700) == -1 ||
+	    access(bot.cfg->backup_dir, W_OK) == -1) {
+		printf("error: backup_dir %s: %s\n", bot.cfg->backup_dir,
+		    strerror(errno));
+		errors++;
+	} else
+		printf("ok: backup_dir %s is writable\n", bot.cfg->backup_dir);
+	if ((s = step_login(&bot, &cause)) != STEP_OK) {
+		printf("error: login: %s\n", cause ? cause : "failed");
+		free(cause);
+		bot_free(&bot);
+		return 1;
+	}
+	printf("ok: logged in to %s as %s (device %s)\n", bot.cfg->homeserver,
+	    bot.user_id, bot.device_id ? bot.device_id : "?");
+	if ((s = step_rooms(&bot, &cause)) != STEP_OK) {
+		printf("error: rooms: %s\n", cause ? cause : "failed");
+		free(cause);
+		errors++;
+	}
+	for (size_t i = 0; i < bot.cfg->rooms.n; i++) {
+		const char *name = bot.cfg->rooms.v[i];
+		struct room *room = NULL;
+		long mine, need = 0;
+		const cJSON *ev, *m, *d;
+
+		for (size_t k = 0; k < bot.nrooms; k++)
+			if (!strcmp(bot.rooms[k].configured, name))
+				room = &bot.rooms[k];
+		if (room == NULL) {
+			printf("error: room %s: does not exist or cannot be "
+			    "resolved\n", name);
+			errors++;
+			continue;
+		}
+		if (!room->joined) {
+			printf("error: room %s (%s): not joined; invite %s "
+			    "from an admin account\n", name, room->id,
+			    bot.user_id);
+			errors++;
+			continue;
+		}
+		printf("ok: room %s (%s): joined\n", name, room->id);
+		if (room->encrypted) {
+			printf("error: room %s: end-to-end encrypted; backupbot "
+			    "cannot read encrypted commands yet\n", name);
+			errors++;
+		} else
+			printf("ok: room %s: not encrypted\n", name);
+		mine = bot_power_level(room->power_levels, bot.user_id);
+		ev = cJSON_GetObjectItemCaseSensitive(room->power_levels,
+		    "events");
+		m = cJSON_IsObject(ev) ? cJSON_GetObjectItemCaseSensitive(ev,
+		    "m.room.message") : NULL;
+		d = cJSON_GetObjectItemCaseSensitive(room->power_levels,
+		    "events_default");
+		if (cJSON_IsNumber(m))
+			need = (long)m->valuedouble;
+		else if (cJSON_IsNumber(d))
+			need = (long)d->valuedouble;
+		if (mine < need) {
+			printf("error: room %s: the bot's power level %ld is "
+			    "below the %ld needed to send messages\n", name,
+			    mine, need);
+			errors++;
+		} else
+			printf("ok: room %s: the bot's power level is %ld "
+			    "(%ld needed to send)\n", name, mine, need);
+		if (bot.cfg->min_power_level >= 0) {
+			for (size_t a = 0; a < bot.cfg->admins.n; a++) {
+				long pl = bot_power_level(room->power_levels,
+				    bot.cfg->admins.v[a]);
+
+				if (pl < bot.cfg->min_power_level)
+					printf("warning: room %s: admin %s has "
+					    "power level %ld, below "
+					    "min_power_level %d\n", name,
+					    bot.cfg->admins.v[a], pl,
+					    bot.cfg->min_power_level);
+			}
+		}
+	}
+	if (step_filter(&bot, &cause) != STEP_OK) {
+		printf("error: sync filter: %s\n", cause ? cause : "failed");
+		free(cause);
+		errors++;
+	} else
+		printf("ok: sync filter stored\n");
+	printf("%s: %d problem(s)\n", errors ? "error" : "ok", errors);
+	bot_free(&bot);
+	return errors ? 1 : 0;
+}

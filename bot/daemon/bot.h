@@ -1,0 +1,95 @@
+/*
+ * bot.h - the daemon: configuration, Matrix session, rooms, and the
+ * command dispatcher.  bot_run() is the event loop; handlers talk back
+ * through bot_reply() and bot_edit().
+ */
+#ifndef BB_BOT_H
+#define BB_BOT_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "version.h"
+
+struct config;
+struct jobs;
+struct approvals;
+struct sched;
+struct msg;
+struct mx;
+struct outbox;
+struct state;
+struct mx_event;
+struct cJSON;
+
+struct room {
+	char		*id;
+	char		*configured;	/* as written in bot.conf */
+	int		 joined;
+	int		 encrypted;
+	struct cJSON	*power_levels;	/* content, or NULL */
+};
+
+struct refusal {
+	char	*user;
+	int64_t	 at;
+};
+
+struct bot {
+	struct config	*cfg;
+	struct mx	*mx;
+	struct outbox	*outbox;
+	struct state	*state;
+	struct jobs	*jobs;
+	struct approvals *approvals;	/* restore requests */
+	struct sched	*sched;		/* schedules, alerts */
+	char		*user_id;
+	char		*device_id;
+	char		*filter_id;
+	struct room	*rooms;
+	size_t		 nrooms;
+	time_t		 started;
+	int		 first_sync;	/* the first sync after start-up */
+	struct refusal	 refusals[64];
+	/* "while I was offline" list, per room, built during the first sync */
+	struct cJSON	*offline;
+};
+
+/*
+ * Entry points of main.c's sub-commands.  Both return the process exit
+ * status.  bot_run is the daemon; bot_check prints one line per finding.
+ */
+int bot_run(const char *config_path);
+int bot_check(const char *config_path);
+
+/*
+ * Reply to a command in its thread.  Builds the content from m (released
+ * by the caller) and queues it.  Returns the outbox seq (for bot_edit).
+ */
+uint64_t bot_reply(struct cmd_ctx *ctx, struct msg *m);
+/* Replace the text of an earlier reply (progress reports). */
+uint64_t bot_edit(struct bot *bot, const char *room_id, uint64_t seq,
+    struct msg *m);
+/* Queue a top-level notice in a room. */
+uint64_t bot_notice(struct bot *bot, const char *room_id, struct msg *m);
+
+struct room *bot_room(struct bot *bot, const char *room_id);
+
+/*
+ * Authorisation: 1 if sender may command the bot in room.  Exposed for
+ * the tests.
+ */
+int bot_authorised(const struct bot *bot, const struct room *room,
+    const char *sender);
+/* Power level of user in a room's m.room.power_levels content. */
+long bot_power_level(const struct cJSON *power_levels, const char *user);
+
+/*
+ * Handle one timeline event (after the seen check).  backlog: it came in
+ * the first sync after a restart.  Exposed for the fuzzer.
+ */
+void bot_handle_event(struct bot *bot, struct room *room,
+    const struct mx_event *ev, int backlog);
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * session.h - start-up steps shared by `run` and `check`: logging in,
+ * resolving and joining rooms, reading their state, the sync filter.
+ * These are blocking calls, made before the event loop starts.
+ */
+#ifndef BB_SESSION_H
+#define BB_SESSION_H
+
+#include <stddef.h>
+
+struct cJSON;
+struct mx;
+struct mx_resp;
+struct state;
+
+/* Result of a start-up step. */
+enum step { STEP_OK, STEP_RETRY, STEP_FATAL };
+
+/*
+ * Who logs in, and how.  The strings are borrowed (the config's); state
+ * keeps a password login's token across restarts.
+ */
+struct session_login {
+	struct mx	*mx;
+	struct state	*state;
+	const char	*user_id;		/* the account configured */
+	const char	*homeserver;		/* for messages */
+	const char	*access_token_file;	/* or: */
+	const char	*password_file;
+	const char	*device_id;		/* configured, or NULL */
+	const char	*device_name;
+	/* the server's answer (whoami), each replacing what was there */
+	char		*user;
+	char		*device;
+};
+
+/*
+ * Log in with the access token, or with the password (a kept session
+ * first); whoami must name user_id.  Sets the client's token.
+ */
+enum step session_login(struct session_login *l, char **cause);
+
+/* Resolve a room alias (or return a copy of a room id); NULL + *cause. */
+char *session_resolve_room(struct mx *mx, const char *room, char **cause,
+    enum step *how);
+
+/* The ids of the rooms joined (a JSON array of strings), or NULL. */
+struct cJSON *session_joined_rooms(struct mx *mx, char **cause,
+    enum step *how);
+
+/* Join a room (works when invited or public): 1, or 0 (logged). */
+int session_join(struct mx *mx, const char *room_id);
+
+/*
+ * m.room.encryption and m.room.power_levels of a joined room:
+ * *power_levels is replaced (its content, or NULL).
+ */
+void session_room_state(struct mx *mx, const char *room_id, int *encrypted,
+    struct cJSON **power_levels);
+
+/* Upload the sync filter for these rooms; replaces *filter_id. */
+enum step session_filter(struct mx *mx, const char *user_id,
+    const char *const *room_ids, size_t nrooms, char **filter_id,
+    char **cause);
+
+/* Classify a failed response of a start-up call. */
+enum step session_classify(const struct mx_resp *r);
+
+#endif
