@@ -76,6 +76,9 @@ backend_for(const struct target *t)
 		return &backend_files;
 	case TARGET_MEDIA:
 		return &backend_media;
+	case TARGET_SCRIPT:
+		return config_records_runs(t) ? &backend_script :
+		    &backend_script_backup;
 	}
 	return NULL;
 }

@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd.h"
 #include "config.h"
 #include "cron.h"
 #include "media.h"
@@ -27,7 +31,7 @@
 
 enum key_type {
 	K_STRING, K_LIST, K_DURATION, K_INT, K_BOOL, K_SECRET, K_ENUM, K_KEEP,
-	K_CONNINFO, K_CRON, K_TZ
+	K_CONNINFO, K_CRON, K_TZ, K_ARGV
 };
 
 /* Which struct a key's offset is into. */
@@ -148,6 +152,55 @@ static const struct key_def keys[] = {
 	{ "files", T(retry_delay), K_DURATION, 10, 86400, NULL },
 	{ "files", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
 	{ "files", T(healthcheck_url), K_STRING, 0, 0, NULL },
+	{ "script", T(command),		  K_ARGV, 0, 0, NULL },
+	{ "script", T(restore_command),	  K_ARGV, 0, 0, NULL },
+	{ "script", T(env),		  K_ARGV, 0, 0, NULL },
+	{ "script", T(workdir),		  K_STRING, 0, 0, NULL },
+	{ "script", T(user),		  K_STRING, 0, 0, NULL },
+	{ "script", T(output),		  K_ENUM, 0, 0, "log|backup" },
+	{ "script", T(timeout),		  K_DURATION, 1, 7 * 86400, NULL },
+	{ "script", T(compression),	  K_ENUM, 0, 0, "zstd|none" },
+	{ "script", T(level),		  K_INT, 1, 19, NULL },
+	{ "script", OWN_TARGET, "keep", offsetof(struct target, keep_text),
+	    K_KEEP, 0, 0, NULL },
+	{ "script", T(remotes),		  K_LIST, 0, 0, NULL },
+	{ "script", T(schedule), K_CRON, 0, 0, NULL },
+	{ "script", T(timezone), K_TZ, 0, 0, NULL },
+	{ "script", T(catch_up), K_BOOL, 0, 0, NULL },
+	{ "script", T(retries), K_INT, 0, 20, NULL },
+	{ "script", T(retry_delay), K_DURATION, 10, 86400, NULL },
+	{ "script", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
+	{ "script", T(healthcheck_url), K_STRING, 0, 0, NULL },
+	{ "postgres", T(pre_hook), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(post_hook), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(on_failure_hook), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(post_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "redis", T(pre_hook), K_ARGV, 0, 0, NULL },
+	{ "redis", T(post_hook), K_ARGV, 0, 0, NULL },
+	{ "redis", T(on_failure_hook), K_ARGV, 0, 0, NULL },
+	{ "redis", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "redis", T(post_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "redis", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "media", T(pre_hook), K_ARGV, 0, 0, NULL },
+	{ "media", T(post_hook), K_ARGV, 0, 0, NULL },
+	{ "media", T(on_failure_hook), K_ARGV, 0, 0, NULL },
+	{ "media", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "media", T(post_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "media", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "files", T(pre_hook), K_ARGV, 0, 0, NULL },
+	{ "files", T(post_hook), K_ARGV, 0, 0, NULL },
+	{ "files", T(on_failure_hook), K_ARGV, 0, 0, NULL },
+	{ "files", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "files", T(post_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "files", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "script", T(pre_hook), K_ARGV, 0, 0, NULL },
+	{ "script", T(post_hook), K_ARGV, 0, 0, NULL },
+	{ "script", T(on_failure_hook), K_ARGV, 0, 0, NULL },
+	{ "script", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "script", T(post_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "script", T(hook_timeout), K_DURATION, 1, 86400, NULL },
 	{ "remote", R(path),		  K_STRING, 0, 0, NULL },
 };
 #undef O
@@ -170,6 +223,7 @@ static const struct {
 	{ "redis",	1, OWN_TARGET, TARGET_REDIS },
 	{ "media",	1, OWN_TARGET, TARGET_MEDIA },
 	{ "files",	1, OWN_TARGET, TARGET_FILES },
+	{ "script",	1, OWN_TARGET, TARGET_SCRIPT },
 	{ "remote",	1, OWN_REMOTE, 0 },
 };
 
@@ -308,6 +362,56 @@ conninfo_has_password(const char *v)
 	return at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL;
 }
 
+/*
+ * An operator's command line: split like chat arguments (quotes,
+ * backslashes), never given to a shell.  env holds NAME=value words; a
+ * program's files are checked when check_files is set.
+ */
+static void
+set_argv(struct parser *p, const struct key_def *k, char ***field,
+    const char *v, int line)
+{
+	char **argv, *cause = NULL;
+	int argc;
+
+	if ((argc = cmd_tokenize(v, &argv, &cause)) == -1) {
+		perr(p, line, "%s: %s", k->key, cause);
+		free(cause);
+		return;
+	}
+	if (argc == 0) {
+		perr(p, line, "%s: empty value", k->key);
+		free(argv);
+		return;
+	}
+	strv_free(*field);
+	*field = argv;
+	if (!strcmp(k->key, "env")) {
+		for (int i = 0; i < argc; i++) {
+			size_t n = strcspn(argv[i], "=");
+
+			if (argv[i][n] != '=' || n == 0 ||
+			    strspn(argv[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "abcdefghijklmnopqrstuvwxyz0123456789_") != n ||
+			    (argv[i][0] >= '0' && argv[i][0] <= '9'))
+				perr(p, line, "env: '%.40s' is not NAME=value",
+				    argv[i]);
+			else if (!strncmp(argv[i], "BACKUPBOT_", 10))
+				perr(p, line, "env: %.*s is set by backupbot",
+				    (int)n, argv[i]);
+		}
+		return;
+	}
+	if (argv[0][0] != '/')
+		perr(p, line, "%s: '%.60s' must be an absolute path (the "
+		    "program that runs is checked: owner and permissions)",
+		    k->key, argv[0]);
+	else if (p->check_files && config_check_program(argv, &cause) == -1) {
+		perr(p, line, "%s: %s", k->key, cause);
+		free(cause);
+	}
+}
+
 static void
 set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 {
@@ -434,6 +538,9 @@ set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 		free(copy);
 		break;
 	}
+	case K_ARGV:
+		set_argv(p, k, (char ***)field, v, line);
+		break;
 	case K_DURATION:
 		d = config_parse_duration(v);
 		if (d < 0 || d < k->min || d > k->max)
@@ -675,6 +782,26 @@ key_line(struct parser *p, const char *key)
 }
 
 static void
+validate_script(struct parser *p, struct target *t)
+{
+	int backup = !strcmp(t->output, "backup");
+
+	if (t->command == NULL)
+		perr(p, t->line, "[script %s]: command is required", t->name);
+	if (!backup && (t->restore_command != NULL || t->keep.set ||
+	    t->remotes.n > 0))
+		perr(p, t->line, "[script %s]: restore_command, keep and "
+		    "remotes need output = backup (with output = log the "
+		    "script's output is a log, not a backup)", t->name);
+	if (t->workdir != NULL && t->workdir[0] != '/')
+		perr(p, t->line, "[script %s]: workdir '%s' must be an absolute "
+		    "path", t->name, t->workdir);
+	if (t->user != NULL && p->check_files && getpwnam(t->user) == NULL)
+		perr(p, t->line, "[script %s]: user '%s' does not exist",
+		    t->name, t->user);
+}
+
+static void
 validate_targets(struct parser *p)
 {
 	struct config *c = p->cfg;
@@ -723,6 +850,8 @@ validate_targets(struct parser *p)
 				free(cause);
 			}
 		}
+		if (t->kind == TARGET_SCRIPT)
+			validate_script(p, t);
 		if (t->kind == TARGET_FILES && t->paths.n == 0)
 			perr(p, t->line, "[files %s]: paths is required",
 			    t->name);
@@ -857,6 +986,8 @@ target_defaults(struct target *t, enum target_kind kind)
 	t->retries = 2;
 	t->retry_delay = 30 * 60;
 	t->redis_server = xstrdup("redis-server");
+	t->output = xstrdup("log");
+	t->hook_timeout = 10 * 60;
 }
 
 static void
@@ -882,6 +1013,9 @@ free_fields(char *base, enum owner owner)
 			break;
 		case K_LIST:
 			strlist_release((struct strlist *)field);
+			break;
+		case K_ARGV:
+			strv_free(*(char ***)field);
 			break;
 		default:
 			break;
@@ -1004,5 +1138,84 @@ config_is_admin(const struct config *cfg, const char *mxid)
 	for (size_t i = 0; i < cfg->admins.n; i++)
 		if (!strcmp(cfg->admins.v[i], mxid))
 			return 1;
+	return 0;
+}
+
+int
+config_records_runs(const struct target *t)
+{
+	return t->kind == TARGET_MEDIA || (t->kind == TARGET_SCRIPT &&
+	    strcmp(t->output, "backup") != 0);
+}
+
+/* Owned by root or us, not writable by group or others (0 / -1). */
+static int
+check_owner(const char *what, const char *path, const struct stat *st,
+    int sticky_ok, char **cause)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		*cause = xasprintf("%s %s belongs to uid %u: it must belong to "
+		    "root or to the user backupbot runs as (uid %u)", what,
+		    path, (unsigned)st->st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(sticky_ok && (st->st_mode & S_ISVTX))) {
+		*cause = xasprintf("%s %s is writable by %s (mode %04o): "
+		    "anyone who can change it runs code as backupbot (chmod "
+		    "go-w %s)", what, path, (st->st_mode & S_IWOTH) ?
+		    "everyone" : "its group", (unsigned)(st->st_mode & 07777),
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_one_program(const char *path, char **cause)
+{
+	struct stat st;
+	char *copy, *dir;
+	int r;
+
+	if (stat(path, &st) == -1) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+		*cause = xasprintf("%s is not an executable file", path);
+		return -1;
+	}
+	if (check_owner("the program", path, &st, 0, cause) == -1)
+		return -1;
+	copy = xstrdup(path);
+	dir = dirname(copy);
+	if (stat(dir, &st) == -1) {
+		*cause = xasprintf("%s: %s", dir, strerror(errno));
+		r = -1;
+	} else
+		r = check_owner("the directory", dir, &st, 1, cause);
+	free(copy);
+	return r;
+}
+
+int
+config_check_program(char *const *argv, char **cause)
+{
+	*cause = NULL;
+	if (argv == NULL || argv[0] == NULL || argv[0][0] != '/') {
+		*cause = xstrdup("the program must be an absolute path");
+		return -1;
+	}
+	if (check_one_program(argv[0], cause) == -1)
+		return -1;
+	for (size_t i = 1; argv[i] != NULL; i++) {
+		struct stat st;
+
+		if (argv[i][0] == '/' && stat(argv[i], &st) == 0 &&
+		    S_ISREG(st.st_mode) && (st.st_mode & 0111) &&
+		    check_one_program(argv[i], cause) == -1)
+			return -1;
+	}
 	return 0;
 }

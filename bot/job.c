@@ -41,6 +41,7 @@
 #include "remote.h"
 #include "restore.h"
 #include "retention.h"
+#include "script.h"
 #include "util.h"
 
 volatile sig_atomic_t job_cancelled;
@@ -108,6 +109,21 @@ result_fail(cJSON *r, const char *cause)
 	cJSON_AddStringToObject(r, "error", job_cancelled ?
 	    "cancelled" : cause);
 	return r;
+}
+
+/* A script's run, for the report: how it ended, its last lines, log. */
+static void
+result_script_facts(cJSON *result, const cJSON *manifest)
+{
+	static const char *const keys[] = { "exit", "output", "log" };
+
+	for (size_t i = 0; i < nitems(keys); i++) {
+		const char *v = json_str(manifest, keys[i]);
+
+		if (v != NULL && cJSON_GetObjectItemCaseSensitive(result,
+		    keys[i]) == NULL)
+			cJSON_AddStringToObject(result, keys[i], v);
+	}
 }
 
 /* Load the encryption key when one is configured. */
@@ -253,6 +269,7 @@ job_sync(const struct config *cfg, const struct target *t,
 		if (cJSON_IsArray(d) && cJSON_GetArraySize(d) > 0)
 			cJSON_AddItemToObject(result, "warnings",
 			    cJSON_Duplicate(d, 1));
+		result_script_facts(result, manifest);
 		cJSON_AddNumberToObject(result, "transferred",
 		    json_num(manifest, "transferred"));
 		cJSON_AddNumberToObject(result, "bytes",
@@ -273,8 +290,8 @@ job_sync(const struct config *cfg, const struct target *t,
 	return result;
 }
 
-cJSON *
-job_backup(const struct config *cfg, const char *target,
+static cJSON *
+backup_run(const struct config *cfg, const char *target,
     const struct job_out *o)
 {
 	const struct target *t = config_target(cfg, target);
@@ -420,6 +437,7 @@ job_backup(const struct config *cfg, const char *target,
 	say(o, "info", "backup %s written: %llu bytes", id,
 	    (unsigned long long)out_bytes);
 
+	result_script_facts(result, manifest);
 	cJSON_AddStringToObject(result, "file", name);
 	cJSON_AddNumberToObject(result, "bytes", (double)out_bytes);
 	cJSON_AddNumberToObject(result, "bytes_raw", (double)in_bytes);
@@ -942,8 +960,8 @@ media_record(const struct config *cfg, const struct target *t,
 	return good;
 }
 
-cJSON *
-job_restore(const struct config *cfg, const char *target, const char *id,
+static cJSON *
+restore_run(const struct config *cfg, const char *target, const char *id,
     const struct restore_opts *opts, const struct job_out *o)
 {
 	const struct target *t = config_target(cfg, target);
@@ -1429,6 +1447,15 @@ job_main(const struct config *cfg, int argc, char **argv)
 	const char *status;
 	int ok;
 
+	/* who started this job, for the operators' scripts (script.h) */
+	if (getenv("BACKUPBOT_TRIGGER") != NULL &&
+	    (!strcmp(getenv("BACKUPBOT_TRIGGER"), "schedule") ||
+	    !strcmp(getenv("BACKUPBOT_TRIGGER"), "chat")))
+		script_trigger = getenv("BACKUPBOT_TRIGGER");
+	if (getenv("BACKUPBOT_JOB") != NULL &&
+	    strspn(getenv("BACKUPBOT_JOB"), "0123456789") ==
+	    strlen(getenv("BACKUPBOT_JOB")) && *getenv("BACKUPBOT_JOB"))
+		script_job = getenv("BACKUPBOT_JOB");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_cancel;
 	sigaction(SIGTERM, &sa, NULL);
@@ -1464,4 +1491,137 @@ job_main(const struct config *cfg, int argc, char **argv)
 	cJSON_AddItemToObject(line, "result", result);
 	emit(line);
 	return ok ? 0 : 1;
+}
+
+/* ---- hooks ------------------------------------------------------------ */
+
+static void
+result_warn(cJSON *result, const char *text)
+{
+	cJSON *w = cJSON_GetObjectItemCaseSensitive(result, "warnings");
+
+	if (w == NULL)
+		w = cJSON_AddArrayToObject(result, "warnings");
+	cJSON_AddItemToArray(w, cJSON_CreateString(text));
+}
+
+/* The backup's data file, for BACKUPBOT_FILE (NULL when none). */
+static char *
+result_file(const struct config *cfg, const struct target *t,
+    const cJSON *result)
+{
+	const char *f = json_str(result, "file");
+
+	return f == NULL ? NULL : xasprintf("%s/%s/%s", cfg->backup_dir,
+	    t->name, f);
+}
+
+/*
+ * Run a hook; on failure say so in the job's log.  0 or -1 with *cause
+ * (which hook, how it ended, its last lines).
+ */
+static int
+hook(const struct config *cfg, const struct target *t, const char *which,
+    char *const *argv, const char *id, const char *status, const char *file,
+    const struct job_out *o, char **cause)
+{
+	/* what runs after the job (maintenance mode off) runs even after
+	   a cancel, within its hook_timeout */
+	static volatile sig_atomic_t never;
+
+	if (argv == NULL)
+		return 0;
+	say(o, "info", "running %s %s", which, argv[0]);
+	if (script_hook(cfg, t, which, argv, id, status, file,
+	    str_startswith(which, "pre_") ? &job_cancelled : &never, NULL,
+	    cause) == 0)
+		return 0;
+	say(o, "warning", "%s", *cause);
+	return -1;
+}
+
+/*
+ * A backup between its hooks: a failing pre_hook fails the job before
+ * anything runs; a failing post_hook makes it partial; on_failure_hook
+ * runs after any failure (a failed pre_hook included).
+ */
+cJSON *
+job_backup(const struct config *cfg, const char *target,
+    const struct job_out *o)
+{
+	const struct target *t = config_target(cfg, target);
+	cJSON *result;
+	char *cause = NULL, *file;
+	const char *status;
+
+	if (t == NULL)
+		return backup_run(cfg, target, o);
+	if (hook(cfg, t, "pre_hook", t->pre_hook, NULL, "started", NULL, o,
+	    &cause) == -1) {
+		result = result_new(t->name, backend_for(t)->kind);
+		result_fail(result, job_cancelled ? "cancelled" : cause);
+		cJSON_AddNumberToObject(result, "duration", 0);
+		free(cause);
+		cause = NULL;
+	} else
+		result = backup_run(cfg, target, o);
+	status = json_text(result, "status");
+	file = result_file(cfg, t, result);
+	if (!strcmp(status, "ok") || !strcmp(status, "partial")) {
+		if (hook(cfg, t, "post_hook", t->post_hook, json_str(result,
+		    "id"), status, file, o, &cause) == -1) {
+			char *w = xasprintf("the backup is good, but %s",
+			    cause);
+
+			result_warn(result, w);
+			free(w);
+			cJSON_ReplaceItemInObjectCaseSensitive(result,
+			    "status", cJSON_CreateString("partial"));
+		}
+	} else if (hook(cfg, t, "on_failure_hook", t->on_failure_hook,
+	    json_str(result, "id"), status, file, o, &cause) == -1)
+		result_warn(result, cause);
+	free(cause);
+	free(file);
+	return result;
+}
+
+/*
+ * A restore between its hooks (maintenance mode on, off): a failing
+ * pre_restore_hook stops it before anything is touched;
+ * post_restore_hook runs whatever the outcome, and its failure is noted.
+ */
+cJSON *
+job_restore(const struct config *cfg, const char *target, const char *id,
+    const struct restore_opts *opts, const struct job_out *o)
+{
+	const struct target *t = config_target(cfg, target);
+	cJSON *result, *notes;
+	char *cause = NULL, *msg;
+
+	if (t == NULL || opts->drill)
+		return restore_run(cfg, target, id, opts, o);
+	if (hook(cfg, t, "pre_restore_hook", t->pre_restore_hook, id,
+	    "started", NULL, o, &cause) == -1) {
+		result = result_new(t->name, backend_for(t)->kind);
+		msg = xasprintf("%s; nothing was restored", cause);
+		result_fail(result, msg);
+		cJSON_AddNumberToObject(result, "duration", 0);
+		free(msg);
+		free(cause);
+		cause = NULL;
+	} else
+		result = restore_run(cfg, target, id, opts, o);
+	if (hook(cfg, t, "post_restore_hook", t->post_restore_hook,
+	    json_str(result, "id") ? json_str(result, "id") : id,
+	    json_text(result, "status"), NULL, o, &cause) == -1) {
+		if ((notes = cJSON_GetObjectItemCaseSensitive(result,
+		    "notes")) == NULL)
+			notes = cJSON_AddArrayToObject(result, "notes");
+		msg = xasprintf("⚠️ %s", cause);
+		cJSON_AddItemToArray(notes, cJSON_CreateString(msg));
+		free(msg);
+	}
+	free(cause);
+	return result;
 }

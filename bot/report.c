@@ -350,12 +350,12 @@ report_summary(const struct config *cfg, time_t now, struct msg *m)
 		msg_text(m, "• ");
 		msg_code(m, t->name);
 		msg_textf(m, " (%s): ", config_kind_name(t->kind));
-		if (t->kind == TARGET_MEDIA)
+		if (config_records_runs(t))
 			report_runs(m, cfg, t, now);
 		else
 			report_backups(m, cfg, t, now);
 		report_drill(m, cfg, t, now);
-		report_trend(m, &ts.v[i], t->kind == TARGET_MEDIA);
+		report_trend(m, &ts.v[i], config_records_runs(t));
 	}
 	if (cause != NULL) {
 		msg_nl(m);
