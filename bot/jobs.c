@@ -614,7 +614,9 @@ job_start(struct jobs *js, struct job *j)
 	j->started_at = time(NULL);
 	j->started_mono = mono_ms();
 	/* for the operators' scripts and hooks (script.h) */
-	env[0] = j->scheduled ? "BACKUPBOT_TRIGGER=schedule" :
+	/* (the scheduler marks j->scheduled only after submitting it) */
+	env[0] = j->scheduled || !strcmp(j->requester, "schedule") ?
+	    "BACKUPBOT_TRIGGER=schedule" :
 	    "BACKUPBOT_TRIGGER=chat";
 	snprintf(number, sizeof(number), "BACKUPBOT_JOB=%d", j->number);
 	env[1] = number;

@@ -49,7 +49,8 @@ struct spec {
 	const struct target	*t;
 	const char		*what;		/* "command", "pre_hook" */
 	char *const		*argv;
-	const char		*id;		/* log name, BACKUPBOT_ID */
+	const char		*id;		/* BACKUPBOT_ID, or NULL */
+	const char		*log_name;	/* the log: NAME.log */
 	const char		*status;	/* BACKUPBOT_STATUS or NULL */
 	const char		*file;		/* BACKUPBOT_FILE or NULL */
 	long			 timeout;	/* seconds */
@@ -250,8 +251,8 @@ log_open(const struct spec *s, char **path)
 	if (dir_make(dir, 0700) == 0) {
 		logs_rotate(dir);
 		*path = strcmp(s->what, "command") == 0 ?
-		    xasprintf("%s/%s.log", dir, s->id) :
-		    xasprintf("%s/%s.%s.log", dir, s->id, s->what);
+		    xasprintf("%s/%s.log", dir, s->log_name) :
+		    xasprintf("%s/%s.%s.log", dir, s->log_name, s->what);
 		fd = open(*path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
 		    O_NOFOLLOW, 0600);
 		if (fd == -1) {
@@ -517,7 +518,8 @@ script_hook(const struct config *cfg, const struct target *t,
 	s.t = t;
 	s.what = which;
 	s.argv = argv;
-	s.id = id != NULL ? id : (log_id = catalog_new_id(t->name,
+	s.id = id;
+	s.log_name = id != NULL ? id : (log_id = catalog_new_id(t->name,
 	    time(NULL)));
 	s.status = status;
 	s.file = file;
@@ -550,6 +552,7 @@ spec_for(struct spec *s, struct job_ctx *ctx, const char *what,
 	s->what = what;
 	s->argv = argv;
 	s->id = ctx->id;
+	s->log_name = ctx->id;
 	s->timeout = ctx->target->timeout > 0 ? ctx->target->timeout :
 	    ctx->cfg->job_timeout;
 	s->stdin_fd = -1;

@@ -211,7 +211,9 @@ target_line(struct bot *bot, const struct target *t, struct msg *m)
 			    (time_t)json_num(good, "started")));
 			cli_duration(dur, sizeof(dur), json_num(good, "ended") -
 			    json_num(good, "started"));
-			msg_textf(m, "last good sync %s ago, %s", age, dur);
+			msg_textf(m, "last good %s %s ago, %s",
+			    t->kind == TARGET_SCRIPT ? "run" : "sync", age,
+			    dur);
 		}
 		cJSON_Delete(last);
 		cJSON_Delete(good);
