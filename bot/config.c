@@ -171,24 +171,36 @@ static const struct key_def keys[] = {
 	{ "script", T(retry_delay), K_DURATION, 10, 86400, NULL },
 	{ "script", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
 	{ "script", T(healthcheck_url), K_STRING, 0, 0, NULL },
+	{ "postgres", T(env), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(workdir), K_STRING, 0, 0, NULL },
+	{ "postgres", T(user), K_STRING, 0, 0, NULL },
 	{ "postgres", T(pre_hook), K_ARGV, 0, 0, NULL },
 	{ "postgres", T(post_hook), K_ARGV, 0, 0, NULL },
 	{ "postgres", T(on_failure_hook), K_ARGV, 0, 0, NULL },
 	{ "postgres", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
 	{ "postgres", T(post_restore_hook), K_ARGV, 0, 0, NULL },
 	{ "postgres", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "redis", T(env), K_ARGV, 0, 0, NULL },
+	{ "redis", T(workdir), K_STRING, 0, 0, NULL },
+	{ "redis", T(user), K_STRING, 0, 0, NULL },
 	{ "redis", T(pre_hook), K_ARGV, 0, 0, NULL },
 	{ "redis", T(post_hook), K_ARGV, 0, 0, NULL },
 	{ "redis", T(on_failure_hook), K_ARGV, 0, 0, NULL },
 	{ "redis", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
 	{ "redis", T(post_restore_hook), K_ARGV, 0, 0, NULL },
 	{ "redis", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "media", T(env), K_ARGV, 0, 0, NULL },
+	{ "media", T(workdir), K_STRING, 0, 0, NULL },
+	{ "media", T(user), K_STRING, 0, 0, NULL },
 	{ "media", T(pre_hook), K_ARGV, 0, 0, NULL },
 	{ "media", T(post_hook), K_ARGV, 0, 0, NULL },
 	{ "media", T(on_failure_hook), K_ARGV, 0, 0, NULL },
 	{ "media", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
 	{ "media", T(post_restore_hook), K_ARGV, 0, 0, NULL },
 	{ "media", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "files", T(env), K_ARGV, 0, 0, NULL },
+	{ "files", T(workdir), K_STRING, 0, 0, NULL },
+	{ "files", T(user), K_STRING, 0, 0, NULL },
 	{ "files", T(pre_hook), K_ARGV, 0, 0, NULL },
 	{ "files", T(post_hook), K_ARGV, 0, 0, NULL },
 	{ "files", T(on_failure_hook), K_ARGV, 0, 0, NULL },
@@ -402,14 +414,11 @@ set_argv(struct parser *p, const struct key_def *k, char ***field,
 		}
 		return;
 	}
+	/* owner and permissions: in validate_programs, once user is known */
 	if (argv[0][0] != '/')
 		perr(p, line, "%s: '%.60s' must be an absolute path (the "
 		    "program that runs is checked: owner and permissions)",
 		    k->key, argv[0]);
-	else if (p->check_files && config_check_program(argv, &cause) == -1) {
-		perr(p, line, "%s: %s", k->key, cause);
-		free(cause);
-	}
 }
 
 static void
@@ -781,6 +790,39 @@ key_line(struct parser *p, const char *key)
 	return 0;
 }
 
+/* The programs of t (command, hooks): see config_check_program. */
+static void
+validate_programs(struct parser *p, const struct target *t)
+{
+	const struct {
+		const char	*key;
+		char *const	*argv;
+	} progs[] = {
+		{ "command", t->command },
+		{ "restore_command", t->restore_command },
+		{ "pre_hook", t->pre_hook },
+		{ "post_hook", t->post_hook },
+		{ "on_failure_hook", t->on_failure_hook },
+		{ "pre_restore_hook", t->pre_restore_hook },
+		{ "post_restore_hook", t->post_restore_hook },
+	};
+	char *cause = NULL;
+
+	if (t->user != NULL && getpwnam(t->user) == NULL) {
+		perr(p, t->line, "[%s %s]: user '%s' does not exist",
+		    config_kind_name(t->kind), t->name, t->user);
+		return;
+	}
+	for (size_t i = 0; i < nitems(progs); i++) {
+		if (progs[i].argv == NULL || progs[i].argv[0][0] != '/' ||
+		    config_check_program(progs[i].argv, t->user, &cause) == 0)
+			continue;
+		perr(p, t->line, "[%s %s] %s: %s", config_kind_name(t->kind),
+		    t->name, progs[i].key, cause);
+		free(cause);
+	}
+}
+
 static void
 validate_script(struct parser *p, struct target *t)
 {
@@ -793,12 +835,6 @@ validate_script(struct parser *p, struct target *t)
 		perr(p, t->line, "[script %s]: restore_command, keep and "
 		    "remotes need output = backup (with output = log the "
 		    "script's output is a log, not a backup)", t->name);
-	if (t->workdir != NULL && t->workdir[0] != '/')
-		perr(p, t->line, "[script %s]: workdir '%s' must be an absolute "
-		    "path", t->name, t->workdir);
-	if (t->user != NULL && p->check_files && getpwnam(t->user) == NULL)
-		perr(p, t->line, "[script %s]: user '%s' does not exist",
-		    t->name, t->user);
 }
 
 static void
@@ -852,6 +888,12 @@ validate_targets(struct parser *p)
 		}
 		if (t->kind == TARGET_SCRIPT)
 			validate_script(p, t);
+		if (t->workdir != NULL && t->workdir[0] != '/')
+			perr(p, t->line, "[%s %s]: workdir '%s' must be an "
+			    "absolute path", config_kind_name(t->kind), t->name,
+			    t->workdir);
+		if (p->check_files)
+			validate_programs(p, t);
 		if (t->kind == TARGET_FILES && t->paths.n == 0)
 			perr(p, t->line, "[files %s]: paths is required",
 			    t->name);
@@ -1148,15 +1190,19 @@ config_records_runs(const struct target *t)
 	    strcmp(t->output, "backup") != 0);
 }
 
-/* Owned by root or us, not writable by group or others (0 / -1). */
+/*
+ * Owned by root, us, or the user it runs as (uid; -1: none), and not
+ * writable by group or others (0 / -1).
+ */
 static int
 check_owner(const char *what, const char *path, const struct stat *st,
-    int sticky_ok, char **cause)
+    int sticky_ok, uid_t uid, char **cause)
 {
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+	if (st->st_uid != 0 && st->st_uid != geteuid() && st->st_uid != uid) {
 		*cause = xasprintf("%s %s belongs to uid %u: it must belong to "
-		    "root or to the user backupbot runs as (uid %u)", what,
-		    path, (unsigned)st->st_uid, (unsigned)geteuid());
+		    "root or to the user backupbot runs as (uid %u)%s", what,
+		    path, (unsigned)st->st_uid, (unsigned)geteuid(),
+		    uid != (uid_t)-1 ? " or to the target's user" : "");
 		return -1;
 	}
 	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
@@ -1172,7 +1218,7 @@ check_owner(const char *what, const char *path, const struct stat *st,
 }
 
 static int
-check_one_program(const char *path, char **cause)
+check_one_program(const char *path, uid_t uid, char **cause)
 {
 	struct stat st;
 	char *copy, *dir;
@@ -1186,7 +1232,7 @@ check_one_program(const char *path, char **cause)
 		*cause = xasprintf("%s is not an executable file", path);
 		return -1;
 	}
-	if (check_owner("the program", path, &st, 0, cause) == -1)
+	if (check_owner("the program", path, &st, 0, uid, cause) == -1)
 		return -1;
 	copy = xstrdup(path);
 	dir = dirname(copy);
@@ -1194,27 +1240,37 @@ check_one_program(const char *path, char **cause)
 		*cause = xasprintf("%s: %s", dir, strerror(errno));
 		r = -1;
 	} else
-		r = check_owner("the directory", dir, &st, 1, cause);
+		r = check_owner("the directory", dir, &st, 1, uid, cause);
 	free(copy);
 	return r;
 }
 
 int
-config_check_program(char *const *argv, char **cause)
+config_check_program(char *const *argv, const char *user, char **cause)
 {
+	struct passwd *pw;
+	uid_t uid = (uid_t)-1;
+
 	*cause = NULL;
+	if (user != NULL) {
+		if ((pw = getpwnam(user)) == NULL) {
+			*cause = xasprintf("user %s does not exist", user);
+			return -1;
+		}
+		uid = pw->pw_uid;
+	}
 	if (argv == NULL || argv[0] == NULL || argv[0][0] != '/') {
 		*cause = xstrdup("the program must be an absolute path");
 		return -1;
 	}
-	if (check_one_program(argv[0], cause) == -1)
+	if (check_one_program(argv[0], uid, cause) == -1)
 		return -1;
 	for (size_t i = 1; argv[i] != NULL; i++) {
 		struct stat st;
 
 		if (argv[i][0] == '/' && stat(argv[i], &st) == 0 &&
 		    S_ISREG(st.st_mode) && (st.st_mode & 0111) &&
-		    check_one_program(argv[i], cause) == -1)
+		    check_one_program(argv[i], uid, cause) == -1)
 			return -1;
 	}
 	return 0;

@@ -87,7 +87,8 @@ struct target {
 	char		*healthcheck_url; /* pinged on start, success, fail */
 
 	/*
-	 * script: the operator's own program.  Every argv below comes from
+	 * script: the operator's own program (env, workdir and user also
+	 * apply to every kind's hooks).  Every argv below comes from
 	 * the config file only (split like chat arguments, never given to a
 	 * shell), NULL-terminated, NULL when unset.
 	 */
@@ -188,13 +189,15 @@ int config_records_runs(const struct target *t);
 
 /*
  * Check an operator's program before it may run: argv[0] an absolute
- * path to an executable regular file, owned by root or by us, not
+ * path to an executable regular file, owned by root, by us or by user
+ * (the target's `user`, who runs it; NULL: none), not
  * writable by group or others, in a directory with the same rules (or
  * sticky); the same for later arguments that are absolute paths to
  * executable files (a script handed to an interpreter).  0, or -1 with
  * *cause.
  */
-int config_check_program(char *const *argv, char **cause);
+int config_check_program(char *const *argv, const char *user,
+    char **cause);
 
 /* Parse "90", "90s", "5m", "2h", "1d" into seconds; -1 on error. */
 long config_parse_duration(const char *s);

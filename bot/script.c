@@ -608,7 +608,8 @@ script_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
 {
 	backend_fact(manifest, "command", cJSON_CreateString(
 	    ctx->target->command[0]));
-	return config_check_program(ctx->target->command, cause);
+	return config_check_program(ctx->target->command,
+	    ctx->target->user, cause);
 }
 
 static int
@@ -664,7 +665,8 @@ script_restore(struct job_ctx *ctx, const cJSON *manifest, const char *raw,
 		    t->name);
 		return -1;
 	}
-	if (config_check_program(t->restore_command, cause) == -1)
+	if (config_check_program(t->restore_command, t->user,
+	    cause) == -1)
 		return -1;
 	spec_for(&s, ctx, "restore_command", t->restore_command);
 	if ((s.stdin_fd = open(raw, O_RDONLY | O_CLOEXEC)) == -1) {
@@ -691,9 +693,10 @@ script_probe(struct job_ctx *ctx, cJSON *out, char **cause)
 {
 	const struct target *t = ctx->target;
 
-	if (config_check_program(t->command, cause) == -1 ||
+	if (config_check_program(t->command, t->user, cause) == -1 ||
 	    (t->restore_command != NULL &&
-	    config_check_program(t->restore_command, cause) == -1))
+	    config_check_program(t->restore_command, t->user,
+	    cause) == -1))
 		return -1;
 	cJSON_AddStringToObject(out, "command", t->command[0]);
 	return 0;

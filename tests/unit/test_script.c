@@ -11,8 +11,10 @@
 
 #include <sys/stat.h>
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "config.h"
@@ -222,7 +224,7 @@ test_program_permissions(void **state)
 	(void)state;
 	assert_int_equal(chmod(dir, 0755), 0);
 	tu_write_str(prog, "#!/bin/sh\necho hi\n", 0755);
-	assert_int_equal(config_check_program(argv, &cause), 0);
+	assert_int_equal(config_check_program(argv, NULL, &cause), 0);
 	conf = xasprintf(GOOD_MATRIX "[script s]\ncommand = %s --flag\n"
 	    "[files f]\npaths = /etc\npre_hook = /bin/sh %s\n", prog, prog);
 	c = parse(conf, &errs, 1);
@@ -234,44 +236,63 @@ test_program_permissions(void **state)
 
 	/* world-writable: refused, with the fix */
 	assert_int_equal(chmod(prog, 0757), 0);
-	assert_int_equal(config_check_program(argv, &cause), -1);
+	assert_int_equal(config_check_program(argv, NULL, &cause), -1);
 	assert_non_null(strstr(cause, "writable by everyone"));
 	assert_non_null(strstr(cause, "chmod go-w"));
 	free(cause);
 	c = parse(conf, &errs, 1);
 	assert_null(c);
-	assert_true(has_error_part(&errs, "t.conf:8: command: the program "));
+	assert_true(has_error_part(&errs, "t.conf:7: [script s] command: the "
+	    "program "));
 	/* a script handed to an interpreter is checked too */
-	assert_true(has_error_part(&errs, "t.conf:11: pre_hook: the program "));
+	assert_true(has_error_part(&errs, "t.conf:9: [files f] pre_hook: the "
+	    "program "));
 	config_errors_release(&errs);
 
 	/* group-writable */
 	assert_int_equal(chmod(prog, 0775), 0);
-	assert_int_equal(config_check_program(argv, &cause), -1);
+	assert_int_equal(config_check_program(argv, NULL, &cause), -1);
 	assert_non_null(strstr(cause, "writable by its group"));
 	free(cause);
 
 	/* a directory anyone can write to (not sticky): replaceable */
 	assert_int_equal(chmod(prog, 0755), 0);
 	assert_int_equal(chmod(dir, 0777), 0);
-	assert_int_equal(config_check_program(argv, &cause), -1);
+	assert_int_equal(config_check_program(argv, NULL, &cause), -1);
 	assert_non_null(strstr(cause, "the directory"));
 	free(cause);
 	assert_int_equal(chmod(dir, 01777), 0);
-	assert_int_equal(config_check_program(argv, &cause), 0);
+	assert_int_equal(config_check_program(argv, NULL, &cause), 0);
 	assert_int_equal(chmod(dir, 0755), 0);
 
 	/* not executable, missing, relative */
 	assert_int_equal(chmod(prog, 0644), 0);
-	assert_int_equal(config_check_program(argv, &cause), -1);
+	assert_int_equal(config_check_program(argv, NULL, &cause), -1);
 	assert_non_null(strstr(cause, "not an executable file"));
 	free(cause);
 	argv[0] = "/nonexistent/x";
-	assert_int_equal(config_check_program(argv, &cause), -1);
+	assert_int_equal(config_check_program(argv, NULL, &cause), -1);
 	free(cause);
 	argv[0] = "x";
-	assert_int_equal(config_check_program(argv, &cause), -1);
+	assert_int_equal(config_check_program(argv, NULL, &cause), -1);
 	free(cause);
+
+	/* owned by someone else: refused, unless it runs as them */
+	assert_int_equal(chmod(prog, 0755), 0);
+	argv[0] = prog;
+	if (geteuid() == 0 && getpwnam("nobody") != NULL) {
+		struct passwd *pw = getpwnam("nobody");
+
+		assert_int_equal(chown(prog, pw->pw_uid, pw->pw_gid), 0);
+		assert_int_equal(config_check_program(argv, NULL, &cause), -1);
+		assert_non_null(strstr(cause, "must belong to root"));
+		free(cause);
+		assert_int_equal(config_check_program(argv, "nobody", &cause),
+		    0);
+		assert_int_equal(config_check_program(argv, "no-such-user-x",
+		    &cause), -1);
+		free(cause);
+	}
 
 	free(conf);
 	free(prog);
