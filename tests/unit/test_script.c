@@ -22,14 +22,6 @@
 #include "util.h"
 #include "testutil.h"
 
-#define GOOD_MATRIX \
-	"[matrix]\n" \
-	"homeserver = https://matrix.example.org\n" \
-	"user_id = @backupbot:example.org\n" \
-	"access_token_file = /etc/backupbot/token\n" \
-	"rooms = !ops:example.org\n" \
-	"admins = @alice:example.org\n"
-
 static struct config *
 parse(const char *text, struct config_errors *errs, int check_files)
 {
