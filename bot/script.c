@@ -487,14 +487,23 @@ done:
 	return rc;
 }
 
-/* "pre_hook /usr/bin/x exited with status 1:\nlast lines" */
+/*
+ * "pre_hook /usr/bin/x exited with status 1:\nlast lines", its lines cut
+ * to half the tail: with a script's own lines, the job's result line
+ * stays within what the daemon reads (jobs.c).
+ */
 static char *
 failure_text(const struct spec *s, const struct script_result *r)
 {
+	char *lines, *text;
+
 	if (*r->output == '\0')
 		return xasprintf("%s %s %s", s->what, s->argv[0], r->how);
-	return xasprintf("%s %s %s:\n%s", s->what, s->argv[0], r->how,
-	    r->output);
+	lines = script_clean_text(r->output, strlen(r->output),
+	    SCRIPT_TAIL_BYTES / 2);
+	text = xasprintf("%s %s %s:\n%s", s->what, s->argv[0], r->how, lines);
+	free(lines);
+	return text;
 }
 
 int
