@@ -276,13 +276,17 @@ report_runs(struct msg *m, const struct config *cfg,
 
 	catalog_last_runs(cfg, t->name, &last, &good);
 	if (good == NULL)
-		msg_text(m, "no good sync yet");
+		msg_text(m, t->kind == TARGET_SCRIPT ? "no good run yet" :
+		    "no good sync yet");
 	else {
 		cli_age(age, sizeof(age), difftime(now,
 		    (time_t)json_num(good, "started")));
 		cli_size(size, sizeof(size), json_num(good, "bytes"));
-		msg_textf(m, "last good sync %s ago, %s copied; the "
-		    "destinations hold the latest copy", age, size);
+		if (t->kind == TARGET_SCRIPT)
+			msg_textf(m, "last good run %s ago", age);
+		else
+			msg_textf(m, "last good sync %s ago, %s copied; the "
+			    "destinations hold the latest copy", age, size);
 	}
 	/* a newer run that was not good */
 	if (last != NULL && (good == NULL || strcmp(json_text(last, "id"),
