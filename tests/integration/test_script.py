@@ -270,3 +270,27 @@ def check_refuses_a_world_writable_script(t):
     p = subprocess.run([BACKUPBOT, '-c', b.conf, 'run'], capture_output=True, text=True,
                        timeout=30)
     check(p.returncode != 0 and 'writable by everyone' in p.stderr, p.stderr)
+
+
+@test
+def script_runs_as_its_user_when_the_bot_is_root(t):
+    if os.geteuid() != 0:
+        print('    (skipped: needs root to drop to another user)')
+        return
+    import pwd
+    nobody = pwd.getpwnam('nobody')
+    who = script(t, 'who.sh', 'echo "uid=$(id -u) gid=$(id -g) home=$HOME"\n')
+    b = configure(t, '[script who]\ncommand = %s\nuser = nobody\n' % who)
+    r = shell(b, 'backup', 'who')
+    check(r.returncode == 0 and 'uid=%d gid=%d home=%s' % (nobody.pw_uid, nobody.pw_gid,
+                                                       nobody.pw_dir) in r.stdout,
+          r.stdout + r.stderr)
+    # a file of that user's is accepted: it runs as them anyway
+    os.chown(who, nobody.pw_uid, nobody.pw_gid)
+    r = shell(b, 'check')
+    check('is valid' in r.stdout + r.stderr and 'belongs to uid' not in r.stdout + r.stderr,
+          r.stdout + r.stderr)
+    b = configure(t, '[script who]\ncommand = %s\n' % who)
+    r = shell(b, 'check')
+    check(r.returncode != 0 and 'belongs to uid %d' % nobody.pw_uid in r.stdout + r.stderr,
+          r.stdout + r.stderr)
