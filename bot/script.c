@@ -434,6 +434,7 @@ run_spec(const struct spec *s, struct script_result *r, char **cause)
 			drain(&p.err_fd, buf, 64 * 1024, s, &k, 0, NULL,
 			    &failed);
 	}
+	r->unread = p.out_fd != -1;
 	if (p.out_fd != -1)
 		close(p.out_fd);
 	if (p.err_fd != -1)
@@ -647,6 +648,12 @@ script_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 		record(manifest, &r);
 		if (!r.ok) {
 			*cause = failure_text(&s, &r);
+			rc = -1;
+		} else if (r.leftovers || r.unread) {
+			/* what it left behind may have been writing the stream */
+			*cause = xasprintf("%s exited, but a process it started "
+			    "was still running and was killed: the stream may "
+			    "be incomplete, so it is not kept", s.argv[0]);
 			rc = -1;
 		}
 	}

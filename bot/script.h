@@ -50,6 +50,8 @@ struct script_result {
 	int	 timed_out;
 	int	 cancelled;
 	int	 leftovers;	/* its process group outlived it: killed */
+	int	 unread;	/* its output was still open when it ended
+				   and the drain gave up (SCRIPT_DRAIN_MS) */
 	char	*how;		/* "exited with status 3", "timed out after
 				   10s and was stopped (...)" */
 	char	*output;	/* last lines, escaped for JSON/chat use */

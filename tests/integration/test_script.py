@@ -294,3 +294,16 @@ def script_runs_as_its_user_when_the_bot_is_root(t):
     r = shell(b, 'check')
     check(r.returncode != 0 and 'belongs to uid %d' % nobody.pw_uid in r.stdout + r.stderr,
           r.stdout + r.stderr)
+
+
+@test
+def output_backup_is_not_kept_when_the_script_leaves_a_writer_behind(t):
+    # the script exits while a child of its still writes the stream
+    dump = script(t, 'dump.sh', '(echo first; sleep 3605; echo second) &\necho header\nexit 0\n')
+    b = configure(t, '[script half]\ncommand = %s\noutput = backup\n' % dump)
+    r = shell(b, 'backup', 'half')
+    check(r.returncode == 1 and 'FAILED half' in r.stdout and
+          'stream may be incomplete' in r.stdout, r.stdout + r.stderr)
+    d = os.path.join(t.tmp, 'backups', 'half')
+    check(not os.path.isdir(d) or os.listdir(d) == [], 'kept: %r' % os.listdir(d))
+    wait_gone('sleep 3605', 5)
