@@ -84,6 +84,9 @@ child_setup(const struct proc_as *as)
 		return -1;
 	if (as->uid != (uid_t)-1 && setuid(as->uid) == -1)
 		return -1;
+	/* a change of user clears the death signal: set it again */
+	if (as->uid != (uid_t)-1)
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (as->dir != NULL && chdir(as->dir) == -1)
 		return -1;
 	return 0;

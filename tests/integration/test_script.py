@@ -295,6 +295,20 @@ def script_runs_as_its_user_when_the_bot_is_root(t):
     check(r.returncode != 0 and 'belongs to uid %d' % nobody.pw_uid in r.stdout + r.stderr,
           r.stdout + r.stderr)
 
+    # the job killed with -9: the script, another user's now, still dies
+    # with it (a change of user clears the death signal; it is set again)
+    hang = script(t, 'hang.sh', 'exec sleep 3606\n')
+    b = configure(t, '[script hang]\ncommand = %s\nuser = nobody\n' % hang)
+    p = subprocess.Popen([BACKUPBOT, '-c', b.conf, 'backup', 'hang'], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    deadline = time.time() + 15
+    while not pgrep('sleep 3606'):
+        check(time.time() < deadline and p.poll() is None, 'the script never started')
+        time.sleep(0.05)
+    p.kill()
+    p.wait()
+    wait_gone('sleep 3606', 5)
+
 
 @test
 def output_backup_is_not_kept_when_the_script_leaves_a_writer_behind(t):
