@@ -119,6 +119,12 @@ print_result(const cJSON *r)
 		    json_num(r, "transferred"),
 		    json_num(r, "transferred") == 1 ? "" : "s", size,
 		    json_num(r, "deleted"), dur);
+	} else if ((!strcmp(status, "ok") || !strcmp(status, "partial")) &&
+	    json_str(r, "exit") != NULL && json_str(r, "file") == NULL) {
+		/* a script run (output = log) */
+		printf("%s %s: %s, %s in %s\n", !strcmp(status, "ok") ? "ok" :
+		    "PARTIAL", json_text(r, "target"), json_text(r, "id"),
+		    json_text(r, "exit"), dur);
 	} else if (!strcmp(status, "ok") || !strcmp(status, "partial")) {
 		printf("%s %s: %s, %s in %s, blake2b %.16s…\n",
 		    !strcmp(status, "ok") ? "ok" : "PARTIAL", json_text(r, "target"),
@@ -139,6 +145,10 @@ print_result(const cJSON *r)
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "warnings"))
 		printf("  warning: %s\n", cJSON_IsString(it) ?
 		    it->valuestring : "?");
+	if (*json_text(r, "output"))
+		printf("  output (last lines):\n%s\n", json_text(r, "output"));
+	if (*json_text(r, "log"))
+		printf("  full output in %s\n", json_text(r, "log"));
 }
 
 int

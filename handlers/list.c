@@ -26,15 +26,19 @@ list_target(struct msg *m, const struct config *cfg, const struct target *t,
 	size_t n;
 	time_t now = time(NULL);
 
-	if (t->kind == TARGET_MEDIA) {
+	if (config_records_runs(t)) {
 		cJSON *last, *good;
 		char age[16];
 
 		catalog_last_runs(cfg, t->name, &last, &good);
 		msg_nl(m);
 		msg_bold(m, t->name);
-		msg_textf(m, " (media, synced to %zu destination(s), only the "
-		    "latest copy kept): ", t->destinations.n);
+		if (t->kind == TARGET_SCRIPT)
+			msg_text(m, " (script, its output kept as logs in "
+			    "state_dir/logs): ");
+		else
+			msg_textf(m, " (media, synced to %zu destination(s), "
+			    "only the latest copy kept): ", t->destinations.n);
 		if (last == NULL)
 			msg_text(m, "never run");
 		else {

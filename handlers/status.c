@@ -98,7 +98,7 @@ problems(struct bot *bot, const struct runs *runs, const cJSON *probe,
 			catalog_free(list, nb);
 			continue;
 		}
-		if (t->kind == TARGET_MEDIA) {
+		if (config_records_runs(t)) {
 			cJSON *last, *lg;
 
 			catalog_last_runs(cfg, t->name, &last, &lg);
@@ -199,18 +199,21 @@ target_line(struct bot *bot, const struct target *t, struct msg *m)
 	msg_text(m, "• ");
 	msg_code(m, t->name);
 	msg_textf(m, " (%s): ", config_kind_name(t->kind));
-	if (t->kind == TARGET_MEDIA) {
+	if (config_records_runs(t)) {
 		cJSON *last, *good;
 
 		catalog_last_runs(cfg, t->name, &last, &good);
 		if (good == NULL)
-			msg_text(m, "no good sync yet");
+			msg_text(m, t->kind == TARGET_SCRIPT ? "no good run yet" :
+			    "no good sync yet");
 		else {
 			human_age(age, sizeof(age), difftime(now,
 			    (time_t)json_num(good, "started")));
 			human_duration(dur, sizeof(dur), json_num(good, "ended") -
 			    json_num(good, "started"));
-			msg_textf(m, "last good sync %s ago, %s", age, dur);
+			msg_textf(m, "last good %s %s ago, %s",
+			    t->kind == TARGET_SCRIPT ? "run" : "sync", age,
+			    dur);
 		}
 		cJSON_Delete(last);
 		cJSON_Delete(good);
@@ -327,6 +330,9 @@ facts_line(const struct target *t, const cJSON *f, struct msg *m)
 		    "reachable")) ? "✗" : "✓", cJSON_IsTrue(
 		    cJSON_GetObjectItem(f, "source_empty")) ? "reachable but "
 		    "EMPTY" : "reachable");
+		break;
+	case TARGET_SCRIPT:
+		msg_textf(m, "✓ %s ready", json_text(f, "command"));
 		break;
 	case TARGET_FILES:
 		msg_text(m, "✓ paths readable");

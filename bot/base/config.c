@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,13 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "argv.h"
 #include "config.h"
 #include "cron.h"
 #include "util.h"
 
 enum key_type {
 	K_STRING, K_LIST, K_DURATION, K_INT, K_BOOL, K_SECRET, K_ENUM, K_KEEP,
-	K_CONNINFO, K_CRON, K_TZ
+	K_CONNINFO, K_CRON, K_TZ, K_ARGV
 };
 
 /* Which struct a key's offset is into. */
@@ -147,6 +151,67 @@ static const struct key_def keys[] = {
 	{ "files", T(retry_delay), K_DURATION, 10, 86400, NULL },
 	{ "files", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
 	{ "files", T(healthcheck_url), K_STRING, 0, 0, NULL },
+	{ "script", T(command),		  K_ARGV, 0, 0, NULL },
+	{ "script", T(restore_command),	  K_ARGV, 0, 0, NULL },
+	{ "script", T(env),		  K_ARGV, 0, 0, NULL },
+	{ "script", T(workdir),		  K_STRING, 0, 0, NULL },
+	{ "script", T(user),		  K_STRING, 0, 0, NULL },
+	{ "script", T(output),		  K_ENUM, 0, 0, "log|backup" },
+	{ "script", T(timeout),		  K_DURATION, 1, 7 * 86400, NULL },
+	{ "script", T(compression),	  K_ENUM, 0, 0, "zstd|none" },
+	{ "script", T(level),		  K_INT, 1, 19, NULL },
+	{ "script", OWN_TARGET, "keep", offsetof(struct target, keep_text),
+	    K_KEEP, 0, 0, NULL },
+	{ "script", T(remotes),		  K_LIST, 0, 0, NULL },
+	{ "script", T(schedule), K_CRON, 0, 0, NULL },
+	{ "script", T(timezone), K_TZ, 0, 0, NULL },
+	{ "script", T(catch_up), K_BOOL, 0, 0, NULL },
+	{ "script", T(retries), K_INT, 0, 20, NULL },
+	{ "script", T(retry_delay), K_DURATION, 10, 86400, NULL },
+	{ "script", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
+	{ "script", T(healthcheck_url), K_STRING, 0, 0, NULL },
+	{ "postgres", T(env), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(workdir), K_STRING, 0, 0, NULL },
+	{ "postgres", T(user), K_STRING, 0, 0, NULL },
+	{ "postgres", T(pre_hook), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(post_hook), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(on_failure_hook), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(post_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "postgres", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "redis", T(env), K_ARGV, 0, 0, NULL },
+	{ "redis", T(workdir), K_STRING, 0, 0, NULL },
+	{ "redis", T(user), K_STRING, 0, 0, NULL },
+	{ "redis", T(pre_hook), K_ARGV, 0, 0, NULL },
+	{ "redis", T(post_hook), K_ARGV, 0, 0, NULL },
+	{ "redis", T(on_failure_hook), K_ARGV, 0, 0, NULL },
+	{ "redis", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "redis", T(post_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "redis", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "media", T(env), K_ARGV, 0, 0, NULL },
+	{ "media", T(workdir), K_STRING, 0, 0, NULL },
+	{ "media", T(user), K_STRING, 0, 0, NULL },
+	{ "media", T(pre_hook), K_ARGV, 0, 0, NULL },
+	{ "media", T(post_hook), K_ARGV, 0, 0, NULL },
+	{ "media", T(on_failure_hook), K_ARGV, 0, 0, NULL },
+	{ "media", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "media", T(post_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "media", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "files", T(env), K_ARGV, 0, 0, NULL },
+	{ "files", T(workdir), K_STRING, 0, 0, NULL },
+	{ "files", T(user), K_STRING, 0, 0, NULL },
+	{ "files", T(pre_hook), K_ARGV, 0, 0, NULL },
+	{ "files", T(post_hook), K_ARGV, 0, 0, NULL },
+	{ "files", T(on_failure_hook), K_ARGV, 0, 0, NULL },
+	{ "files", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "files", T(post_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "files", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "script", T(pre_hook), K_ARGV, 0, 0, NULL },
+	{ "script", T(post_hook), K_ARGV, 0, 0, NULL },
+	{ "script", T(on_failure_hook), K_ARGV, 0, 0, NULL },
+	{ "script", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "script", T(post_restore_hook), K_ARGV, 0, 0, NULL },
+	{ "script", T(hook_timeout), K_DURATION, 1, 86400, NULL },
 	{ "remote", R(path),		  K_STRING, 0, 0, NULL },
 };
 #undef O
@@ -169,6 +234,7 @@ static const struct {
 	{ "redis",	1, OWN_TARGET, TARGET_REDIS },
 	{ "media",	1, OWN_TARGET, TARGET_MEDIA },
 	{ "files",	1, OWN_TARGET, TARGET_FILES },
+	{ "script",	1, OWN_TARGET, TARGET_SCRIPT },
 	{ "remote",	1, OWN_REMOTE, 0 },
 };
 
@@ -316,6 +382,53 @@ conninfo_has_password(const char *v)
 	return at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL;
 }
 
+/*
+ * An operator's command line: split like chat arguments (quotes,
+ * backslashes), never given to a shell.  env holds NAME=value words; a
+ * program's files are checked when check_files is set.
+ */
+static void
+set_argv(struct parser *p, const struct key_def *k, char ***field,
+    const char *v, int line)
+{
+	char **argv, *cause = NULL;
+	int argc;
+
+	if ((argc = argv_split(v, &argv, &cause)) == -1) {
+		perr(p, line, "%s: %s", k->key, cause);
+		free(cause);
+		return;
+	}
+	if (argc == 0) {
+		perr(p, line, "%s: empty value", k->key);
+		free(argv);
+		return;
+	}
+	strv_free(*field);
+	*field = argv;
+	if (!strcmp(k->key, "env")) {
+		for (int i = 0; i < argc; i++) {
+			size_t n = strcspn(argv[i], "=");
+
+			if (argv[i][n] != '=' || n == 0 ||
+			    strspn(argv[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "abcdefghijklmnopqrstuvwxyz0123456789_") != n ||
+			    (argv[i][0] >= '0' && argv[i][0] <= '9'))
+				perr(p, line, "env: '%.40s' is not NAME=value",
+				    argv[i]);
+			else if (!strncmp(argv[i], "BACKUPBOT_", 10))
+				perr(p, line, "env: %.*s is set by backupbot",
+				    (int)n, argv[i]);
+		}
+		return;
+	}
+	/* owner and permissions: in validate_programs, once user is known */
+	if (argv[0][0] != '/')
+		perr(p, line, "%s: '%.60s' must be an absolute path (the "
+		    "program that runs is checked: owner and permissions)",
+		    k->key, argv[0]);
+}
+
 static void
 set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 {
@@ -441,6 +554,9 @@ set_value(struct parser *p, const struct key_def *k, const char *v, int line)
 		free(copy);
 		break;
 	}
+	case K_ARGV:
+		set_argv(p, k, (char ***)field, v, line);
+		break;
 	case K_DURATION:
 		d = config_parse_duration(v);
 		if (d < 0 || d < k->min || d > k->max)
@@ -681,6 +797,53 @@ key_line(struct parser *p, const char *key)
 	return 0;
 }
 
+/* The programs of t (command, hooks): see config_check_program. */
+static void
+validate_programs(struct parser *p, const struct target *t)
+{
+	const struct {
+		const char	*key;
+		char *const	*argv;
+	} progs[] = {
+		{ "command", t->command },
+		{ "restore_command", t->restore_command },
+		{ "pre_hook", t->pre_hook },
+		{ "post_hook", t->post_hook },
+		{ "on_failure_hook", t->on_failure_hook },
+		{ "pre_restore_hook", t->pre_restore_hook },
+		{ "post_restore_hook", t->post_restore_hook },
+	};
+	char *cause = NULL;
+
+	if (t->user != NULL && getpwnam(t->user) == NULL) {
+		perr(p, t->line, "[%s %s]: user '%s' does not exist",
+		    config_kind_name(t->kind), t->name, t->user);
+		return;
+	}
+	for (size_t i = 0; i < nitems(progs); i++) {
+		if (progs[i].argv == NULL || progs[i].argv[0][0] != '/' ||
+		    config_check_program(progs[i].argv, t->user, &cause) == 0)
+			continue;
+		perr(p, t->line, "[%s %s] %s: %s", config_kind_name(t->kind),
+		    t->name, progs[i].key, cause);
+		free(cause);
+	}
+}
+
+static void
+validate_script(struct parser *p, struct target *t)
+{
+	int backup = !strcmp(t->output, "backup");
+
+	if (t->command == NULL)
+		perr(p, t->line, "[script %s]: command is required", t->name);
+	if (!backup && (t->restore_command != NULL || t->keep.set ||
+	    t->remotes.n > 0))
+		perr(p, t->line, "[script %s]: restore_command, keep and "
+		    "remotes need output = backup (with output = log the "
+		    "script's output is a log, not a backup)", t->name);
+}
+
 static void
 validate_targets(struct parser *p)
 {
@@ -728,6 +891,14 @@ validate_targets(struct parser *p)
 				    config_kind_name(t->kind), t->name, cause);
 			free(cause);
 		}
+		if (t->kind == TARGET_SCRIPT)
+			validate_script(p, t);
+		if (t->workdir != NULL && t->workdir[0] != '/')
+			perr(p, t->line, "[%s %s]: workdir '%s' must be an "
+			    "absolute path", config_kind_name(t->kind), t->name,
+			    t->workdir);
+		if (p->check_files)
+			validate_programs(p, t);
 		if (t->kind == TARGET_FILES && t->paths.n == 0)
 			perr(p, t->line, "[files %s]: paths is required",
 			    t->name);
@@ -862,6 +1033,8 @@ target_defaults(struct target *t, enum target_kind kind)
 	t->retries = 2;
 	t->retry_delay = 30 * 60;
 	t->redis_server = xstrdup("redis-server");
+	t->output = xstrdup("log");
+	t->hook_timeout = 10 * 60;
 }
 
 static void
@@ -887,6 +1060,9 @@ free_fields(char *base, enum owner owner)
 			break;
 		case K_LIST:
 			strlist_release((struct strlist *)field);
+			break;
+		case K_ARGV:
+			strv_free(*(char ***)field);
 			break;
 		default:
 			break;
@@ -1009,5 +1185,98 @@ config_is_admin(const struct config *cfg, const char *mxid)
 	for (size_t i = 0; i < cfg->admins.n; i++)
 		if (!strcmp(cfg->admins.v[i], mxid))
 			return 1;
+	return 0;
+}
+
+int
+config_records_runs(const struct target *t)
+{
+	return t->kind == TARGET_MEDIA || (t->kind == TARGET_SCRIPT &&
+	    strcmp(t->output, "backup") != 0);
+}
+
+/*
+ * Owned by root, us, or the user it runs as (uid; -1: none), and not
+ * writable by group or others (0 / -1).
+ */
+static int
+check_owner(const char *what, const char *path, const struct stat *st,
+    int sticky_ok, uid_t uid, char **cause)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid() && st->st_uid != uid) {
+		*cause = xasprintf("%s %s belongs to uid %u: it must belong to "
+		    "root or to the user backupbot runs as (uid %u)%s", what,
+		    path, (unsigned)st->st_uid, (unsigned)geteuid(),
+		    uid != (uid_t)-1 ? " or to the target's user" : "");
+		return -1;
+	}
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(sticky_ok && (st->st_mode & S_ISVTX))) {
+		*cause = xasprintf("%s %s is writable by %s (mode %04o): "
+		    "anyone who can change it runs code as backupbot (chmod "
+		    "go-w %s)", what, path, (st->st_mode & S_IWOTH) ?
+		    "everyone" : "its group", (unsigned)(st->st_mode & 07777),
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_one_program(const char *path, uid_t uid, char **cause)
+{
+	struct stat st;
+	char *copy, *dir;
+	int r;
+
+	if (stat(path, &st) == -1) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+		*cause = xasprintf("%s is not an executable file", path);
+		return -1;
+	}
+	if (check_owner("the program", path, &st, 0, uid, cause) == -1)
+		return -1;
+	copy = xstrdup(path);
+	dir = dirname(copy);
+	if (stat(dir, &st) == -1) {
+		*cause = xasprintf("%s: %s", dir, strerror(errno));
+		r = -1;
+	} else
+		r = check_owner("the directory", dir, &st, 1, uid, cause);
+	free(copy);
+	return r;
+}
+
+int
+config_check_program(char *const *argv, const char *user, char **cause)
+{
+	struct passwd *pw;
+	uid_t uid = (uid_t)-1;
+
+	*cause = NULL;
+	if (user != NULL) {
+		if ((pw = getpwnam(user)) == NULL) {
+			*cause = xasprintf("user %s does not exist", user);
+			return -1;
+		}
+		uid = pw->pw_uid;
+	}
+	if (argv == NULL || argv[0] == NULL || argv[0][0] != '/') {
+		*cause = xstrdup("the program must be an absolute path");
+		return -1;
+	}
+	if (check_one_program(argv[0], uid, cause) == -1)
+		return -1;
+	for (size_t i = 1; argv[i] != NULL; i++) {
+		struct stat st;
+
+		if (argv[i][0] == '/' && stat(argv[i], &st) == 0 &&
+		    S_ISREG(st.st_mode) && (st.st_mode & 0111) &&
+		    check_one_program(argv[i], uid, cause) == -1)
+			return -1;
+	}
 	return 0;
 }

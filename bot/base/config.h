@@ -27,7 +27,8 @@ struct remote {
 	int		 line;
 };
 
-enum target_kind { TARGET_POSTGRES, TARGET_REDIS, TARGET_MEDIA, TARGET_FILES };
+enum target_kind { TARGET_POSTGRES, TARGET_REDIS, TARGET_MEDIA, TARGET_FILES,
+	TARGET_SCRIPT };
 
 /* [postgres NAME] and the other kinds: something to back up. */
 struct target {
@@ -84,6 +85,28 @@ struct target {
 	long		 retry_delay;	/* seconds */
 	long		 stale_after;	/* seconds; 0: from the schedule */
 	char		*healthcheck_url; /* pinged on start, success, fail */
+
+	/*
+	 * script: the operator's own program (env, workdir and user also
+	 * apply to every kind's hooks).  Every argv below comes from
+	 * the config file only (split like chat arguments, never given to a
+	 * shell), NULL-terminated, NULL when unset.
+	 */
+	char		**command;
+	char		**restore_command; /* output = backup: reads stdin */
+	char		**env;		/* NAME=value each */
+	char		*workdir;
+	char		*user;		/* drop to it when running as root */
+	char		*output;	/* log | backup */
+	long		 timeout;	/* seconds; 0: job_timeout */
+
+	/* hooks, on every kind of target */
+	char		**pre_hook;
+	char		**post_hook;
+	char		**on_failure_hook;
+	char		**pre_restore_hook;
+	char		**post_restore_hook;
+	long		 hook_timeout;	/* seconds, each hook */
 };
 
 struct config {
@@ -174,6 +197,24 @@ struct remote *config_remote(const struct config *cfg, const char *name);
 const char *config_kind_name(enum target_kind kind);
 /* 1 if s is a valid target or remote name: [a-z0-9_-], 1..32 chars. */
 int config_valid_name(const char *s);
+
+/*
+ * 1 if the target keeps records of runs (ID.run.json) rather than backup
+ * files: media, and scripts whose output is a log.
+ */
+int config_records_runs(const struct target *t);
+
+/*
+ * Check an operator's program before it may run: argv[0] an absolute
+ * path to an executable regular file, owned by root, by us or by user
+ * (the target's `user`, who runs it; NULL: none), not
+ * writable by group or others, in a directory with the same rules (or
+ * sticky); the same for later arguments that are absolute paths to
+ * executable files (a script handed to an interpreter).  0, or -1 with
+ * *cause.
+ */
+int config_check_program(char *const *argv, const char *user,
+    char **cause);
 
 /* Parse "90", "90s", "5m", "2h", "1d" into seconds; -1 on error. */
 long config_parse_duration(const char *s);

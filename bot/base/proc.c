@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -49,11 +50,56 @@ int
 proc_spawn(struct proc *p, const char *const *argv,
     const char *const *env_add, int flags, char **cause)
 {
+	size_t nenv = 0, nadd = 0;
+	char **env;
+	int r;
+
+	while (environ[nenv] != NULL)
+		nenv++;
+	while (env_add != NULL && env_add[nadd] != NULL)
+		nadd++;
+	env = xcalloc(nenv + nadd + 1, sizeof(*env));
+	nenv = 0;
+	for (size_t i = 0; environ[i] != NULL; i++)
+		if (!env_replaced(environ[i], env_add))
+			env[nenv++] = environ[i];
+	if (nadd > 0)
+		memcpy(env + nenv, env_add, nadd * sizeof(*env));
+	r = proc_spawn_as(p, argv, (const char *const *)env, NULL, flags,
+	    cause);
+	free(env);
+	return r;
+}
+
+/* In the child: become who `as` says (only async-signal-safe calls). */
+static int
+child_setup(const struct proc_as *as)
+{
+	if (as->stdin_fd != -1 && dup2(as->stdin_fd, 0) == -1)
+		return -1;
+	if (as->ngroups >= 0 && setgroups((size_t)as->ngroups,
+	    as->groups) == -1)
+		return -1;
+	if (as->gid != (gid_t)-1 && setgid(as->gid) == -1)
+		return -1;
+	if (as->uid != (uid_t)-1 && setuid(as->uid) == -1)
+		return -1;
+	/* a change of user clears the death signal: set it again */
+	if (as->uid != (uid_t)-1)
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (as->dir != NULL && chdir(as->dir) == -1)
+		return -1;
+	return 0;
+}
+
+int
+proc_spawn_as(struct proc *p, const char *const *argv,
+    const char *const *env, const struct proc_as *as, int flags,
+    char **cause)
+{
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	int report[2] = { -1, -1 };
 	pid_t parent = getpid();
-	size_t nenv = 0, nadd = 0;
-	char **env;
 	int child_errno;
 	ssize_t n;
 
@@ -67,21 +113,8 @@ proc_spawn(struct proc *p, const char *const *argv,
 		*cause = xasprintf("pipe: %s", strerror(errno));
 		goto fail;
 	}
-	while (environ[nenv] != NULL)
-		nenv++;
-	while (env_add != NULL && env_add[nadd] != NULL)
-		nadd++;
-	env = xcalloc(nenv + nadd + 1, sizeof(*env));
-	nenv = 0;
-	for (size_t i = 0; environ[i] != NULL; i++)
-		if (!env_replaced(environ[i], env_add))
-			env[nenv++] = environ[i];
-	if (nadd > 0)
-		memcpy(env + nenv, env_add, nadd * sizeof(*env));
-
 	if ((p->pid = fork()) == -1) {
 		*cause = xasprintf("fork: %s", strerror(errno));
-		free(env);
 		goto fail;
 	}
 	if (p->pid == 0) {
@@ -108,13 +141,17 @@ proc_spawn(struct proc *p, const char *const *argv,
 		}
 		if (err[1] != -1)
 			dup2(err[1], 2);
-		execvpe(argv[0], (char *const *)argv, env);
-		child_errno = errno;
+		if (as != NULL && child_setup(as) == -1)
+			child_errno = errno;
+		else {
+			execvpe(argv[0], (char *const *)argv,
+			    (char *const *)env);
+			child_errno = errno;
+		}
 		if (write(report[1], &child_errno, sizeof(child_errno)) < 0)
 			_exit(127);
 		_exit(127);
 	}
-	free(env);
 	close(report[1]);
 	report[1] = -1;
 	/* The child reports a failed exec; a clean close means it ran. */

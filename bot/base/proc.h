@@ -31,6 +31,30 @@ struct proc {
 int proc_spawn(struct proc *p, const char *const *argv,
     const char *const *env_add, int flags, char **cause);
 
+/*
+ * Who and where a child runs (operators' scripts): uid/gid (-1: ours),
+ * supplementary groups (ngroups -1: ours; resolve them before, the
+ * child may only make async-signal-safe calls), a working directory
+ * (NULL: ours) and a stdin (-1: ours, or PROC_STDIN's pipe).
+ */
+struct proc_as {
+	uid_t		 uid;
+	gid_t		 gid;
+	const gid_t	*groups;
+	int		 ngroups;
+	const char	*dir;
+	int		 stdin_fd;
+};
+
+/*
+ * proc_spawn with exactly env as the environment (not ours) and the
+ * child set up as `as` says (may be NULL).  A failure to become that
+ * user or enter that directory is reported like a failed exec.
+ */
+int proc_spawn_as(struct proc *p, const char *const *argv,
+    const char *const *env, const struct proc_as *as, int flags,
+    char **cause);
+
 /* Close our pipe ends and wait; *status as from waitpid.  0 or -1. */
 int proc_wait(struct proc *p, int *status);
 

@@ -350,11 +350,11 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	}
 	log_info("command from %s in %s: %.80s", ev->sender, room->id, line);
 	react(bot, room->id, ev->event_id, "👀");
-	if ((argc = cmd_tokenize(line, &argv, &cause)) <= 0) {
+	if ((argc = argv_split(line, &argv, &cause)) <= 0) {
 		reply_line(&ctx, "Cannot read that command: %s.",
 		    cause != NULL ? cause : "empty");
 		free(cause);
-		cmd_argv_free(argc, argv);
+		argv_free(argc, argv);
 		return;
 	}
 	ctx.argc = argc;
@@ -381,7 +381,7 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 		    "wanted.", bot->cfg->command_prefix, ce->name);
 	} else
 		ce->exec(&ctx);
-	cmd_argv_free(argc, argv);
+	argv_free(argc, argv);
 }
 
 /* ---- sync ------------------------------------------------------------- */

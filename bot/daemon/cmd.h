@@ -8,11 +8,13 @@
 
 #include <stddef.h>
 
+#include "argv.h"
+
 struct bot;
 struct msg;
 
-#define CMD_MAX_ARGS	32
-#define CMD_MAX_LEN	4096
+#define CMD_MAX_ARGS	ARGV_MAX_ARGS
+#define CMD_MAX_LEN	ARGV_MAX_LEN
 
 /* Never run from the backlog without a fresh request (e.g. restore). */
 #define CMD_DANGEROUS	0x1
@@ -43,25 +45,11 @@ struct cmd_entry {
 extern const struct cmd_entry *cmd_table[];
 
 /*
- * Split a command line into argv: whitespace separates words; '...' quotes
- * literally; "..." quotes with \" and \\ escapes; a backslash outside
- * quotes escapes the next character.  Input must be valid UTF-8 with no
- * control characters, at most CMD_MAX_LEN bytes and CMD_MAX_ARGS words.
- * Returns argc >= 0 with *argv allocated (cmd_argv_free), or -1 with
- * *cause set (caller frees).
- */
-int  cmd_tokenize(const char *line, char ***argv, char **cause);
-void cmd_argv_free(int argc, char **argv);
-
-/*
  * The command text of a message body, or NULL if it is not a command:
  * strips a reply fallback (leading "> " lines and the blank line after
  * them), then requires the prefix.  Returns a pointer into body.
  */
 const char *cmd_extract(const char *body, const char *prefix);
-
-/* 1 if s is valid UTF-8 without control characters. */
-int cmd_valid_text(const char *s, size_t len);
 
 /*
  * Find a command by name, alias or unique prefix.  On failure returns NULL

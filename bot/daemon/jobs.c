@@ -333,6 +333,32 @@ restore_summary(const struct config *js_cfg, const struct job *j,
 	}
 }
 
+/* A script's run (output = log): how it ended; its lines follow. */
+static void
+script_summary(const struct job *j, const cJSON *r, int ok, struct msg *m,
+    struct msg *e)
+{
+	const cJSON *it;
+	char dur[32];
+
+	human_duration(dur, sizeof(dur), json_num(r, "duration"));
+	msg_textf(m, "%s script %s %s in %s", ok ? "✅" : "⚠️", j->target,
+	    json_text(r, "exit"), dur);
+	msg_nl(m);
+	msg_code(m, json_text(r, "id"));
+	if (*json_text(r, "log")) {
+		msg_text(m, " · full output in ");
+		msg_code(m, json_text(r, "log"));
+	}
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r,
+	    "warnings")) {
+		msg_nl(m);
+		msg_textf(m, "⚠️ %s", cJSON_IsString(it) ? it->valuestring : "?");
+	}
+	msg_textf(e, "%s script %s: %s", ok ? "✅" : "⚠️", j->target,
+	    ok ? "done" : "partial");
+}
+
 static void
 summary(struct jobs *js, struct job *j, const char *crash)
 {
@@ -353,6 +379,9 @@ summary(struct jobs *js, struct job *j, const char *crash)
 	} else if (r != NULL && (j->kind == JOB_RESTORE ||
 	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "drill")))) {
 		restore_summary(js->bot->cfg, j, r, ok, &m, &e);
+	} else if ((ok || partial) && json_str(r, "exit") != NULL &&
+	    json_str(r, "file") == NULL) {
+		script_summary(j, r, ok, &m, &e);
 	} else if ((ok || partial) &&
 	    cJSON_GetObjectItemCaseSensitive(r, "destinations") != NULL) {
 		/* a media sync: what it copied where */
@@ -448,6 +477,11 @@ summary(struct jobs *js, struct job *j, const char *crash)
 		msg_textf(&e, "❌ %s of %s: failed", kind_word(j->kind),
 		    j->target);
 	}
+	/* an operator's program: its last lines (script.h bounds them) */
+	if (r != NULL && *json_text(r, "output")) {
+		msg_nl(&m);
+		msg_pre(&m, json_text(r, "output"));
+	}
 	if (j->progress_seq != 0)
 		js->ops->edit(js->bot, j->room, j->progress_seq, &e);
 	reply_in_thread(js, j, &m);
@@ -537,8 +571,8 @@ running_count(struct jobs *js)
 static void
 job_start(struct jobs *js, struct job *j)
 {
-	const char *argv[8 + JOB_MAX_ARGS];
-	char *cause = NULL;
+	const char *argv[8 + JOB_MAX_ARGS], *env[3];
+	char *cause = NULL, number[32];
 	struct proc p;
 	struct msg m;
 	int n = 0;
@@ -560,8 +594,16 @@ job_start(struct jobs *js, struct job *j)
 	argv[n] = NULL;
 	j->started_at = time(NULL);
 	j->started_mono = mono_ms();
+	/* for the operators' scripts and hooks (script.h) */
+	/* (the scheduler marks j->scheduled only after submitting it) */
+	env[0] = j->scheduled || !strcmp(j->requester, "schedule") ?
+	    "BACKUPBOT_TRIGGER=schedule" :
+	    "BACKUPBOT_TRIGGER=chat";
+	snprintf(number, sizeof(number), "BACKUPBOT_JOB=%d", j->number);
+	env[1] = number;
+	env[2] = NULL;
 	msg_init(&m);
-	if (proc_spawn(&p, argv, NULL, PROC_STDOUT | PROC_NEWGROUP,
+	if (proc_spawn(&p, argv, env, PROC_STDOUT | PROC_NEWGROUP,
 	    &cause) == -1) {
 		log_warnx("job %d: %s", j->number, cause);
 		msg_textf(&m, "❌ cannot start the %s of %s: %s",

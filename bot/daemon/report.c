@@ -276,13 +276,17 @@ report_runs(struct msg *m, const struct config *cfg,
 
 	catalog_last_runs(cfg, t->name, &last, &good);
 	if (good == NULL)
-		msg_text(m, "no good sync yet");
+		msg_text(m, t->kind == TARGET_SCRIPT ? "no good run yet" :
+		    "no good sync yet");
 	else {
 		human_age(age, sizeof(age), difftime(now,
 		    (time_t)json_num(good, "started")));
 		human_size(size, sizeof(size), json_num(good, "bytes"));
-		msg_textf(m, "last good sync %s ago, %s copied; the "
-		    "destinations hold the latest copy", age, size);
+		if (t->kind == TARGET_SCRIPT)
+			msg_textf(m, "last good run %s ago", age);
+		else
+			msg_textf(m, "last good sync %s ago, %s copied; the "
+			    "destinations hold the latest copy", age, size);
 	}
 	/* a newer run that was not good */
 	if (last != NULL && (good == NULL || strcmp(json_text(last, "id"),
@@ -350,12 +354,12 @@ report_summary(const struct config *cfg, time_t now, struct msg *m)
 		msg_text(m, "• ");
 		msg_code(m, t->name);
 		msg_textf(m, " (%s): ", config_kind_name(t->kind));
-		if (t->kind == TARGET_MEDIA)
+		if (config_records_runs(t))
 			report_runs(m, cfg, t, now);
 		else
 			report_backups(m, cfg, t, now);
 		report_drill(m, cfg, t, now);
-		report_trend(m, &ts.v[i], t->kind == TARGET_MEDIA);
+		report_trend(m, &ts.v[i], config_records_runs(t));
 	}
 	if (cause != NULL) {
 		msg_nl(m);

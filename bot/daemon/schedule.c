@@ -519,7 +519,7 @@ last_good(const struct config *cfg, const struct target *t)
 {
 	time_t at = 0;
 
-	if (t->kind == TARGET_MEDIA) {
+	if (config_records_runs(t)) {
 		cJSON *last, *good;
 
 		catalog_last_runs(cfg, t->name, &last, &good);

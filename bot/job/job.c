@@ -34,12 +34,14 @@
 #include "human.h"
 #include "json.h"
 #include "job.h"
+#include "job_parts.h"
 #include "log.h"
 #include "pipeline.h"
 #include "proc.h"
 #include "remote.h"
 #include "restore.h"
 #include "retention.h"
+#include "script.h"
 #include "util.h"
 #include "version.h"
 
@@ -69,11 +71,7 @@ ctx_log(struct job_ctx *c, const char *level, const char *msg)
 		o->log(o->arg, level, msg);
 }
 
-static void
-say(const struct job_out *o, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
+void
 say(const struct job_out *o, const char *level, const char *fmt, ...)
 {
 	va_list ap;
@@ -87,7 +85,7 @@ say(const struct job_out *o, const char *level, const char *fmt, ...)
 	free(s);
 }
 
-static cJSON *
+cJSON *
 result_new(const char *target, const char *kind)
 {
 	cJSON *r = cJSON_CreateObject();
@@ -99,7 +97,7 @@ result_new(const char *target, const char *kind)
 	return r;
 }
 
-static cJSON *
+cJSON *
 result_fail(cJSON *r, const char *cause)
 {
 	cJSON_ReplaceItemInObjectCaseSensitive(r, "status",
@@ -108,6 +106,21 @@ result_fail(cJSON *r, const char *cause)
 	cJSON_AddStringToObject(r, "error", job_cancelled ?
 	    "cancelled" : cause);
 	return r;
+}
+
+/* A script's run, for the report: how it ended, its last lines, log. */
+static void
+result_script_facts(cJSON *result, const cJSON *manifest)
+{
+	static const char *const keys[] = { "exit", "output", "log" };
+
+	for (size_t i = 0; i < nitems(keys); i++) {
+		const char *v = json_str(manifest, keys[i]);
+
+		if (v != NULL && cJSON_GetObjectItemCaseSensitive(result,
+		    keys[i]) == NULL)
+			cJSON_AddStringToObject(result, keys[i], v);
+	}
 }
 
 /* Load the encryption key when one is configured. */
@@ -253,6 +266,7 @@ job_sync(const struct config *cfg, const struct target *t,
 		if (cJSON_IsArray(d) && cJSON_GetArraySize(d) > 0)
 			cJSON_AddItemToObject(result, "warnings",
 			    cJSON_Duplicate(d, 1));
+		result_script_facts(result, manifest);
 		cJSON_AddNumberToObject(result, "transferred",
 		    json_num(manifest, "transferred"));
 		cJSON_AddNumberToObject(result, "bytes",
@@ -274,7 +288,7 @@ job_sync(const struct config *cfg, const struct target *t,
 }
 
 cJSON *
-job_backup(const struct config *cfg, const char *target,
+backup_run(const struct config *cfg, const char *target,
     const struct job_out *o)
 {
 	const struct target *t = config_target(cfg, target);
@@ -420,6 +434,7 @@ job_backup(const struct config *cfg, const char *target,
 	say(o, "info", "backup %s written: %llu bytes", id,
 	    (unsigned long long)out_bytes);
 
+	result_script_facts(result, manifest);
 	cJSON_AddStringToObject(result, "file", name);
 	cJSON_AddNumberToObject(result, "bytes", (double)out_bytes);
 	cJSON_AddNumberToObject(result, "bytes_raw", (double)in_bytes);
@@ -943,7 +958,7 @@ media_record(const struct config *cfg, const struct target *t,
 }
 
 cJSON *
-job_restore(const struct config *cfg, const char *target, const char *id,
+restore_run(const struct config *cfg, const char *target, const char *id,
     const struct restore_opts *opts, const struct job_out *o)
 {
 	const struct target *t = config_target(cfg, target);
@@ -1408,6 +1423,15 @@ job_main(const struct config *cfg, int argc, char **argv)
 	const char *status;
 	int ok;
 
+	/* who started this job, for the operators' scripts (script.h) */
+	if (getenv("BACKUPBOT_TRIGGER") != NULL &&
+	    (!strcmp(getenv("BACKUPBOT_TRIGGER"), "schedule") ||
+	    !strcmp(getenv("BACKUPBOT_TRIGGER"), "chat")))
+		script_trigger = getenv("BACKUPBOT_TRIGGER");
+	if (getenv("BACKUPBOT_JOB") != NULL &&
+	    strspn(getenv("BACKUPBOT_JOB"), "0123456789") ==
+	    strlen(getenv("BACKUPBOT_JOB")) && *getenv("BACKUPBOT_JOB"))
+		script_job = getenv("BACKUPBOT_JOB");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_cancel;
 	sigaction(SIGTERM, &sa, NULL);

@@ -67,6 +67,8 @@ backend_fact(cJSON *m, const char *key, cJSON *item)
 const struct backend *
 backend_for(const struct target *t)
 {
+	if (t->kind == TARGET_SCRIPT && !config_records_runs(t))
+		return &backend_script_backup;
 	return backend_for_kind(t->kind);
 }
 
@@ -82,6 +84,8 @@ backend_for_kind(enum target_kind kind)
 		return &backend_files;
 	case TARGET_MEDIA:
 		return &backend_media;
+	case TARGET_SCRIPT:
+		return &backend_script;
 	}
 	return NULL;
 }

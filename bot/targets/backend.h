@@ -136,6 +136,10 @@ extern const struct backend backend_files;
  */
 extern const struct backend backend_media;
 
+/* [script NAME]: output = log, and output = backup (script.h). */
+extern const struct backend backend_script;
+extern const struct backend backend_script_backup;
+
 const struct backend *backend_for(const struct target *t);
 const struct backend *backend_for_kind(enum target_kind kind);
 

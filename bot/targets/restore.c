@@ -185,6 +185,20 @@ restore_check(const struct target *t, const struct restore_opts *o,
 			}
 		}
 		break;
+	case TARGET_SCRIPT:
+		if (o->into != NULL || o->replace) {
+			*cause = xasprintf("%s's backup goes to its "
+			    "restore_command on stdin; --into and --replace "
+			    "do not apply", t->name);
+			return -1;
+		}
+		if (t->restore_command == NULL) {
+			*cause = xasprintf("%s has no restore_command: set one "
+			    "in its [script %s] section (with output = "
+			    "backup) to restore it", t->name, t->name);
+			return -1;
+		}
+		break;
 	}
 	return 0;
 }
@@ -259,7 +273,19 @@ restore_steps(const struct target *t, const struct restore_opts *o,
 		    "missing files are copied; nothing is overwritten or "
 		    "deleted"));
 		break;
+	case TARGET_SCRIPT:
+		step(&v, &n, xasprintf("run %s with the backup on its stdin; "
+		    "any exit status but 0 fails the restore",
+		    t->restore_command != NULL ? t->restore_command[0] : "?"));
+		break;
 	}
+	if (t->pre_restore_hook != NULL)
+		step(&v, &n, xasprintf("before anything else: run "
+		    "pre_restore_hook %s; if it fails, nothing is restored",
+		    t->pre_restore_hook[0]));
+	if (t->post_restore_hook != NULL)
+		step(&v, &n, xasprintf("at the end, whatever the outcome: run "
+		    "post_restore_hook %s", t->post_restore_hook[0]));
 	return v;
 }
 

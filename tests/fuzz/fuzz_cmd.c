@@ -1,6 +1,6 @@
 /*
  * fuzz_cmd.c - libFuzzer target for the command line side: cmd_extract,
- * cmd_tokenize, cmd_find, cmd_distance and cmd_valid_text on a message
+ * argv_split, cmd_find, cmd_distance and argv_valid_text on a message
  * body (the input, as a NUL-terminated string).
  *
  * Besides "no crash, no leak, no UB" it checks what the tokenizer
@@ -21,7 +21,7 @@ static void
 check_line(const char *line)
 {
 	char **argv = NULL, *cause = NULL, *suggest = NULL;
-	int argc = cmd_tokenize(line, &argv, &cause);
+	int argc = argv_split(line, &argv, &cause);
 
 	if (argc < 0) {
 		if (cause == NULL || argv != NULL)
@@ -35,7 +35,7 @@ check_line(const char *line)
 	for (int i = 0; i < argc; i++) {
 		size_t n = strlen(argv[i]);
 
-		if (n > strlen(line) || !cmd_valid_text(argv[i], n))
+		if (n > strlen(line) || !argv_valid_text(argv[i], n))
 			abort();
 	}
 	if (argc > 0) {
@@ -60,7 +60,7 @@ check_line(const char *line)
 				abort();
 		}
 	}
-	cmd_argv_free(argc, argv);
+	argv_free(argc, argv);
 }
 
 int
@@ -73,7 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	body[size] = '\0';
 
 	/* the raw bytes, length-delimited (may contain NULs) */
-	(void)cmd_valid_text((const char *)data, size);
+	(void)argv_valid_text((const char *)data, size);
 
 	/* the whole body as a command line */
 	check_line(body);

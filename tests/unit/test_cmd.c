@@ -25,7 +25,7 @@ expect_words(const char *line, const char **want)
 
 	while (want[n] != NULL)
 		n++;
-	argc = cmd_tokenize(line, &argv, &cause);
+	argc = argv_split(line, &argv, &cause);
 	if (argc != n)
 		print_message("line [%s]: argc %d (%s), wanted %d\n", line,
 		    argc, cause ? cause : "no cause", n);
@@ -35,7 +35,7 @@ expect_words(const char *line, const char **want)
 	for (int i = 0; i < n; i++)
 		assert_string_equal(argv[i], want[i]);
 	assert_null(argv[n]);	/* argv is NULL-terminated */
-	cmd_argv_free(argc, argv);
+	argv_free(argc, argv);
 }
 
 #define WORDS(...) ((const char *[]){ __VA_ARGS__, NULL })
@@ -47,7 +47,7 @@ expect_fail(const char *line, const char *want_cause)
 	char **argv = (char **)0x1, *cause = NULL;
 	int argc;
 
-	argc = cmd_tokenize(line, &argv, &cause);
+	argc = argv_split(line, &argv, &cause);
 	assert_int_equal(argc, -1);
 	assert_null(argv);
 	assert_non_null(cause);
@@ -75,17 +75,17 @@ test_empty(void **state)
 	char **argv = NULL, *cause = NULL;
 
 	(void)state;
-	assert_int_equal(cmd_tokenize("", &argv, &cause), 0);
+	assert_int_equal(argv_split("", &argv, &cause), 0);
 	assert_null(cause);
 	assert_non_null(argv);
 	assert_null(argv[0]);
-	cmd_argv_free(0, argv);
+	argv_free(0, argv);
 
-	assert_int_equal(cmd_tokenize(" \t \n ", &argv, &cause), 0);
+	assert_int_equal(argv_split(" \t \n ", &argv, &cause), 0);
 	assert_null(cause);
-	cmd_argv_free(0, argv);
+	argv_free(0, argv);
 
-	cmd_argv_free(0, NULL);		/* harmless */
+	argv_free(0, NULL);		/* harmless */
 }
 
 static void
@@ -194,7 +194,7 @@ test_invalid_utf8(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < nitems(bad); i++) {
-		assert_int_equal(cmd_valid_text(bad[i], strlen(bad[i])), 0);
+		assert_int_equal(argv_valid_text(bad[i], strlen(bad[i])), 0);
 		expect_fail(bad[i], BAD_TEXT);
 	}
 }
@@ -203,15 +203,15 @@ static void
 test_valid_text(void **state)
 {
 	(void)state;
-	assert_int_equal(cmd_valid_text("", 0), 1);
-	assert_int_equal(cmd_valid_text("a\tb\nc", 5), 1);
-	assert_int_equal(cmd_valid_text("bäckup 🚀", strlen("bäckup 🚀")), 1);
+	assert_int_equal(argv_valid_text("", 0), 1);
+	assert_int_equal(argv_valid_text("a\tb\nc", 5), 1);
+	assert_int_equal(argv_valid_text("bäckup 🚀", strlen("bäckup 🚀")), 1);
 	/* the length is honoured: a multibyte sequence cut by len */
-	assert_int_equal(cmd_valid_text("ä", 1), 0);
-	assert_int_equal(cmd_valid_text("🚀", 3), 0);
-	assert_int_equal(cmd_valid_text("🚀", 4), 1);
+	assert_int_equal(argv_valid_text("ä", 1), 0);
+	assert_int_equal(argv_valid_text("🚀", 3), 0);
+	assert_int_equal(argv_valid_text("🚀", 4), 1);
 	/* an embedded NUL is a control character */
-	assert_int_equal(cmd_valid_text("a\0b", 3), 0);
+	assert_int_equal(argv_valid_text("a\0b", 3), 0);
 }
 
 static void
@@ -223,9 +223,9 @@ test_max_len(void **state)
 	(void)state;
 	memset(line, 'a', CMD_MAX_LEN);
 	line[CMD_MAX_LEN] = '\0';
-	assert_int_equal(cmd_tokenize(line, &argv, &cause), 1);
+	assert_int_equal(argv_split(line, &argv, &cause), 1);
 	assert_int_equal(strlen(argv[0]), CMD_MAX_LEN);
-	cmd_argv_free(1, argv);
+	argv_free(1, argv);
 
 	line[CMD_MAX_LEN] = 'a';
 	line[CMD_MAX_LEN + 1] = '\0';
@@ -247,10 +247,10 @@ test_max_args(void **state)
 	for (i = 0; i < CMD_MAX_ARGS; i++)
 		off += (size_t)snprintf(line + off, sizeof(line) - off, "w%d ",
 		    i % 10);
-	assert_int_equal(cmd_tokenize(line, &argv, &cause), CMD_MAX_ARGS);
+	assert_int_equal(argv_split(line, &argv, &cause), CMD_MAX_ARGS);
 	assert_string_equal(argv[CMD_MAX_ARGS - 1], "w1");
 	assert_null(argv[CMD_MAX_ARGS]);
-	cmd_argv_free(CMD_MAX_ARGS, argv);
+	argv_free(CMD_MAX_ARGS, argv);
 
 	/* one word more, even as the very last one */
 	snprintf(line + off, sizeof(line) - off, "x");
@@ -260,8 +260,8 @@ test_max_args(void **state)
 	/* trailing whitespace after the maximum is fine */
 	line[off] = '\0';
 	snprintf(line + off, sizeof(line) - off, "   ");
-	assert_int_equal(cmd_tokenize(line, &argv, &cause), CMD_MAX_ARGS);
-	cmd_argv_free(CMD_MAX_ARGS, argv);
+	assert_int_equal(argv_split(line, &argv, &cause), CMD_MAX_ARGS);
+	argv_free(CMD_MAX_ARGS, argv);
 }
 
 /* ---- cmd_extract ------------------------------------------------------ */

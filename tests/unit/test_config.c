@@ -21,14 +21,6 @@
 
 #define MALFORMED "malformed section header (expected [name] or [kind name])"
 
-#define GOOD_MATRIX \
-	"[matrix]\n" \
-	"homeserver = https://matrix.example.org\n" \
-	"user_id = @backupbot:example.org\n" \
-	"access_token_file = /etc/backupbot/token\n" \
-	"rooms = !ops:example.org\n" \
-	"admins = @alice:example.org\n"
-
 static struct config *
 parse(const char *text, struct config_errors *errs)
 {

@@ -82,7 +82,7 @@ entities_whole(const char *html)
 static int
 valid_utf8(const char *s)
 {
-	return cmd_valid_text(s, strlen(s));
+	return argv_valid_text(s, strlen(s));
 }
 
 static void

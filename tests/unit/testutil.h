@@ -26,6 +26,15 @@
 
 #include "util.h"
 
+/* A valid [matrix] section, 6 lines: config tests add to it. */
+#define GOOD_MATRIX \
+	"[matrix]\n" \
+	"homeserver = https://matrix.example.org\n" \
+	"user_id = @backupbot:example.org\n" \
+	"access_token_file = /etc/backupbot/token\n" \
+	"rooms = !ops:example.org\n" \
+	"admins = @alice:example.org\n"
+
 /* A fresh directory under $TMPDIR (or /tmp); the caller frees the path. */
 static inline char *
 tu_mkdtemp(void)
