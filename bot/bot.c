@@ -230,7 +230,7 @@ offline_add(struct bot *bot, const char *room_id, const struct mx_event *ev,
 	item = cJSON_CreateObject();
 	cJSON_AddStringToObject(item, "sender", ev->sender);
 	cJSON_AddStringToObject(item, "command", cmdline);
-	cJSON_AddNumberToObject(item, "ts", (double)ev->ts);
+	cJSON_AddNumberToObject(item, "ts", (double)ev->when);
 	cJSON_AddStringToObject(item, "why", why);
 	cJSON_AddItemToArray(list, item);
 }
@@ -291,6 +291,14 @@ offline_flush(struct bot *bot)
 	bot->offline = NULL;
 }
 
+/* Older than backlog_max_age, judged by the event's age on our clock. */
+static int
+too_old(const struct bot *bot, const struct mx_event *ev)
+{
+	return ev->when > 0 &&
+	    now_ms() - ev->when > bot->cfg->backlog_max_age * 1000;
+}
+
 void
 bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
     int backlog)
@@ -302,6 +310,16 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	char **argv = NULL;
 	int argc;
 
+	/*
+	 * The time rule: nothing from before this state_dir's first start is
+	 * ever executed, whichever sync batch (a stale cached one, a replay, a
+	 * rejoin) brings it.  ev->when is dated with the server's age, so a
+	 * skewed clock neither runs history nor drops new commands.
+	 */
+	if (ev->when > 0 && ev->when < bot->first_start)
+		return;
+	if (ev->redacted)
+		return;		/* withdrawn before we saw it */
 	if (!strcmp(ev->type, "m.reaction") &&
 	    strcmp(ev->sender, bot->user_id) != 0 && ev->event_id[0] == '$') {
 		/* ✅/❌ on a restore plan; from admins only */
@@ -329,21 +347,22 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 		log_warnx("refused a command from %s in %s: not an admin%s",
 		    ev->sender, room->id, bot->cfg->min_power_level >= 0 ?
 		    " or below min_power_level" : "");
-		if (!backlog && !refused_recently(bot, ev->sender, mono_ms()))
+		if (!backlog && !too_old(bot, ev) &&
+		    !refused_recently(bot, ev->sender, mono_ms()))
 			reply_line(&ctx, "Sorry, %s: only the configured "
 			    "admins can give me commands.", ev->sender);
 		return;
 	}
-	if (backlog && ev->ts > 0 &&
-	    now_ms() - ev->ts > bot->cfg->backlog_max_age * 1000) {
+	if (too_old(bot, ev)) {
 		char *first = xstrndup(line, strcspn(line, "\n"));
 		char *shown = xasprintf("%s%s", bot->cfg->command_prefix,
 		    first);
 
 		free(first);
 
-		log_info("not running %s's command from the backlog (too old)",
-		    ev->sender);
+		log_info("not running %s's command: sent %llds ago, more than "
+		    "backlog_max_age", ev->sender,
+		    (long long)((now_ms() - ev->when) / 1000));
 		offline_add(bot, room->id, ev, shown, "too old");
 		free(shown);
 		return;
@@ -419,38 +438,112 @@ handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
 	}
 }
 
+/* POST a room membership call (join/leave); 0, or -1 with *cause. */
+static int
+room_call(struct bot *bot, const char *room_id, const char *what,
+    char **cause)
+{
+	char *esc = mx_escape(room_id), *path;
+	struct mx_resp r;
+	int ok;
+
+	path = xasprintf(MX_V3 "/rooms/%s/%s", esc, what);
+	/* Rare and short: a blocking call keeps this simple. */
+	mx_call(bot->mx, "POST", path, "{}", 30000L, &r);
+	ok = r.status == 200;
+	if (!ok)
+		*cause = mx_describe(&r);
+	mx_resp_release(&r);
+	free(path);
+	free(esc);
+	return ok ? 0 : -1;
+}
+
+/* A room we are served in, other than `except`, to tell things in. */
+static struct room *
+other_room(struct bot *bot, const struct room *except)
+{
+	for (size_t i = 0; i < bot->nrooms; i++)
+		if (&bot->rooms[i] != except && bot->rooms[i].joined &&
+		    !bot->rooms[i].encrypted)
+			return &bot->rooms[i];
+	return NULL;
+}
+
+/*
+ * rooms.leave: kicked, banned, or our own leave.  The room is marked left
+ * (so an admin's re-invite is followed), logged, and said in another room.
+ */
+static void
+left_room(struct bot *bot, const struct sync_leave *lv)
+{
+	struct room *room = bot_room(bot, lv->room_id), *other;
+	const char *how = !strcmp(lv->membership, "ban") ? "banned" :
+	    "removed";
+	struct msg m;
+
+	if (room == NULL || !room->joined)
+		return;
+	room->joined = 0;
+	if (!strcmp(lv->sender, bot->user_id))
+		return;		/* our own leave */
+	log_warnx("%s from %s by %s%s%s; an admin's invite brings me back",
+	    how, room->configured, lv->sender[0] ? lv->sender : "someone",
+	    lv->reason[0] ? ": " : "", lv->reason);
+	if ((other = other_room(bot, room)) == NULL)
+		return;
+	msg_init(&m);
+	msg_textf(&m, "⚠️ I was %s from %s by %s%s%s. Commands there are not "
+	    "heard until an admin invites me again.", how, room->configured,
+	    lv->sender[0] ? lv->sender : "someone",
+	    lv->reason[0] ? ": " : "", lv->reason);
+	bot_notice(bot, other->id, &m);
+	msg_release(&m);
+}
+
 static void
 join_invited(struct bot *bot, const struct sync_invite *inv)
 {
 	struct room *room = bot_room(bot, inv->room_id);
-	char *esc, *path;
-	struct mx_resp r;
+	char *why = NULL;
 
 	if (room == NULL || !config_is_admin(bot->cfg, inv->inviter)) {
-		log_info("ignoring an invite to %s from %s", inv->room_id,
-		    inv->inviter[0] ? inv->inviter : "an unknown user");
+		/* Rejected, not left hanging in the invite list. */
+		log_info("rejecting an invite to %s from %s: %s",
+		    inv->room_id,
+		    inv->inviter[0] ? inv->inviter : "an unknown user",
+		    room == NULL ? "not a configured room" : "not an admin");
+		if (room_call(bot, inv->room_id, "leave", &why) == -1) {
+			log_warnx("cannot reject the invite to %s: %s",
+			    inv->room_id, why);
+			free(why);
+		}
 		return;
 	}
 	if (room->joined)
 		return;
-	esc = mx_escape(inv->room_id);
-	path = xasprintf(MX_V3 "/rooms/%s/join", esc);
-	/* Rare and short: a blocking call keeps this simple. */
-	mx_call(bot->mx, "POST", path, "{}", 30000L, &r);
-	if (r.status == 200) {
-		log_info("joined %s on %s's invite", inv->room_id,
-		    inv->inviter);
-		room->joined = 1;
-		session_room_state(bot, room);
-	} else {
-		char *d = mx_describe(&r);
-
-		log_warnx("cannot join %s: %s", inv->room_id, d);
-		free(d);
+	if (room_call(bot, inv->room_id, "join", &why) == -1) {
+		log_warnx("cannot join %s: %s", inv->room_id, why);
+		free(why);
+		return;
 	}
-	mx_resp_release(&r);
-	free(path);
-	free(esc);
+	log_info("joined %s on %s's invite", inv->room_id, inv->inviter);
+	room->joined = 1;
+	/* Power levels decide who may command: wait for them. */
+	for (int attempt = 0; session_room_state(bot, room, &why) != STEP_OK;
+	    attempt++) {
+		log_warnx("room %s: %s; retrying", room->configured, why);
+		free(why);
+		why = NULL;
+		if (attempt == 4) {
+			room->joined = 0;
+			log_warnx("room %s: not served until its state can be "
+			    "read (invite me again)", room->configured);
+			return;
+		}
+		usleep((useconds_t)backoff_delay(attempt, 500, 4000,
+		    randombytes_random()) * 1000);
+	}
 }
 
 static void
@@ -475,6 +568,8 @@ batch_finish(struct loop *l)
 	int backlog = bot->first_sync && state_next_batch(bot->state) != NULL;
 	int first_ever = state_next_batch(bot->state) == NULL;
 
+	for (size_t i = 0; i < b->nleaves; i++)
+		left_room(bot, &b->leaves[i]);
 	for (size_t i = 0; i < b->ninvites; i++)
 		join_invited(bot, &b->invites[i]);
 	for (size_t i = 0; i < b->nrooms; i++) {
@@ -501,8 +596,7 @@ batch_finish(struct loop *l)
 				    l->gaps[g].nevents, backlog);
 		handle_events(bot, room, sr->events, sr->nevents, backlog);
 	}
-	if (backlog)
-		offline_flush(bot);
+	offline_flush(bot);	/* too old commands, from any batch */
 	if (state_flush_seen(bot->state) == 0)
 		state_set_next_batch(bot->state, b->next_batch);
 	if (first_ever)
@@ -566,6 +660,7 @@ gap_done_cb(struct mx_resp *r, void *arg)
 		free(d);
 		return;
 	}
+	sync_stamp(ev, n, now_ms());
 	/* Events already handled mark the far end of the gap. */
 	keep = n;
 	for (size_t i = n; i-- > 0; ) {
@@ -656,6 +751,9 @@ sync_done_cb(struct mx_resp *r, void *arg)
 		    1000, 60000, randombytes_random());
 		return;
 	}
+	for (size_t i = 0; i < l->batch.nrooms; i++)
+		sync_stamp(l->batch.rooms[i].events, l->batch.rooms[i].nevents,
+		    now_ms());
 	if (l->sync_failures > 0)
 		log_info("sync: connection to the homeserver is back");
 	l->sync_failures = 0;
@@ -998,6 +1096,7 @@ bot_free(struct bot *bot)
 		free(bot->rooms[i].id);
 		free(bot->rooms[i].configured);
 		cJSON_Delete(bot->rooms[i].power_levels);
+		cJSON_Delete(bot->rooms[i].create);
 	}
 	free(bot->rooms);
 	for (size_t i = 0; i < nitems(bot->refusals); i++)
@@ -1094,6 +1193,13 @@ bot_run(const char *config_path)
 	/* Replies still queued mean their commands were handled. */
 	outbox_foreach_source(bot.outbox, mark_source_seen, bot.state);
 	state_flush_seen(bot.state);
+	if (state_first_start(bot.state, now_ms(), &bot.first_start) == -1) {
+		log_warnx("%s: refusing to start: the first start time cannot "
+		    "be recorded", config_path);
+		bot_free(&bot);
+		close(l.sigfd);
+		return 1;
+	}
 	if ((r = startup_step(&l, "login", session_login)) != 0 ||
 	    (r = startup_step(&l, "rooms", step_rooms)) != 0 ||
 	    (r = startup_step(&l, "sync filter", step_filter)) != 0) {

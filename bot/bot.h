@@ -30,6 +30,8 @@ struct room {
 	int		 joined;
 	int		 encrypted;
 	struct cJSON	*power_levels;	/* content, or NULL */
+	struct cJSON	*create;	/* m.room.create: the event, or its content
+					 * from a server before Matrix 1.16 */
 };
 
 struct refusal {
@@ -51,6 +53,7 @@ struct bot {
 	struct room	*rooms;
 	size_t		 nrooms;
 	time_t		 started;
+	int64_t		 first_start;	/* state_dir's first start, ms, our clock */
 	int		 first_sync;	/* the first sync after start-up */
 	struct refusal	 refusals[64];
 	/* "while I was offline" list, per room, built during the first sync */

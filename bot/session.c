@@ -199,35 +199,66 @@ session_resolve_room(struct bot *bot, const char *room, char **cause,
 	return NULL;
 }
 
-/* GET a state event's content, or NULL (404 and errors alike). */
-static cJSON *
-state_content(struct bot *bot, const char *room_id, const char *type)
+/*
+ * GET a state event's content: STEP_OK with *out (NULL when the room has
+ * no such state: 404), or the failure's step with *cause.
+ */
+static enum step
+state_content(struct bot *bot, const char *room_id, const char *type,
+    const char *query, cJSON **out, char **cause)
 {
 	char *esc = mx_escape(room_id), *path;
 	struct mx_resp r;
-	cJSON *c = NULL;
+	enum step s = STEP_OK;
 
-	path = xasprintf(MX_V3 "/rooms/%s/state/%s/", esc, type);
+	*out = NULL;
+	path = xasprintf(MX_V3 "/rooms/%s/state/%s/%s", esc, type, query);
 	mx_call(bot->mx, "GET", path, NULL, STARTUP_TIMEOUT_MS, &r);
 	if (r.status == 200 && cJSON_IsObject(r.json)) {
-		c = r.json;
+		*out = r.json;
 		r.json = NULL;
+	} else if (r.status != 404) {
+		char *d = mx_describe(&r);
+
+		*cause = xasprintf("reading %s: %s", type, d);
+		free(d);
+		s = r.status == 200 ? STEP_RETRY : session_classify(&r);
+		if (s == STEP_FATAL && r.status == 403)
+			s = STEP_RETRY;	/* joined a moment ago */
 	}
 	free(path);
 	free(esc);
 	mx_resp_release(&r);
-	return c;
+	return s;
 }
 
-void
-session_room_state(struct bot *bot, struct room *room)
+enum step
+session_room_state(struct bot *bot, struct room *room, char **cause)
 {
-	cJSON *enc = state_content(bot, room->id, "m.room.encryption");
+	cJSON *enc = NULL, *pl = NULL, *create = NULL;
+	enum step s;
 
+	*cause = NULL;
+	/* the create event whole (v1.16 format=event): its sender is the
+	 * creator in room versions 11 and later */
+	if ((s = state_content(bot, room->id, "m.room.encryption", "", &enc,
+	    cause)) != STEP_OK ||
+	    (s = state_content(bot, room->id, "m.room.power_levels", "", &pl,
+	    cause)) != STEP_OK ||
+	    (s = state_content(bot, room->id, "m.room.create", "?format=event",
+	    &create, cause)) != STEP_OK) {
+		cJSON_Delete(enc);
+		cJSON_Delete(pl);
+		cJSON_Delete(create);
+		return s;
+	}
 	room->encrypted = enc != NULL;
 	cJSON_Delete(enc);
 	cJSON_Delete(room->power_levels);
-	room->power_levels = state_content(bot, room->id, "m.room.power_levels");
+	room->power_levels = pl;
+	cJSON_Delete(room->create);
+	room->create = create;
+	return STEP_OK;
 }
 
 /* The list of joined room ids, or NULL. */
@@ -300,6 +331,7 @@ session_rooms(struct bot *bot, char **cause)
 		free(bot->rooms[i].id);
 		free(bot->rooms[i].configured);
 		cJSON_Delete(bot->rooms[i].power_levels);
+		cJSON_Delete(bot->rooms[i].create);
 	}
 	free(bot->rooms);
 	bot->rooms = xcalloc(cfg->rooms.n, sizeof(*bot->rooms));
@@ -325,7 +357,19 @@ session_rooms(struct bot *bot, char **cause)
 		if (!room->joined)
 			room->joined = try_join(bot, id);
 		if (room->joined) {
-			session_room_state(bot, room);
+			/* Without its power levels, admins would be refused:
+			 * the room is not served until its state answers. */
+			enum step st = session_room_state(bot, room, &why);
+
+			if (st != STEP_OK) {
+				*cause = xasprintf("room %s: %s",
+				    cfg->rooms.v[i], why);
+				free(why);
+				free(room->id);
+				free(room->configured);
+				cJSON_Delete(joined);
+				return st == STEP_FATAL ? STEP_RETRY : st;
+			}
 			if (room->encrypted)
 				log_warnx("room %s is end-to-end encrypted: "
 				    "backupbot cannot read commands there yet; "

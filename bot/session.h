@@ -24,8 +24,12 @@ enum step session_login(struct bot *bot, char **cause);
 char *session_resolve_room(struct bot *bot, const char *room, char **cause,
     enum step *how);
 
-/* Fetch m.room.encryption and m.room.power_levels of a joined room. */
-void session_room_state(struct bot *bot, struct room *r);
+/*
+ * Fetch m.room.create, m.room.encryption and m.room.power_levels of a
+ * joined room.  Only a 404 means "no such state"; any other failure is
+ * STEP_RETRY (or STEP_FATAL) with *cause, and the room keeps its old state.
+ */
+enum step session_room_state(struct bot *bot, struct room *r, char **cause);
 
 /* Build bot->rooms from the config: resolve, check membership, state. */
 enum step session_rooms(struct bot *bot, char **cause);

@@ -170,6 +170,38 @@ state_set_next_batch(struct state *st, const char *token)
 }
 
 int
+state_first_start(struct state *st, int64_t now, int64_t *out)
+{
+	char *path = path_of(st, "first_start"), *text, *end;
+	long long v;
+	int r = 0;
+
+	text = file_read(path, 64, NULL);
+	if (text != NULL) {
+		errno = 0;
+		v = strtoll(text, &end, 10);
+		if (errno == 0 && end != text && v >= 0 &&
+		    (*end == '\0' || *end == '\n')) {
+			*out = v;
+			free(text);
+			free(path);
+			return 0;
+		}
+		log_warnx("state: %s is not a time; starting it again", path);
+		free(text);
+	}
+	*out = st->next_batch == NULL ? now : 0;
+	text = xasprintf("%lld\n", (long long)*out);
+	if (file_write_atomic(path, text, strlen(text), 0600) == -1) {
+		log_warn("state: cannot write %s", path);
+		r = -1;
+	}
+	free(text);
+	free(path);
+	return r;
+}
+
+int
 state_seen(const struct state *st, const char *event_id)
 {
 	for (size_t i = 0; i < STATE_SEEN_KEEP; i++)

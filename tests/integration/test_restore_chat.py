@@ -9,6 +9,11 @@ import time
 from harness import (ALICE, BOB, BOT, EVE, Postgres, TestFailure, check, rel, replies, test)
 from test_backup_chat import bodies, wait_body
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 CAROL = '@carol:localhost'
 
 
