@@ -27,6 +27,7 @@
 #include "schedule.h"
 #include "config.h"
 #include "jobs.h"
+#include "json.h"
 #include "log.h"
 #include "matrix.h"
 #include "msg.h"
@@ -77,6 +78,11 @@ struct loop {
 	int64_t			 sched_wait;	/* ms to the next schedule */
 	struct outbox_item	*sending;
 	int			 fatal;
+	/* a refused access token (401), being recovered */
+	struct mx_resp		 auth_resp;
+	int			 auth_lost;
+	int			 auth_attempts;
+	int64_t			 auth_not_before;
 };
 
 
@@ -715,6 +721,48 @@ gap_fetch(struct gap *g)
 	free(esc);
 }
 
+/* A 401: keep what recovery needs (errcode, soft_logout); pause syncing. */
+static void
+auth_lost(struct loop *l, struct mx_resp *r)
+{
+	if (l->auth_lost)
+		return;
+	l->auth_lost = 1;
+	l->auth_not_before = mono_ms();
+	memset(&l->auth_resp, 0, sizeof(l->auth_resp));
+	l->auth_resp.status = r->status;
+	l->auth_resp.retry_after_ms = -1;
+	l->auth_resp.json = r->json;	/* moved: r is released by the caller */
+	r->json = NULL;
+	r->errcode = r->error = NULL;
+	l->auth_resp.errcode = json_str(l->auth_resp.json, "errcode");
+}
+
+/* Get a working access token again; never exits, retries with backoff. */
+static void
+auth_recover(struct loop *l)
+{
+	char *cause = NULL;
+	enum step s = session_recover(l->bot, &l->auth_resp, &cause);
+
+	if (s == STEP_OK) {
+		l->auth_lost = 0;
+		l->auth_attempts = 0;
+		mx_resp_release(&l->auth_resp);
+		free(cause);
+		return;
+	}
+	/* one clear line for the operator, then quiet retries */
+	if (l->auth_attempts == 0 || s == STEP_FATAL)
+		log_warnx("%s", cause != NULL ? cause : "cannot log in");
+	else
+		log_debug("still no valid access token (attempt %d)",
+		    l->auth_attempts + 1);
+	free(cause);
+	l->auth_not_before = mono_ms() + backoff_delay(l->auth_attempts++,
+	    1000, 60000, randombytes_random());
+}
+
 static void
 sync_done_cb(struct mx_resp *r, void *arg)
 {
@@ -728,10 +776,9 @@ sync_done_cb(struct mx_resp *r, void *arg)
 		int64_t delay;
 
 		if (r->status == 401) {
-			log_warnx("sync: %s: the access token is no longer "
-			    "valid; stopping", d);
+			log_warnx("sync: %s", d);
 			free(d);
-			l->fatal = 1;
+			auth_lost(l, r);
 			return;
 		}
 		delay = r->status == 429 && r->retry_after_ms >= 0 ?
@@ -826,6 +873,8 @@ send_done_cb(struct mx_resp *r, void *arg)
 		log_warnx("send: %s; will retry", d);
 		free(d);
 	}
+	if (r->status == 401)
+		auth_lost(l, r);
 }
 
 static void
@@ -994,6 +1043,10 @@ loop_timeout(struct loop *l)
 	}
 	if ((w = jobs_timeout(l->bot->jobs, now)) >= 0 && w < t)
 		t = w;
+	if (l->auth_lost && (w = l->auth_not_before - now) < t)
+		t = w < 0 ? 0 : w;
+	if (l->bot->refresh_at > 0 && (w = l->bot->refresh_at - now) < t)
+		t = w < 0 ? 0 : w;
 	if (l->approval_wait >= 0 && l->approval_wait < t)
 		t = l->approval_wait;
 	if (l->sched_wait >= 0 && l->sched_wait < t)
@@ -1052,6 +1105,23 @@ loop_run(struct loop *l)
 			continue;
 		}
 		now = mono_ms();
+		if (!l->auth_lost && bot->refresh_at > 0 &&
+		    now >= bot->refresh_at) {
+			char *why = NULL;
+
+			bot->refresh_at = 0;
+			if (session_refresh(bot, &why) != STEP_OK) {
+				log_warnx("token refresh: %s", why);
+				bot->refresh_at = now + 5000;
+			}
+			free(why);
+		}
+		if (l->auth_lost) {
+			if (now >= l->auth_not_before)
+				auth_recover(l);
+			if (l->auth_lost)
+				continue;
+		}
 		for (size_t i = 0; i < l->ngaps; i++)
 			if (!l->gaps[i].done && l->gaps[i].call == NULL &&
 			    l->gaps[i].not_before <= now)
@@ -1099,6 +1169,9 @@ bot_free(struct bot *bot)
 		cJSON_Delete(bot->rooms[i].create);
 	}
 	free(bot->rooms);
+	if (bot->refresh_token != NULL)
+		secure_wipe(bot->refresh_token, strlen(bot->refresh_token));
+	free(bot->refresh_token);
 	for (size_t i = 0; i < nitems(bot->refusals); i++)
 		free(bot->refusals[i].user);
 	cJSON_Delete(bot->offline);
@@ -1221,6 +1294,7 @@ bot_run(const char *config_path)
 	gaps_release(&l);
 	if (l.have_batch)
 		sync_batch_release(&l.batch);
+	mx_resp_release(&l.auth_resp);
 	state_flush_seen(bot.state);
 	bot_free(&bot);
 	close(l.sigfd);

@@ -50,6 +50,9 @@ struct bot {
 	char		*user_id;
 	char		*device_id;
 	char		*filter_id;
+	char		*refresh_token;	/* from a login with refresh_token */
+	int64_t		 refresh_at;	/* mono ms to refresh the token, 0 never */
+	unsigned char	 token_hash[32];/* of the access token in use */
 	struct room	*rooms;
 	size_t		 nrooms;
 	time_t		 started;

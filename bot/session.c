@@ -2,10 +2,12 @@
  * session.c - logging in, rooms and the sync filter (see session.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <sodium.h>
 
 #include "bot.h"
 #include "config.h"
@@ -25,6 +27,37 @@ session_classify(const struct mx_resp *r)
 	    r->status == 408)
 		return STEP_RETRY;
 	return STEP_FATAL;
+}
+
+/* Use token from now on (remembering only its hash, to spot a change). */
+static void
+use_token(struct bot *bot, const char *token)
+{
+	mx_set_token(bot->mx, token);
+	crypto_generichash(bot->token_hash, sizeof(bot->token_hash),
+	    (const unsigned char *)token, strlen(token), NULL, 0);
+}
+
+/* The refresh token and lifetime a login or /refresh answered with. */
+static void
+keep_refresh(struct bot *bot, const cJSON *resp)
+{
+	const char *rt = json_str(resp, "refresh_token");
+	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(resp,
+	    "expires_in_ms");
+
+	if (rt != NULL) {
+		if (bot->refresh_token != NULL)
+			secure_wipe(bot->refresh_token,
+			    strlen(bot->refresh_token));
+		free(bot->refresh_token);
+		bot->refresh_token = xstrdup(rt);
+		state_save_refresh(bot->state, rt);
+	}
+	/* refresh at 80% of the lifetime, not at the last moment */
+	bot->refresh_at = cJSON_IsNumber(exp) && exp->valuedouble > 0 &&
+	    exp->valuedouble < 1e12 ? mono_ms() +
+	    (int64_t)(exp->valuedouble * 0.8) : 0;
 }
 
 /* whoami with the current token: STEP_OK and the ids, or why not. */
@@ -60,6 +93,29 @@ whoami(struct bot *bot, char **cause)
 	return s;
 }
 
+/* 1 unless GET /login answers flows without m.login.password. */
+static int
+password_offered(struct bot *bot)
+{
+	struct mx_resp r;
+	const cJSON *flows, *f;
+	int offered = 1;
+
+	mx_call(bot->mx, "GET", MX_V3 "/login", NULL, STARTUP_TIMEOUT_MS, &r);
+	flows = cJSON_GetObjectItemCaseSensitive(r.json, "flows");
+	if (r.status == 200 && cJSON_IsArray(flows)) {
+		offered = 0;
+		cJSON_ArrayForEach(f, flows) {
+			const char *t = json_str(f, "type");
+
+			if (t != NULL && !strcmp(t, "m.login.password"))
+				offered = 1;
+		}
+	}
+	mx_resp_release(&r);
+	return offered;
+}
+
 static enum step
 password_login(struct bot *bot, char **cause)
 {
@@ -70,10 +126,23 @@ password_login(struct bot *bot, char **cause)
 
 	/* A kept session first: no new device on every start. */
 	if (state_load_session(bot->state, &old_token, &device) == 0) {
-		mx_set_token(bot->mx, old_token);
+		use_token(bot, old_token);
 		secure_wipe(old_token, strlen(old_token));
 		free(old_token);
 		s = whoami(bot, &why);
+		if (s == STEP_FATAL && bot->refresh_token == NULL)
+			state_load_refresh(bot->state, &bot->refresh_token);
+		if (s == STEP_FATAL && bot->refresh_token != NULL) {
+			char *rwhy = NULL;
+
+			/* an expired token: refreshed, not a new login */
+			if (session_refresh(bot, &rwhy) == STEP_OK) {
+				free(why);
+				why = NULL;
+				s = whoami(bot, &why);
+			}
+			free(rwhy);
+		}
 		if (s == STEP_OK) {
 			free(device);
 			return STEP_OK;
@@ -103,6 +172,7 @@ password_login(struct bot *bot, char **cause)
 		cJSON_AddStringToObject(req, "device_id", device);
 	cJSON_AddStringToObject(req, "initial_device_display_name",
 	    bot->cfg->device_name);
+	cJSON_AddBoolToObject(req, "refresh_token", 1);
 	text = cJSON_PrintUnformatted(req);
 	secure_wipe(password, strlen(password));
 	free(password);
@@ -120,16 +190,25 @@ password_login(struct bot *bot, char **cause)
 	    json_str(r.json, "device_id") == NULL) {
 		char *d = mx_describe(&r);
 
-		*cause = xasprintf("password login as %s failed: %s",
-		    bot->cfg->user_id, d);
-		free(d);
 		s = r.status == 200 ? STEP_FATAL : session_classify(&r);
+		if (s == STEP_FATAL && !password_offered(bot))
+			*cause = xasprintf("password login as %s failed: %s; "
+			    "this homeserver offers no password login (only "
+			    "SSO/OAuth): create an access token for %s (e.g. "
+			    "by logging in with a client) and set "
+			    "access_token_file instead of password_file",
+			    bot->cfg->user_id, d, bot->cfg->user_id);
+		else
+			*cause = xasprintf("password login as %s failed: %s",
+			    bot->cfg->user_id, d);
+		free(d);
 		mx_resp_release(&r);
 		return s;
 	}
-	mx_set_token(bot->mx, json_str(r.json, "access_token"));
+	use_token(bot, json_str(r.json, "access_token"));
 	state_save_session(bot->state, json_str(r.json, "access_token"),
 	    json_str(r.json, "device_id"));
+	keep_refresh(bot, r.json);
 	secure_wipe(r.body, r.len);
 	{
 		cJSON *t = cJSON_GetObjectItemCaseSensitive(r.json,
@@ -153,7 +232,7 @@ session_login(struct bot *bot, char **cause)
 		return password_login(bot, cause);
 	if ((token = secret_read(bot->cfg->access_token_file, cause)) == NULL)
 		return STEP_FATAL;
-	mx_set_token(bot->mx, token);
+	use_token(bot, token);
 	secure_wipe(token, strlen(token));
 	free(token);
 	s = whoami(bot, &why);
@@ -165,6 +244,101 @@ session_login(struct bot *bot, char **cause)
 		    why);
 	free(why);
 	return s;
+}
+
+enum step
+session_refresh(struct bot *bot, char **cause)
+{
+	struct mx_resp r;
+	cJSON *req;
+	char *text;
+	enum step s;
+
+	*cause = NULL;
+	if (bot->refresh_token == NULL) {
+		*cause = xstrdup("no refresh token");
+		return STEP_FATAL;
+	}
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "refresh_token", bot->refresh_token);
+	text = cJSON_PrintUnformatted(req);
+	cJSON_Delete(req);
+	mx_call(bot->mx, "POST", MX_V3 "/refresh", text, STARTUP_TIMEOUT_MS,
+	    &r);
+	secure_wipe(text, strlen(text));
+	free(text);
+	if (r.status == 200 && json_str(r.json, "access_token") != NULL) {
+		use_token(bot, json_str(r.json, "access_token"));
+		if (bot->device_id != NULL)
+			state_save_session(bot->state,
+			    json_str(r.json, "access_token"), bot->device_id);
+		keep_refresh(bot, r.json);
+		secure_wipe(r.body, r.len);
+		mx_resp_release(&r);
+		log_info("access token refreshed");
+		return STEP_OK;
+	}
+	*cause = mx_describe(&r);
+	s = session_classify(&r);
+	if (s == STEP_FATAL) {
+		/* the refresh token is spent: forget it */
+		secure_wipe(bot->refresh_token, strlen(bot->refresh_token));
+		free(bot->refresh_token);
+		bot->refresh_token = NULL;
+		bot->refresh_at = 0;
+	}
+	mx_resp_release(&r);
+	return s;
+}
+
+enum step
+session_recover(struct bot *bot, const struct mx_resp *r, char **cause)
+{
+	const cJSON *soft = cJSON_GetObjectItemCaseSensitive(r->json,
+	    "soft_logout");
+	unsigned char before[sizeof(bot->token_hash)];
+	char *why = NULL;
+	enum step s;
+
+	*cause = NULL;
+	if (cJSON_IsTrue(soft) && bot->refresh_token != NULL) {
+		if ((s = session_refresh(bot, &why)) == STEP_OK)
+			return STEP_OK;
+		log_warnx("token refresh failed: %s", why);
+		free(why);
+		why = NULL;
+		if (s == STEP_RETRY) {
+			*cause = xstrdup("the homeserver did not answer the "
+			    "token refresh");
+			return STEP_RETRY;
+		}
+	}
+	if (bot->cfg->access_token_file == NULL) {
+		/* password_file: a hard logout means a new login (the
+		 * kept session is refused first, its device is kept) */
+		s = password_login(bot, &why);
+		if (s == STEP_OK)
+			log_info("logged in again after the homeserver ended "
+			    "the session");
+		*cause = why;
+		return s == STEP_FATAL ? STEP_RETRY : s;
+	}
+	memcpy(before, bot->token_hash, sizeof(before));
+	s = session_login(bot, &why);
+	if (s == STEP_OK) {
+		if (sodium_memcmp(before, bot->token_hash,
+		    sizeof(before)) != 0)
+			log_info("using the new access token from %s",
+			    bot->cfg->access_token_file);
+		free(why);
+		return STEP_OK;
+	}
+	free(why);
+	*cause = xasprintf("the homeserver refused the access token "
+	    "(HTTP 401 %s): put a valid token for %s into %s; it is read "
+	    "again on each retry", r->errcode != NULL ? r->errcode : "",
+	    bot->cfg->user_id, bot->cfg->access_token_file);
+	return STEP_RETRY;
 }
 
 char *
@@ -394,14 +568,19 @@ session_filter(struct bot *bot, char **cause)
 	struct mx_resp r;
 	enum step s;
 	static const char *tl_types[] = { "m.room.message", "m.reaction",
-	    "m.room.member", "m.room.encryption", "m.room.power_levels" };
+	    "m.room.member", "m.room.encryption", "m.room.power_levels",
+	    "m.room.redaction", "m.room.tombstone" };
 
+	/* Timelines and state of the configured rooms only; invites and
+	 * leaves of every room (invites elsewhere are rejected). */
 	room = cJSON_AddObjectToObject(f, "room");
-	rooms = cJSON_AddArrayToObject(room, "rooms");
+	tl = cJSON_AddObjectToObject(room, "timeline");
+	rooms = cJSON_AddArrayToObject(tl, "rooms");
 	for (size_t i = 0; i < bot->nrooms; i++)
 		cJSON_AddItemToArray(rooms,
 		    cJSON_CreateString(bot->rooms[i].id));
-	tl = cJSON_AddObjectToObject(room, "timeline");
+	empty = cJSON_AddObjectToObject(room, "state");
+	cJSON_AddItemToObject(empty, "rooms", cJSON_Duplicate(rooms, 1));
 	cJSON_AddNumberToObject(tl, "limit", 50);
 	types = cJSON_AddArrayToObject(tl, "types");
 	for (size_t i = 0; i < nitems(tl_types); i++)

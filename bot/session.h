@@ -20,6 +20,18 @@ enum step { STEP_OK, STEP_RETRY, STEP_FATAL };
  */
 enum step session_login(struct bot *bot, char **cause);
 
+/*
+ * The access token was refused (401) with response r: get a working one.
+ * soft_logout + a refresh token: POST /refresh; password_file: log in
+ * again; access_token_file: read the file again (the operator rotates
+ * it).  STEP_RETRY when nothing works yet (try later), with *cause.
+ */
+enum step session_recover(struct bot *bot, const struct mx_resp *r,
+    char **cause);
+
+/* POST /refresh with the refresh token now (before it expires). */
+enum step session_refresh(struct bot *bot, char **cause);
+
 /* Resolve a room alias (or return a copy of a room id); NULL + *cause. */
 char *session_resolve_room(struct bot *bot, const char *room, char **cause,
     enum step *how);

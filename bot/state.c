@@ -320,6 +320,29 @@ state_clear_session(struct state *st)
 	return r == -1 && errno != ENOENT ? -1 : 0;
 }
 
+int
+state_load_refresh(struct state *st, char **refresh)
+{
+	char *path = path_of(st, "refresh_token"), *cause = NULL;
+
+	*refresh = secret_read(path, &cause);
+	free(cause);
+	free(path);
+	return *refresh != NULL ? 0 : -1;
+}
+
+int
+state_save_refresh(struct state *st, const char *refresh)
+{
+	char *path = path_of(st, "refresh_token");
+	int r = file_write_atomic(path, refresh, strlen(refresh), 0600);
+
+	if (r == -1)
+		log_warn("state: cannot write %s", path);
+	free(path);
+	return r;
+}
+
 const char *
 state_dir(const struct state *st)
 {

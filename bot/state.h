@@ -38,6 +38,9 @@ int state_load_session(struct state *st, char **token, char **device_id);
 int state_save_session(struct state *st, const char *token,
     const char *device_id);
 int state_clear_session(struct state *st);
+/* The refresh token of that session (file refresh_token, 0600). */
+int state_load_refresh(struct state *st, char **refresh);
+int state_save_refresh(struct state *st, const char *refresh);
 
 /*
  * The first start's time: read from first_start, or, when the file is

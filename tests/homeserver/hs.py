@@ -716,13 +716,17 @@ class Homeserver:
         tfilter = rfilter.get('timeline', {})
         join, invite, leave = {}, {}, {}
         for room in self.rooms.values():
-            if not room_passes(rfilter, room.room_id) or not room_passes(tfilter, room.room_id):
+            if not room_passes(rfilter, room.room_id):
                 continue
             mrec = room.state.get(('m.room.member', user))
             if mrec is None:
                 continue
             membership = mrec.event['content'].get('membership')
             changed = since is None or mrec.pos > since
+            # timeline/state "rooms" narrow what joined rooms show; invites
+            # and leaves obey the room filter's own rooms/not_rooms
+            if membership == 'join' and not room_passes(tfilter, room.room_id):
+                continue
             if membership == 'join':
                 entry = self.joined_room_entry(room, user, device, None if changed else since,
                                                head, filt, full_state or changed, used)
@@ -1294,7 +1298,12 @@ class Homeserver:
             return Reply(status, raw=(html % (status, title, status, title)).encode(), content_type='text/html')
         if kind == 'unknown_token':
             if fault.get('invalidate') and req.token:
-                self.tokens.pop(req.token, None)
+                pair = self.tokens.pop(req.token, None)
+                if not fault.get('soft_logout') and pair is not None:
+                    # a hard logout ends the device's session: its refresh
+                    # tokens go too
+                    for rt in [k for k, v in self.refresh_tokens.items() if v == pair]:
+                        del self.refresh_tokens[rt]
             return error_reply(401, 'M_UNKNOWN_TOKEN', 'Access token has expired',
                                soft_logout=bool(fault.get('soft_logout', False)))
         return None

@@ -1,6 +1,8 @@
 """What real homeservers do (Synapse as the model): a cached /sync, clock
 skew between hosts, kicks, redactions, expiring tokens, rate limits."""
+import json
 import os
+import re
 import time
 
 from harness import ALICE, BOB, BOT, EVE, check, rel, replies, test
@@ -115,3 +117,63 @@ def power_levels_unreadable_at_start_are_retried_not_dropped(t):
     t.hs.wait(t.room_id, 2)
     check(answered(t.hs, t.room_id) == [cmd], 'the admin was refused')
     check('refused' not in b.log_text(), 'the admin was refused: %s' % b.log_text()[-500:])
+
+
+@test
+def rotated_access_token_file_is_read_again_without_a_crash_loop(t):
+    b = t.bot().start()
+    first = t.hs.send(t.room_id, ALICE, '!status')
+    t.hs.wait(t.room_id, 2)
+    # the operator's token is revoked: every call now answers 401
+    t.hs.fault('unknown_token', invalidate=True, path_regex='/sync')
+    b.wait_log('still no valid access token', timeout=30)
+    check(b.proc.poll() is None, 'the daemon exited on a 401')
+    check(b.log_text().count('put a valid token for') == 1,
+          'not one clear line: %s' % b.log_text()[-1500:])
+    t.hs.user(BOT, password='unused', access_token='syt_rotated_token_2', device_id='TESTDEVICE')
+    with open(os.path.join(t.tmp, 'token'), 'w') as f:
+        f.write('syt_rotated_token_2\n')
+    b.wait_log('using the new access token', timeout=90)
+    second = t.hs.send(t.room_id, BOB, '!help')
+    t.hs.wait(t.room_id, 4)
+    check(answered(t.hs, t.room_id) == [first, second], 'not answered after the rotation')
+
+
+@test
+def expiring_tokens_are_refreshed_and_a_hard_logout_logs_in_again(t):
+    t.hs.config(token_lifetime_ms=3000)
+    b = t.bot(auth='password').start()
+    b.wait_log('access token refreshed', count=2, timeout=20)     # before expiry
+    c1 = t.hs.send(t.room_id, ALICE, '!status')
+    t.hs.wait(t.room_id, 2)
+    # soft logout (expired now): /refresh, not a new login
+    t.hs.call('POST', '/_test/expire_tokens', {'user_id': BOT})
+    refreshed = b.log_text().count('access token refreshed')
+    b.wait_log('access token refreshed', count=refreshed + 1, timeout=20)
+    c2 = t.hs.send(t.room_id, ALICE, '!status')
+    t.hs.wait(t.room_id, 4)
+    # hard logout: the password logs in again, on the same device
+    t.hs.fault('unknown_token', invalidate=True, soft_logout=False, path_regex='/sync')
+    b.wait_log('logged in again', timeout=30)
+    c3 = t.hs.send(t.room_id, BOB, '!help')
+    t.hs.wait(t.room_id, 6)
+    check(answered(t.hs, t.room_id) == [c1, c2, c3], 'commands lost: %r' % answered(t.hs, t.room_id))
+    logins = [json.loads(line) for line in open(t.hs.log) if '"/_matrix/client/v3/login"' in line]
+    bodies = [json.loads(x['body']) for x in logins if x['method'] == 'POST']
+    check(len(bodies) == 2 and all(x.get('refresh_token') is True for x in bodies),
+          'logins: %r' % [{k: v for k, v in x.items() if k != 'password'} for x in bodies])
+    device = re.search(r'\(device (\w+)\)', b.log_text()).group(1)
+    check(bodies[1].get('device_id') == device, 'the second login made a new device: %r'
+          % bodies[1].get('device_id'))
+    check(b.proc.poll() is None, 'the daemon exited')
+
+
+@test
+def sso_only_homeserver_gets_a_message_pointing_at_access_token_file(t):
+    t.hs.config(login='sso')
+    b = t.bot(auth='password')
+    b.start(wait_ready=False)
+    rc = b.proc.wait(30)
+    check(rc != 0, 'started without a login')
+    check('no password login' in b.log_text() and 'access_token_file' in b.log_text(),
+          b.log_text()[-1500:])
