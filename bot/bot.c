@@ -326,6 +326,10 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 		return;
 	if (ev->redacted)
 		return;		/* withdrawn before we saw it */
+	if (!strcmp(ev->type, "m.room.redaction") && ev->redacts[0] == '$') {
+		approvals_redaction(bot, room->id, ev->redacts);
+		return;
+	}
 	if (!strcmp(ev->type, "m.reaction") &&
 	    strcmp(ev->sender, bot->user_id) != 0 && ev->event_id[0] == '$') {
 		/* ✅/❌ on a restore plan; from admins only */
@@ -430,6 +434,17 @@ static void update_room_state(struct bot *bot, struct room *room,
 	}
 }
 
+/* A later event of the same batch redacts ev[i]: it is not run. */
+static int
+redacted_later(const struct mx_event *ev, size_t n, size_t i)
+{
+	for (size_t k = i + 1; k < n; k++)
+		if (!strcmp(ev[k].type, "m.room.redaction") &&
+		    !strcmp(ev[k].redacts, ev[i].event_id))
+			return 1;
+	return 0;
+}
+
 static void
 handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
     size_t n, int backlog)
@@ -439,7 +454,8 @@ handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
 		if (ev[i].event_id[0] == '\0' ||
 		    state_seen(bot->state, ev[i].event_id))
 			continue;
-		bot_handle_event(bot, room, &ev[i], backlog);
+		if (!redacted_later(ev, n, i))
+			bot_handle_event(bot, room, &ev[i], backlog);
 		state_mark_seen(bot->state, ev[i].event_id);
 	}
 }
