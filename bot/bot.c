@@ -42,6 +42,7 @@
 #define GAP_MAX_PAGES		50
 #define SEND_TIMEOUT_MS		30000L
 #define STOP_GRACE_MS		10000
+#define SYNC_BACKOFF_MAX_MS	10000
 
 /* A room's gap being filled from /messages. */
 struct gap {
@@ -352,6 +353,15 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	ctx.sender = ev->sender;
 	ctx.thread_root = !strcmp(ev->rel_type, "m.thread") &&
 	    ev->rel_event[0] == '$' ? ev->rel_event : ev->event_id;
+	if (ev->rel_type[0] != '\0' && strcmp(ev->rel_type, "m.thread") != 0) {
+		/* a reference/annotation cannot root a thread: replies to it
+		 * go as plain replies (see send_next) */
+		char **slot = &bot->unthreadable[bot->unthreadable_next++ %
+		    nitems(bot->unthreadable)];
+
+		free(*slot);
+		*slot = xstrdup(ev->event_id);
+	}
 
 	if (!bot_authorised(bot, room, ev->sender)) {
 		log_warnx("refused a command from %s in %s: not an admin%s",
@@ -621,6 +631,7 @@ batch_finish(struct loop *l)
 	offline_flush(bot);	/* too old commands, from any batch */
 	if (state_flush_seen(bot->state) == 0)
 		state_set_next_batch(bot->state, b->next_batch);
+	bot->last_sync = now_ms();
 	if (first_ever)
 		log_info("first start: history before now is not executed");
 	if (bot->first_sync)
@@ -641,6 +652,40 @@ gaps_pending(struct loop *l)
 		if (!l->gaps[i].done)
 			return 1;
 	return 0;
+}
+
+/* "HH:MM UTC" of a time in ms on our clock. */
+static void
+utc_hhmm(char *out, size_t n, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, n, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+/* The page limit ended a gap fill before it met known events. */
+static void
+gap_truncated(struct gap *g)
+{
+	struct bot *bot = g->bot;
+	char from[32], to[32];
+	struct msg m;
+
+	utc_hhmm(from, sizeof(from), bot->last_sync > 0 ? bot->last_sync :
+	    bot->first_start);
+	utc_hhmm(to, sizeof(to), g->nevents > 0 ? g->events[0].when :
+	    now_ms());
+	log_warnx("gap in %s: stopped after %d pages; commands between %s "
+	    "and %s may have been missed", g->room->room_id, g->pages, from,
+	    to);
+	msg_init(&m);
+	msg_textf(&m, "⚠️ Too many messages arrived while my connection was "
+	    "interrupted: commands sent between %s and %s may have been "
+	    "missed. Please repeat any that got no answer.", from, to);
+	bot_notice(bot, g->room->room_id, &m);
+	msg_release(&m);
 }
 
 static void
@@ -714,7 +759,11 @@ gap_done_cb(struct mx_resp *r, void *arg)
 	g->pages++;
 	free(g->from);
 	g->from = end;
-	if (reached_seen || end == NULL || n == 0 || g->pages >= GAP_MAX_PAGES)
+	/* An empty chunk with an `end` (events we may not see) means go on:
+	 * only a missing `end` is the start of the room. */
+	if (!reached_seen && end != NULL && g->pages >= GAP_MAX_PAGES)
+		gap_truncated(g);
+	if (reached_seen || end == NULL || g->pages >= GAP_MAX_PAGES)
 		g->done = 1;
 	else
 		gap_fetch(g);
@@ -797,9 +846,11 @@ sync_done_cb(struct mx_resp *r, void *arg)
 			auth_lost(l, r);
 			return;
 		}
+		/* capped near 10 s: one cheap request, and the first
+		 * command after an outage is answered soon */
 		delay = r->status == 429 && r->retry_after_ms >= 0 ?
 		    r->retry_after_ms : backoff_delay(l->sync_failures, 1000,
-		    60000, randombytes_random());
+		    SYNC_BACKOFF_MAX_MS, randombytes_random());
 		l->sync_failures++;
 		log_warnx("sync: %s; retrying in %lld ms", d, (long long)delay);
 		free(d);
@@ -811,7 +862,7 @@ sync_done_cb(struct mx_resp *r, void *arg)
 		free(cause);
 		l->sync_failures++;
 		l->sync_not_before = mono_ms() + backoff_delay(l->sync_failures,
-		    1000, 60000, randombytes_random());
+		    1000, SYNC_BACKOFF_MAX_MS, randombytes_random());
 		return;
 	}
 	for (size_t i = 0; i < l->batch.nrooms; i++)
@@ -893,6 +944,24 @@ send_done_cb(struct mx_resp *r, void *arg)
 		auth_lost(l, r);
 }
 
+/* content is threaded on a command that cannot be a thread root. */
+static int
+unthreadable_root(const struct bot *bot, const cJSON *content)
+{
+	const cJSON *rel = cJSON_GetObjectItemCaseSensitive(content,
+	    "m.relates_to");
+	const char *type = json_str(rel, "rel_type"), *root;
+
+	if (type == NULL || strcmp(type, "m.thread") != 0 ||
+	    (root = json_str(rel, "event_id")) == NULL)
+		return 0;
+	for (size_t i = 0; i < nitems(bot->unthreadable); i++)
+		if (bot->unthreadable[i] != NULL &&
+		    !strcmp(bot->unthreadable[i], root))
+			return 1;
+	return 0;
+}
+
 static void
 send_next(struct loop *l)
 {
@@ -912,6 +981,8 @@ send_next(struct loop *l)
 			cJSON_ReplaceItemInObjectCaseSensitive(rel, "event_id",
 			    cJSON_CreateString(it->edit_event));
 	}
+	if (unthreadable_root(l->bot, content))
+		outbox_unthread(content);
 	body = cJSON_PrintUnformatted(content);
 	resc = mx_escape(it->room_id);
 	tesc = mx_escape(it->type);
@@ -958,8 +1029,11 @@ startup_step(struct loop *l, const char *what,
 			free(cause);
 			return -1;
 		}
-		delay = backoff_delay(attempt++, 1000, 60000,
-		    randombytes_random());
+		delay = session_retry_after();	/* a 429's own wait */
+		if (delay < 0)
+			delay = backoff_delay(attempt, 1000, 60000,
+			    randombytes_random());
+		attempt++;
 		log_warnx("%s: %s; retrying in %lld ms", what,
 		    cause ? cause : "failed", (long long)delay);
 		free(cause);
@@ -1185,6 +1259,8 @@ bot_free(struct bot *bot)
 		cJSON_Delete(bot->rooms[i].create);
 	}
 	free(bot->rooms);
+	for (size_t i = 0; i < nitems(bot->unthreadable); i++)
+		free(bot->unthreadable[i]);
 	if (bot->refresh_token != NULL)
 		secure_wipe(bot->refresh_token, strlen(bot->refresh_token));
 	free(bot->refresh_token);

@@ -58,7 +58,11 @@ struct bot {
 	time_t		 started;
 	int64_t		 first_start;	/* state_dir's first start, ms, our clock */
 	int		 first_sync;	/* the first sync after start-up */
+	int64_t		 last_sync;	/* ms, our clock: last batch recorded */
 	struct refusal	 refusals[64];
+	/* commands with a relation of their own: no thread roots (ring) */
+	char		*unthreadable[32];
+	size_t		 unthreadable_next;
 	/* "while I was offline" list, per room, built during the first sync */
 	struct cJSON	*offline;
 };

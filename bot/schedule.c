@@ -425,6 +425,7 @@ alert(struct sched *s, const char *fmt, ...)
 		}
 	}
 	c = msg_content(&m, MSG_MAX_CONTENT);
+	cJSON_DeleteItemFromObjectCaseSensitive(c, "m.mentions");
 	mentions = cJSON_AddObjectToObject(c, "m.mentions");
 	ids = cJSON_AddArrayToObject(mentions, "user_ids");
 	for (size_t i = 0; i < cfg->admins.n; i++)

@@ -20,9 +20,22 @@
 
 #define STARTUP_TIMEOUT_MS	30000L
 
+static long retry_after_ms = -1;
+
+long
+session_retry_after(void)
+{
+	long ms = retry_after_ms;
+
+	retry_after_ms = -1;
+	return ms;
+}
+
 enum step
 session_classify(const struct mx_resp *r)
 {
+	if (r->status == 429)
+		retry_after_ms = r->retry_after_ms;
 	if (r->status == 0 || r->status == 429 || r->status >= 500 ||
 	    r->status == 408)
 		return STEP_RETRY;

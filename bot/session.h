@@ -52,4 +52,8 @@ enum step session_filter(struct bot *bot, char **cause);
 /* Classify a failed response of a start-up call. */
 enum step session_classify(const struct mx_resp *r);
 
+/* The wait a 429 of the last classified start-up call asked for (ms), then
+ * forgotten; -1 if none. */
+long session_retry_after(void);
+
 #endif

@@ -31,7 +31,8 @@ Control API (no auth, JSON in/out; user ids may be given as bare localparts):
   POST /_test/wait    {room_id, sender, count, timeout_ms, type?, since?}
         -> 200 {timeout:false, events} or 408 {timeout:true, events}
   POST /_test/faults  {kind, count?=1, path_regex?, ...}  kinds:
-        "429" {mode: header|body|both (default both), retry_after_ms?=1000}
+        "429" {mode: header|body|both|date (default both), retry_after_ms?=1000}
+                                 (date: Retry-After as an HTTP date, no body field)
         "500" | "502" | "503" {body?}     error answer (502/503 as proxy HTML)
         "drop" {after?: false}   close the connection without answering
                                  (after=true: process the request first)
@@ -67,6 +68,7 @@ Control API (no auth, JSON in/out; user ids may be given as bare localparts):
 
 import argparse
 import base64
+import email.utils
 import glob
 import hashlib
 import json
@@ -1286,6 +1288,9 @@ class Homeserver:
                 body['retry_after_ms'] = ms
             if mode in ('header', 'both'):
                 headers['Retry-After'] = str(math.ceil(ms / 1000))
+            if mode == 'date':           # the other form RFC 9110 allows
+                headers['Retry-After'] = email.utils.formatdate(time.time() + math.ceil(ms / 1000),
+                                                                usegmt=True)
             return Reply(429, body, headers=headers)
         if kind in ('500', '502', '503'):
             status = int(kind)

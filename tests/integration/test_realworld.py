@@ -177,3 +177,82 @@ def sso_only_homeserver_gets_a_message_pointing_at_access_token_file(t):
     check(rc != 0, 'started without a login')
     check('no password login' in b.log_text() and 'access_token_file' in b.log_text(),
           b.log_text()[-1500:])
+
+
+@test
+def command_with_a_relation_of_its_own_is_answered_as_a_plain_reply(t):
+    t.bot().start()
+    note = t.hs.send(t.room_id, BOB, 'the disk is almost full')
+    cmd = t.hs.send(t.room_id, ALICE, content={
+        'msgtype': 'm.text', 'body': '!status',
+        'm.relates_to': {'rel_type': 'm.reference', 'event_id': note}})
+    msgs = replies(t.hs.wait(t.room_id, 2))
+    r = rel(msgs[0])
+    check(r.get('m.in_reply_to', {}).get('event_id') == cmd and 'rel_type' not in r,
+          'not a plain reply to the command: %r' % r)
+
+
+@test
+def every_message_carries_m_mentions_and_pings_nobody_by_accident(t):
+    t.bot().start()
+    t.hs.send(t.room_id, EVE, '!status')        # refused: the reply names EVE
+    t.hs.send(t.room_id, ALICE, '!help')
+    msgs = replies(t.hs.wait(t.room_id, 3))
+    named = [m for m in msgs if EVE in m['content']['body']]
+    check(named, 'no reply names the stranger: %r' % [m['content']['body'][:60] for m in msgs])
+    for m in msgs:
+        check(m['content'].get('m.mentions') == {}, 'm.mentions missing or not empty: %r'
+              % m['content'])
+
+
+def gap_after_restart(t, empty_pages):
+    """The bot misses 60 messages (its timeline limit is 50): the gap is
+    filled from /messages, whose first pages are empty but have an end."""
+    b = t.bot().start()
+    b.stop()
+    cmd = t.hs.send(t.room_id, ALICE, '!status')
+    for i in range(60):
+        t.hs.send(t.room_id, BOB, 'chatter %d' % i)
+    t.hs.fault('empty_pages', count=empty_pages)
+    b.start()
+    return b, cmd
+
+
+@test
+def empty_messages_page_with_an_end_is_not_the_end_of_the_gap(t):
+    b, cmd = gap_after_restart(t, 2)
+    t.hs.wait(t.room_id, 2)
+    check(answered(t.hs, t.room_id) == [cmd], 'the command behind empty pages was lost')
+    check('gap in' in b.log_text(), 'no gap: the test proves nothing')
+
+
+@test
+def gap_page_limit_tells_the_room_with_a_time_range(t):
+    t.hs.config(rate_limit=False)
+    b, cmd = gap_after_restart(t, 80)
+    t.hs.wait(t.room_id, 1)
+    b.wait_log('may have been missed')
+    said = [m['content']['body'] for m in replies(t.hs.events(t.room_id, sender=BOT))]
+    check(any('may have been missed' in s and 'UTC' in s and ' and ' in s for s in said),
+          'no notice with a time range: %r' % said)
+
+
+@test
+def retry_after_as_an_http_date_is_honoured(t):
+    t.bot().start()
+    t.hs.fault('429', mode='date', retry_after_ms=3000, path_regex='/send/m.room.message/')
+    t.hs.send(t.room_id, ALICE, '!status')
+    t.hs.wait(t.room_id, 2, timeout=30)
+    sends = [json.loads(line) for line in open(t.hs.log)
+             if '/send/m.room.message/' in line]
+    check(len(sends) >= 2, 'no retry: %d sends' % len(sends))
+    waited = sends[1]['time'] - sends[0]['time']
+    check(waited >= 1500, 'retried %d ms after a Retry-After of ~3 s (HTTP date)' % waited)
+
+
+@test
+def start_up_calls_honour_429(t):
+    t.hs.fault('429', count=1, mode='body', retry_after_ms=2500, path_regex='/joined_rooms')
+    b = t.bot().start()
+    check('retrying in 2500 ms' in b.log_text(), 'the 429 wait was not used: %s'
+          % b.log_text()[-800:])
