@@ -125,6 +125,49 @@ bot_power_level(const cJSON *pl, const char *user)
 	return 0;
 }
 
+/* Is user one of the room's creators (sender or additional_creators)? */
+static int
+is_creator(const cJSON *create, const cJSON *content, const char *user)
+{
+	const char *sender = json_str(create, "sender");
+	const cJSON *more = cJSON_GetObjectItemCaseSensitive(content,
+	    "additional_creators"), *v;
+
+	if (sender != NULL && !strcmp(sender, user))
+		return 1;
+	if (!cJSON_IsArray(more))
+		return 0;
+	cJSON_ArrayForEach(v, more)
+		if (cJSON_IsString(v) && !strcmp(v->valuestring, user))
+			return 1;
+	return 0;
+}
+
+long
+bot_room_power(const cJSON *create, const cJSON *pl, const char *user)
+{
+	const cJSON *content = cJSON_GetObjectItemCaseSensitive(create,
+	    "content");
+	const char *version, *creator;
+	long long v = 1;
+
+	if (!cJSON_IsObject(content))
+		content = create;	/* a server before format=event */
+	version = json_str(content, "room_version");
+	if (version != NULL && str_to_ll(version, 1, 1000000, &v) == -1)
+		v = 1;
+	/* room versions 12 and later: creators have infinite power */
+	if (v >= 12 && is_creator(create, content, user))
+		return BOT_POWER_INFINITE;
+	if (cJSON_IsObject(pl))
+		return bot_power_level(pl, user);
+	/* no m.room.power_levels: the creator has 100, everyone else 0 */
+	creator = v >= 11 ? json_str(create, "sender") :
+	    json_str(content, "creator");
+	return (creator != NULL && !strcmp(creator, user)) ||
+	    (v >= 12 && is_creator(create, content, user)) ? 100 : 0;
+}
+
 int
 bot_authorised(const struct bot *bot, const struct room *room,
     const char *sender)
@@ -132,7 +175,7 @@ bot_authorised(const struct bot *bot, const struct room *room,
 	if (room == NULL || !config_is_admin(bot->cfg, sender))
 		return 0;
 	if (bot->cfg->min_power_level >= 0 &&
-	    bot_power_level(room->power_levels, sender) <
+	    bot_room_power(room->create, room->power_levels, sender) <
 	    bot->cfg->min_power_level)
 		return 0;
 	return 1;
@@ -1459,7 +1502,8 @@ bot_check(const char *config_path)
 			errors++;
 		} else
 			printf("ok: room %s: not encrypted\n", name);
-		mine = bot_power_level(room->power_levels, bot.user_id);
+		mine = bot_room_power(room->create, room->power_levels,
+		    bot.user_id);
 		ev = cJSON_GetObjectItemCaseSensitive(room->power_levels,
 		    "events");
 		m = cJSON_IsObject(ev) ? cJSON_GetObjectItemCaseSensitive(ev,
@@ -1480,7 +1524,8 @@ bot_check(const char *config_path)
 			    "(%ld needed to send)\n", name, mine, need);
 		if (bot.cfg->min_power_level >= 0) {
 			for (size_t a = 0; a < bot.cfg->admins.n; a++) {
-				long pl = bot_power_level(room->power_levels,
+				long pl = bot_room_power(room->create,
+				    room->power_levels,
 				    bot.cfg->admins.v[a]);
 
 				if (pl < bot.cfg->min_power_level)

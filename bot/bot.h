@@ -6,6 +6,7 @@
 #ifndef BB_BOT_H
 #define BB_BOT_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -95,6 +96,15 @@ int bot_authorised(const struct bot *bot, const struct room *room,
     const char *sender);
 /* Power level of user in a room's m.room.power_levels content. */
 long bot_power_level(const struct cJSON *power_levels, const char *user);
+/*
+ * Power level of user in a room as the spec rules it: creators of room
+ * version 12 and later have infinite power (BOT_POWER_INFINITE); with no
+ * power_levels (NULL) the creator has 100.  create is the m.room.create
+ * event (or its content from an older server), may be NULL.
+ */
+#define BOT_POWER_INFINITE	LONG_MAX
+long bot_room_power(const struct cJSON *create, const struct cJSON *power_levels,
+    const char *user);
 
 /*
  * Handle one timeline event (after the seen check).  backlog: it came in

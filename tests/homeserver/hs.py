@@ -22,7 +22,10 @@ Control API (no auth, JSON in/out; user ids may be given as bare localparts):
                                           -> {user_id, access_token, device_id}
   POST /_test/rooms   {room_id?, alias?, creator, members:[], invited:[],
                        power_levels?:{users, users_default, ...}, encrypted?,
-                       public?, name?}    -> {room_id}
+                       public?, name?, room_version?=10|11|12,
+                       additional_creators?:[], no_power_levels?}  -> {room_id}
+                       (version 12: room id without server part, creators
+                       have infinite power and are not in power_levels)
   POST /_test/rooms/{roomId}/invite {sender, user_id}          -> {event_id}
   POST /_test/rooms/{roomId}/send   {sender, type?="m.room.message", content,
                        state_key?, origin_server_ts?}          -> {event_id}
@@ -433,8 +436,15 @@ class Room:
                 if etype == 'm.room.member' and rec.event['content'].get('membership') == membership]
 
     def power_level(self, user_id):
+        create = self.state.get(('m.room.create', ''))
+        cc = create.event['content'] if create else {}
+        creators = [create.event['sender']] + cc.get('additional_creators', []) if create else []
+        if cc.get('room_version') == '12' and user_id in creators:
+            return math.inf                 # room version 12: creators
         pl = self.state.get(('m.room.power_levels', ''))
-        content = pl.event['content'] if pl else {}
+        if pl is None:                      # no power levels: the creator has 100
+            return 100 if user_id in creators[:1] else 0
+        content = pl.event['content']
         return content.get('users', {}).get(user_id, content.get('users_default', 0))
 
     def required_level(self, event_type, is_state):
@@ -1431,12 +1441,25 @@ class Homeserver:
 
     def c_rooms(self, body, query):
         creator = self.user_id(body['creator'])
-        room_id = body.get('room_id') or '!%s:%s' % (
-            ''.join(secrets.choice(string.ascii_letters) for _ in range(18)), self.server_name)
+        version = str(body.get('room_version', '10'))
+        if version not in ('10', '11', '12'):
+            raise MatrixError(400, 'M_UNSUPPORTED_ROOM_VERSION', 'room versions 10, 11, 12 only')
+        if version == '12':     # the room id is the create event's reference hash
+            room_id = body.get('room_id') or '!' + base64.urlsafe_b64encode(
+                hashlib.sha256(secrets.token_bytes(32)).digest()).decode().rstrip('=')
+        else:
+            room_id = body.get('room_id') or '!%s:%s' % (
+                ''.join(secrets.choice(string.ascii_letters) for _ in range(18)), self.server_name)
         if room_id in self.rooms:
             raise MatrixError(400, 'M_ROOM_IN_USE', 'room exists')
         room = self.rooms[room_id] = Room(room_id)
-        self.inject(room, creator, 'm.room.create', {'creator': creator, 'room_version': '10'}, '')
+        create = {'room_version': version}
+        if version == '10':
+            create['creator'] = creator     # dropped from room version 11 on
+        extra_creators = [self.user_id(u) for u in body.get('additional_creators', [])]
+        if version == '12' and extra_creators:
+            create['additional_creators'] = extra_creators
+        self.inject(room, creator, 'm.room.create', create, '')
         self.inject(room, creator, 'm.room.member', {'membership': 'join'}, creator)
         pl = {'users': {creator: 100}, 'users_default': 0, 'events_default': 0, 'state_default': 50,
               'ban': 50, 'kick': 50, 'redact': 50, 'invite': 0,
@@ -1447,7 +1470,11 @@ class Homeserver:
             if k == 'users':
                 v = {self.user_id(u): level for u, level in v.items()}
             pl[k] = dict(pl.get(k, {}), **v) if isinstance(v, dict) else v
-        self.inject(room, creator, 'm.room.power_levels', pl, '')
+        if version == '12':     # creators have infinite power and are not listed
+            for c in [creator] + extra_creators:
+                pl['users'].pop(c, None)
+        if not body.get('no_power_levels'):
+            self.inject(room, creator, 'm.room.power_levels', pl, '')
         alias = body.get('alias')
         if alias:
             alias = alias if alias.startswith('#') else '#%s:%s' % (alias, self.server_name)
