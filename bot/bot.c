@@ -484,7 +484,95 @@ static void update_room_state(struct bot *bot, struct room *room,
 	} else if (!strcmp(ev->type, "m.room.member") &&
 	    !strcmp(ev->state_key, bot->user_id)) {
 		room->joined = !strcmp(ev->membership, "join");
+	} else if (!strcmp(ev->type, "m.room.tombstone") &&
+	    ev->content != NULL && json_str(ev->content,
+	    "replacement_room") != NULL && json_str(ev->content,
+	    "replacement_room")[0] == '!' &&
+	    strcmp(json_str(ev->content, "replacement_room"), room->id) != 0 &&
+	    room->replacement == NULL) {
+		room->replacement = xstrdup(json_str(ev->content,
+		    "replacement_room"));
+		log_warnx("room %s was upgraded to %s; following it when "
+		    "invited by an admin (or if it is public)",
+		    room->configured, room->replacement);
 	}
+}
+
+/* A configured room whose upgrade (tombstone) points at room_id. */
+static struct room *
+upgraded_to(struct bot *bot, const char *room_id)
+{
+	for (size_t i = 0; i < bot->nrooms; i++)
+		if (bot->rooms[i].replacement != NULL &&
+		    !strcmp(bot->rooms[i].replacement, room_id))
+			return &bot->rooms[i];
+	return NULL;
+}
+
+/*
+ * Follow a tombstone: join the replacement room (works when invited or
+ * public), serve it instead of the old one (schedules and the report
+ * thread follow the room), and say so there.  0 once moved.
+ */
+static int
+follow_upgrade(struct bot *bot, struct room *room)
+{
+	char *esc = mx_escape(room->replacement), *path, *why = NULL;
+	char *old = room->id;
+	struct mx_resp r;
+	struct msg m;
+	enum step st;
+
+	path = xasprintf(MX_V3 "/join/%s", esc);
+	mx_call(bot->mx, "POST", path, "{}", 30000L, &r);
+	free(path);
+	free(esc);
+	if (r.status != 200) {
+		char *d = mx_describe(&r);
+
+		log_info("cannot join the upgraded room %s yet: %s (an admin's "
+		    "invite brings me there)", room->replacement, d);
+		free(d);
+		mx_resp_release(&r);
+		return -1;
+	}
+	mx_resp_release(&r);
+	room->id = room->replacement;
+	room->replacement = NULL;
+	room->joined = 1;
+	if ((st = session_room_state(bot, room, &why)) != STEP_OK) {
+		log_warnx("room %s: %s", room->configured, why);
+		free(why);
+	}
+	/* aliases are resolved again: the alias may point here by now */
+	if (room->configured[0] == '#') {
+		enum step how;
+		char *id = session_resolve_room(bot, room->configured, &why,
+		    &how);
+
+		if (id != NULL && strcmp(id, room->id) != 0)
+			log_warnx("room %s: the alias still points to %s; "
+			    "serving the upgraded room %s", room->configured,
+			    id, room->id);
+		free(id);
+		free(why);
+		why = NULL;
+	}
+	if (session_filter(bot, &why) != STEP_OK) {
+		log_warnx("sync filter after the upgrade: %s", why);
+		free(why);
+	}
+	log_info("moved from %s to the upgraded room %s", old, room->id);
+	if (bot->sched != NULL)
+		sched_room_moved(bot->sched);
+	msg_init(&m);
+	msg_textf(&m, "➡️ This room replaces %s (%s): I serve commands here "
+	    "now, and schedules and reports continue here.", old,
+	    room->configured);
+	bot_notice(bot, room->id, &m);
+	msg_release(&m);
+	free(old);
+	return 0;
 }
 
 /* A later event of the same batch redacts ev[i]: it is not run. */
@@ -582,6 +670,11 @@ join_invited(struct bot *bot, const struct sync_invite *inv)
 	struct room *room = bot_room(bot, inv->room_id);
 	char *why = NULL;
 
+	if (room == NULL && config_is_admin(bot->cfg, inv->inviter) &&
+	    (room = upgraded_to(bot, inv->room_id)) != NULL) {
+		follow_upgrade(bot, room);
+		return;
+	}
 	if (room == NULL || !config_is_admin(bot->cfg, inv->inviter)) {
 		/* Rejected, not left hanging in the invite list. */
 		log_info("rejecting an invite to %s from %s: %s",
@@ -671,6 +764,12 @@ batch_finish(struct loop *l)
 				    l->gaps[g].nevents, backlog);
 		handle_events(bot, room, sr->events, sr->nevents, backlog);
 	}
+	for (size_t i = 0; i < bot->nrooms; i++)
+		if (bot->rooms[i].replacement != NULL &&
+		    !bot->rooms[i].tried_replacement) {
+			bot->rooms[i].tried_replacement = 1;
+			follow_upgrade(bot, &bot->rooms[i]);
+		}
 	offline_flush(bot);	/* too old commands, from any batch */
 	if (state_flush_seen(bot->state) == 0)
 		state_set_next_batch(bot->state, b->next_batch);
@@ -1300,6 +1399,7 @@ bot_free(struct bot *bot)
 		free(bot->rooms[i].configured);
 		cJSON_Delete(bot->rooms[i].power_levels);
 		cJSON_Delete(bot->rooms[i].create);
+		free(bot->rooms[i].replacement);
 	}
 	free(bot->rooms);
 	for (size_t i = 0; i < nitems(bot->unthreadable); i++)

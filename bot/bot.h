@@ -31,6 +31,8 @@ struct room {
 	int		 joined;
 	int		 encrypted;
 	struct cJSON	*power_levels;	/* content, or NULL */
+	char		*replacement;	/* m.room.tombstone: upgraded to, or NULL */
+	int		 tried_replacement;	/* joined it directly once */
 	struct cJSON	*create;	/* m.room.create: the event, or its content
 					 * from a server before Matrix 1.16 */
 };

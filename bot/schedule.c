@@ -369,6 +369,16 @@ day_thread(struct sched *s, time_t now, uint64_t *seq)
 	return s->day_event;
 }
 
+void
+sched_room_moved(struct sched *s)
+{
+	free(s->day_event);
+	s->day_event = NULL;
+	s->day_seq = 0;
+	s->day[0] = '\0';
+	save(s);
+}
+
 /* A message in the day's thread. */
 static void
 in_day_thread(struct sched *s, struct msg *m)

@@ -519,6 +519,7 @@ session_rooms(struct bot *bot, char **cause)
 		free(bot->rooms[i].configured);
 		cJSON_Delete(bot->rooms[i].power_levels);
 		cJSON_Delete(bot->rooms[i].create);
+		free(bot->rooms[i].replacement);
 	}
 	free(bot->rooms);
 	bot->rooms = xcalloc(cfg->rooms.n, sizeof(*bot->rooms));

@@ -67,6 +67,8 @@ Control API (no auth, JSON in/out; user ids may be given as bare localparts):
   POST /_test/expire_tokens {user_id}      the user's tokens expire now
   POST /_test/rooms/{roomId}/redact {sender, event_id, reason?}
   POST /_test/kick {room_id, sender, user_id, membership?=leave|ban, reason?}
+  POST /_test/rooms/{roomId}/upgrade {sender, room_version?=12, public?}
+        -> {replacement_room}   a room upgrade as Synapse makes it
 """
 
 import argparse
@@ -1232,6 +1234,36 @@ class Homeserver:
         rec = self.redact(room, target, self.user_id(body['sender']), body.get('reason'))
         return Reply(200, {'event_id': rec.event['event_id']})
 
+    def c_upgrade(self, body, query, room_id):
+        """Upgrade a room as Synapse does (POST /rooms/{id}/upgrade):
+        {sender, room_version?=12, public?}.  A new room with a predecessor,
+        the power levels copied, aliases moved, the old room tombstoned and
+        its power levels raised so that ordinary members stop talking."""
+        old = self.test_room(room_id)
+        sender = self.user_id(body['sender'])
+        if old.power_level(sender) < old.required_level('m.room.tombstone', True):
+            raise MatrixError(403, 'M_FORBIDDEN', 'not allowed to upgrade')
+        pl = old.state.get(('m.room.power_levels', ''))
+        new_id = self.c_rooms({'creator': sender, 'room_version': str(body.get('room_version', '12')),
+                               'public': body.get('public'),
+                               'power_levels': pl.event['content'] if pl else None},
+                              {}).body['room_id']
+        new = self.rooms[new_id]
+        create = new.state[('m.room.create', '')]
+        create.event['content']['predecessor'] = {'room_id': room_id}
+        for alias, rid in list(self.aliases.items()):
+            if rid == room_id:
+                self.aliases[alias] = new_id
+                self.inject(new, sender, 'm.room.canonical_alias', {'alias': alias}, '')
+        rec = self.inject(old, sender, 'm.room.tombstone',
+                          {'body': 'This room has been replaced', 'replacement_room': new_id}, '')
+        if pl:
+            content = dict(pl.event['content'])
+            content['events_default'] = max(50, content.get('events_default', 0))
+            content['invite'] = max(50, content.get('invite', 0))
+            self.inject(old, sender, 'm.room.power_levels', content, '')
+        return Reply(200, {'replacement_room': new_id, 'tombstone': rec.event['event_id']})
+
     def c_kick(self, body, query):
         """{room_id, sender, user_id, membership?=leave|ban, reason?}"""
         room = self.test_room(body['room_id'])
@@ -1606,6 +1638,7 @@ class Homeserver:
         ('POST', '/_test/expire_tokens'): c_expire_tokens,
         ('POST', '/_test/rooms/([^/]+)/redact'): c_redact,
         ('POST', '/_test/kick'): c_kick,
+        ('POST', '/_test/rooms/([^/]+)/upgrade'): c_upgrade,
     }
 
 

@@ -286,3 +286,29 @@ def without_power_levels_the_creator_has_100(t):
     t.hs.wait(room, 3)
     check(answered(t.hs, room)[0] == cmd, 'the creator was refused')
     check('refused a command from %s' % BOB in b.log_text(), 'a member without power passed')
+
+
+@test
+def upgraded_room_is_followed_on_an_admins_invite(t):
+    b = t.bot().start()
+    new = t.hs.call('POST', '/_test/rooms/%s/upgrade' % t.room_id,
+                    {'sender': ALICE})['replacement_room']
+    b.wait_log('was upgraded to %s' % new)
+    b.wait_log('cannot join the upgraded room')
+    t.hs.call('POST', '/_test/rooms/%s/invite' % new, {'sender': ALICE, 'user_id': BOT})
+    note = replies(t.hs.wait(new, 1))[0]['content']['body']
+    check('replaces %s' % t.room_id in note, 'the move is not said: %r' % note)
+    cmd = t.hs.send(new, ALICE, '!status')
+    t.hs.wait(new, 3)
+    check(answered(t.hs, new) == [cmd], 'no answer in the upgraded room')
+
+
+@test
+def upgraded_public_room_is_joined_by_itself(t):
+    b = t.bot().start()
+    new = t.hs.call('POST', '/_test/rooms/%s/upgrade' % t.room_id,
+                    {'sender': ALICE, 'public': True})['replacement_room']
+    b.wait_log('moved from %s' % t.room_id)
+    cmd = t.hs.send(new, BOB, '!help')
+    t.hs.wait(new, 3)
+    check(answered(t.hs, new) == [cmd], 'no answer in the upgraded room')
