@@ -92,7 +92,7 @@ def in_thread(t, root, text, timeout=60):
 
 def alerts(t, text=''):
     return [e for e in replies(t.hs.events(t.room_id, sender=BOT))
-            if 'm.mentions' in e['content'] and text in e['content']['body']]
+            if e['content'].get('m.mentions', {}).get('user_ids') and text in e['content']['body']]
 
 
 def wait_alert(t, text, count=1, timeout=60):
