@@ -153,19 +153,28 @@ state_next_batch(const struct state *st)
 	return st->next_batch;
 }
 
-int
-state_set_next_batch(struct state *st, const char *token)
+/* Write state_dir/name (0600, atomically); -1 logged. */
+static int
+write_file(const struct state *st, const char *name, const char *text)
 {
-	char *path = path_of(st, "next_batch");
-	int r = file_write_atomic(path, token, strlen(token), 0600);
+	char *path = path_of(st, name);
+	int r = file_write_atomic(path, text, strlen(text), 0600);
 
 	if (r == -1)
 		log_warn("state: cannot write %s", path);
-	else {
+	free(path);
+	return r;
+}
+
+int
+state_set_next_batch(struct state *st, const char *token)
+{
+	int r = write_file(st, "next_batch", token);
+
+	if (r == 0) {
 		free(st->next_batch);
 		st->next_batch = xstrdup(token);
 	}
-	free(path);
 	return r;
 }
 
@@ -174,7 +183,7 @@ state_first_start(struct state *st, int64_t now, int64_t *out)
 {
 	char *path = path_of(st, "first_start"), *text, *end;
 	long long v;
-	int r = 0;
+	int r;
 
 	text = file_read(path, 64, NULL);
 	if (text != NULL) {
@@ -192,10 +201,7 @@ state_first_start(struct state *st, int64_t now, int64_t *out)
 	}
 	*out = st->next_batch == NULL ? now : 0;
 	text = xasprintf("%lld\n", (long long)*out);
-	if (file_write_atomic(path, text, strlen(text), 0600) == -1) {
-		log_warn("state: cannot write %s", path);
-		r = -1;
-	}
+	r = write_file(st, "first_start", text);
 	free(text);
 	free(path);
 	return r;
@@ -334,13 +340,7 @@ state_load_refresh(struct state *st, char **refresh)
 int
 state_save_refresh(struct state *st, const char *refresh)
 {
-	char *path = path_of(st, "refresh_token");
-	int r = file_write_atomic(path, refresh, strlen(refresh), 0600);
-
-	if (r == -1)
-		log_warn("state: cannot write %s", path);
-	free(path);
-	return r;
+	return write_file(st, "refresh_token", refresh);
 }
 
 const char *

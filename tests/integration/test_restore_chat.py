@@ -113,14 +113,21 @@ def restore_runs_after_another_admins_approval(t):
     check(state['state'] == 'done' and state['approvers'] == [BOB], state)
 
 
-@test
-def approvals_count_once_and_a_denial_stops_it(t):
+def two_approvals_needed(t):
+    """Three admins, two approvals needed; ALICE asked for a restore:
+    (pg, bot, room, the plan event, the request id)."""
     t.hs.user(CAROL, password='pw-carol')
     room = t.hs.room(creator=ALICE, members=[ALICE, BOB, CAROL, EVE, BOT])
     t.room_id = room
     pg, b, bid = setup(t, restore='approvals_required = 2', admins=(ALICE, BOB, CAROL))
     t.hs.send(room, ALICE, '!restore main %s' % bid)
     plan, req = plan_of(t)
+    return pg, b, room, plan, req
+
+
+@test
+def approvals_count_once_and_a_denial_stops_it(t):
+    pg, b, room, plan, req = two_approvals_needed(t)
     check('2 other admins approve' in plan['content']['body'], plan['content']['body'])
     react(t, BOB, plan['event_id'])
     wait_body(t, '1 of 2 approval(s)')
@@ -260,12 +267,7 @@ def redact(t, sender, event_id, room=None):
 
 @test
 def a_redacted_approval_is_withdrawn_live_and_across_a_restart(t):
-    t.hs.user(CAROL, password='pw-carol')
-    room = t.hs.room(creator=ALICE, members=[ALICE, BOB, CAROL, EVE, BOT])
-    t.room_id = room
-    pg, b, bid = setup(t, restore='approvals_required = 2', admins=(ALICE, BOB, CAROL))
-    t.hs.send(room, ALICE, '!restore main %s' % bid)
-    plan, req = plan_of(t)
+    pg, b, room, plan, req = two_approvals_needed(t)
     yes = react(t, BOB, plan['event_id'])
     wait_body(t, '1 of 2 approval(s)')
     redact(t, BOB, yes)
