@@ -54,7 +54,7 @@ Control API (no auth, JSON in/out; user ids may be given as bare localparts):
   POST /_test/reset_violations             clear violations and warnings
   GET  /_test/requests    -> {requests:[{method, path, status, fault}]}
   POST /_test/config {sync_cache?, rate_limit?, txn_ttl_ms?, token_lifetime_ms?,
-                      login?: password|sso}   what a real server does, all on
+                      login?: password|sso, self_check?}   what a real server does, all on
         by default: identical /sync requests answered from a 2-minute cache
         (key: user, device, filter, since, timeout, full_state; empty answers
         are not cached), rc_message 0.2/s burst 10 on sends and redactions,
@@ -1066,7 +1066,7 @@ class Homeserver:
 
     def init_realism(self):
         self.config = {'sync_cache': True, 'rate_limit': True, 'txn_ttl_ms': self.TXN_TTL_S * 1000,
-                       'token_lifetime_ms': None, 'login': 'password'}
+                       'token_lifetime_ms': None, 'login': 'password', 'self_check': self.self_check}
         self.sync_cache = {}     # request key -> (monotonic time stored, body)
         self.buckets = {}        # user -> (level, monotonic time)
         self.hooks = {}          # one-shot test hooks: name -> count
@@ -1216,6 +1216,7 @@ class Homeserver:
             self.config[k] = v
         if not self.config['sync_cache']:
             self.sync_cache.clear()
+        self.self_check = bool(self.config['self_check'])
         return Reply(200, dict(self.config))
 
     def c_expire_tokens(self, body, query):
