@@ -1619,7 +1619,10 @@ bot_check(const char *config_path)
 			    "below the %ld needed to send messages\n", name,
 			    mine, need);
 			errors++;
-		} else
+		} else if (mine == BOT_POWER_INFINITE)
+			printf("ok: room %s: the bot is a creator of the room "
+			    "(infinite power)\n", name);
+		else
 			printf("ok: room %s: the bot's power level is %ld "
 			    "(%ld needed to send)\n", name, mine, need);
 		if (bot.cfg->min_power_level >= 0) {
