@@ -366,6 +366,8 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	 * rejoin) brings it.  ev->when is dated with the server's age, so a
 	 * skewed clock neither runs history nor drops new commands.
 	 */
+	if (bot->first_start > now_ms())
+		bot->first_start = now_ms();	/* our clock went back */
 	if (ev->when > 0 && ev->when < bot->first_start)
 		return;
 	if (ev->redacted)

@@ -189,14 +189,20 @@ state_first_start(struct state *st, int64_t now, int64_t *out)
 	if (text != NULL) {
 		errno = 0;
 		v = strtoll(text, &end, 10);
-		if (errno == 0 && end != text && v >= 0 &&
+		if (errno == 0 && end != text && v >= 0 && v <= now &&
 		    (*end == '\0' || *end == '\n')) {
 			*out = v;
 			free(text);
 			free(path);
 			return 0;
 		}
-		log_warnx("state: %s is not a time; starting it again", path);
+		if (errno == 0 && end != text && v > now)
+			log_warnx("state: %s is in the future (the clock was "
+			    "ahead at the first start?); starting it again",
+			    path);
+		else
+			log_warnx("state: %s is not a time; starting it "
+			    "again", path);
 		free(text);
 	}
 	*out = st->next_batch == NULL ? now : 0;

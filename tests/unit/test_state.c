@@ -353,6 +353,9 @@ test_first_start(void **state)
 	fclose(fp);
 	assert_int_equal(state_first_start(f->st, 42, &t), 0);
 	assert_int_equal(t, 42);
+	/* recorded in the future (a clock that was ahead): started again */
+	assert_int_equal(state_first_start(f->st, 41, &t), 0);
+	assert_int_equal(t, 41);
 	/* a state_dir from before first_start (next_batch there): 0 */
 	unlink(path);
 	assert_int_equal(state_set_next_batch(f->st, "s1"), 0);
