@@ -470,7 +470,7 @@ build(struct bot *bot, const char *only, const cJSON *probe, int running,
 	msg_bold(m, "Bot");
 	human_duration(up, sizeof(up), difftime(time(NULL), bot->started));
 	msg_textf(m, ": version %s, uptime %s, %s as %s, outbox: %zu "
-	    "waiting; rooms:", BB_VERSION, up, cfg->homeserver, bot->user_id,
+	    "waiting; rooms:", BB_VERSION, up, cfg->homeserver, bot->login.user,
 	    outbox_depth(bot->outbox));
 	for (size_t i = 0; i < bot->nrooms; i++) {
 		msg_text(m, " ");

@@ -966,12 +966,13 @@ validate(struct parser *p)
 		    "either access_token_file or password_file, not both");
 	if (c->rooms.n == 0)
 		perr(p, 0, "[matrix] rooms is required");
+	/* room version 12 ids have no server part: !opaque */
 	for (i = 0; i < c->rooms.n; i++)
-		if ((c->rooms.v[i][0] != '!' && c->rooms.v[i][0] != '#') ||
-		    strchr(c->rooms.v[i], ':') == NULL)
+		if (!(c->rooms.v[i][0] == '!' && c->rooms.v[i][1] != '\0') &&
+		    !(c->rooms.v[i][0] == '#' && strchr(c->rooms.v[i], ':')))
 			perr(p, key_line(p, "rooms"), "rooms: '%s' is neither "
-			    "a room id (!id:server) nor an alias (#name:server)",
-			    c->rooms.v[i]);
+			    "a room id (!id:server, or !id from room version "
+			    "12) nor an alias (#name:server)", c->rooms.v[i]);
 	if (c->admins.n == 0)
 		perr(p, 0, "[matrix] admins is required (nobody could "
 		    "command the bot)");

@@ -153,18 +153,62 @@ state_next_batch(const struct state *st)
 	return st->next_batch;
 }
 
-int
-state_set_next_batch(struct state *st, const char *token)
+/* Write state_dir/name (0600, atomically); -1 logged. */
+static int
+write_file(const struct state *st, const char *name, const char *text)
 {
-	char *path = path_of(st, "next_batch");
-	int r = file_write_atomic(path, token, strlen(token), 0600);
+	char *path = path_of(st, name);
+	int r = file_write_atomic(path, text, strlen(text), 0600);
 
 	if (r == -1)
 		log_warn("state: cannot write %s", path);
-	else {
+	free(path);
+	return r;
+}
+
+int
+state_set_next_batch(struct state *st, const char *token)
+{
+	int r = write_file(st, "next_batch", token);
+
+	if (r == 0) {
 		free(st->next_batch);
 		st->next_batch = xstrdup(token);
 	}
+	return r;
+}
+
+int
+state_first_start(struct state *st, int64_t now, int64_t *out)
+{
+	char *path = path_of(st, "first_start"), *text, *end;
+	long long v;
+	int r;
+
+	text = file_read(path, 64, NULL);
+	if (text != NULL) {
+		errno = 0;
+		v = strtoll(text, &end, 10);
+		if (errno == 0 && end != text && v >= 0 && v <= now &&
+		    (*end == '\0' || *end == '\n')) {
+			*out = v;
+			free(text);
+			free(path);
+			return 0;
+		}
+		if (errno == 0 && end != text && v > now)
+			log_warnx("state: %s is in the future (the clock was "
+			    "ahead at the first start?); starting it again",
+			    path);
+		else
+			log_warnx("state: %s is not a time; starting it "
+			    "again", path);
+		free(text);
+	}
+	*out = st->next_batch == NULL ? now : 0;
+	text = xasprintf("%lld\n", (long long)*out);
+	r = write_file(st, "first_start", text);
+	free(text);
 	free(path);
 	return r;
 }
@@ -286,6 +330,23 @@ state_clear_session(struct state *st)
 
 	free(path);
 	return r == -1 && errno != ENOENT ? -1 : 0;
+}
+
+int
+state_load_refresh(struct state *st, char **refresh)
+{
+	char *path = path_of(st, "refresh_token"), *cause = NULL;
+
+	*refresh = secret_read(path, &cause);
+	free(cause);
+	free(path);
+	return *refresh != NULL ? 0 : -1;
+}
+
+int
+state_save_refresh(struct state *st, const char *refresh)
+{
+	return write_file(st, "refresh_token", refresh);
 }
 
 const char *

@@ -140,6 +140,7 @@ request_free(struct request *r)
 	free(r->thread);
 	free(r->plan_event);
 	strv_free(r->approvers);
+	cJSON_Delete(r->vote_events);
 	free(r->closed_by);
 	free(r);
 }
@@ -174,6 +175,9 @@ request_json(const struct request *r)
 		cJSON_AddItemToArray(a, cJSON_CreateString(r->approvers[i]));
 	if (r->closed_by != NULL)
 		cJSON_AddStringToObject(j, "closed_by", r->closed_by);
+	if (r->vote_events != NULL)
+		cJSON_AddItemToObject(j, "vote_events",
+		    cJSON_Duplicate(r->vote_events, 1));
 	return j;
 }
 
@@ -229,6 +233,9 @@ request_parse(const char *text, size_t len)
 		r->needed = 1;
 	r->self_ok = cJSON_IsTrue(cJSON_GetObjectItem(j, "self_ok"));
 	r->closed_by = opt_dup(j, "closed_by");
+	if (cJSON_IsObject(cJSON_GetObjectItem(j, "vote_events")))
+		r->vote_events = cJSON_Duplicate(cJSON_GetObjectItem(j,
+		    "vote_events"), 1);
 	r->approvers = xcalloc(1, sizeof(*r->approvers));
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "approvers")) {
 		if (!cJSON_IsString(it) || n >= 64)
@@ -658,6 +665,76 @@ early_replay(struct bot *bot, const char *plan_event)
 	}
 }
 
+static int
+has_approved(const struct request *r, const char *who)
+{
+	for (size_t i = 0; r->approvers != NULL && r->approvers[i] != NULL; i++)
+		if (!strcmp(r->approvers[i], who))
+			return 1;
+	return 0;
+}
+
+/* The approver whose ✅ was event_id, or NULL. */
+static const char *
+voter_of(const struct request *r, const char *event_id)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach(v, r->vote_events)
+		if (cJSON_IsString(v) && !strcmp(v->valuestring, event_id))
+			return v->string;
+	return NULL;
+}
+
+/* who's ✅ is gone: the vote no longer counts, unless it already ran. */
+static void
+withdraw(struct bot *bot, struct request *r, const char *who_in,
+    const char *when)
+{
+	char *who = xstrdup(who_in);
+	size_t n = 0, k = 0;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(r->vote_events, who);
+	if (r->state != REQ_PENDING) {
+		approvals_save(bot->approvals, r);
+		sayf(bot, r, "%s removed their ✅ from %s%s, but it is already "
+		    "%s; that does not change it.", who, r->id, when,
+		    state_names[r->state]);
+		free(who);
+		return;
+	}
+	for (; r->approvers != NULL && r->approvers[n] != NULL; n++) {
+		if (!strcmp(r->approvers[n], who))
+			free(r->approvers[n]);
+		else
+			r->approvers[k++] = r->approvers[n];
+	}
+	if (r->approvers != NULL)
+		r->approvers[k] = NULL;
+	approvals_save(bot->approvals, r);
+	log_info("%s withdrew the approval of restore request %s", who,
+	    r->id);
+	sayf(bot, r, "↩️ %s withdrew the approval of %s (the ✅ was "
+	    "removed%s): %d of %d approval(s).", who, r->id, when,
+	    approval_count(r), r->needed);
+	free(who);
+}
+
+void
+approvals_redaction(struct bot *bot, const char *room,
+    const char *redacted_event)
+{
+	for (struct request *r = approvals_first(bot->approvals); r != NULL;
+	    r = r->next) {
+		const char *who;
+
+		if (strcmp(r->room, room) != 0 ||
+		    (who = voter_of(r, redacted_event)) == NULL)
+			continue;
+		withdraw(bot, r, who, "");
+	}
+}
+
 void
 approvals_reaction(struct bot *bot, const struct mx_event *ev, int backlog)
 {
@@ -673,8 +750,22 @@ approvals_reaction(struct bot *bot, const struct mx_event *ev, int backlog)
 	}
 	log_info("%s reacted %s to restore request %s", ev->sender,
 	    yes ? "approve" : "deny", r->id);
-	if (yes)
+	if (yes) {
+		int had = has_approved(r, ev->sender);
+
 		vote(bot, r, ev->sender, at, "✅", backlog);
+		if (!had && has_approved(r, ev->sender) &&
+		    ev->event_id[0] == '$') {
+			/* remembered, so that redacting it withdraws it */
+			if (r->vote_events == NULL)
+				r->vote_events = cJSON_CreateObject();
+			cJSON_DeleteItemFromObjectCaseSensitive(r->vote_events,
+			    ev->sender);
+			cJSON_AddStringToObject(r->vote_events, ev->sender,
+			    ev->event_id);
+			approvals_save(bot->approvals, r);
+		}
+	}
 	else if (r->state == REQ_PENDING || !backlog)
 		deny(bot, r, ev->sender, "❌");
 }
@@ -860,6 +951,8 @@ fetch_reactions(struct bot *bot, struct request *r)
 	char *room = mx_escape(r->room), *ev = mx_escape(r->plan_event);
 	char *from = NULL, *path;
 	struct mx_resp resp;
+	cJSON *present = cJSON_CreateObject();	/* reaction ids still there */
+	int complete = 0;
 
 	for (int page = 0; page < 20; page++) {
 		struct mx_event *evs = NULL;
@@ -889,17 +982,34 @@ fetch_reactions(struct bot *bot, struct request *r)
 		for (size_t i = 0; i < n; i++) {
 			struct room *rm = bot_room(bot, r->room);
 
+			if (evs[i].event_id[0] != '\0')
+				cJSON_AddTrueToObject(present,
+				    evs[i].event_id);
 			if (!strcmp(evs[i].type, "m.reaction") &&
-			    strcmp(evs[i].sender, bot->user_id) != 0 &&
+			    strcmp(evs[i].sender, bot->login.user) != 0 &&
 			    bot_authorised(bot, rm, evs[i].sender))
 				approvals_reaction(bot, &evs[i], 1);
 		}
 		mx_events_free(evs, n);
 		free(from);
 		from = next;
-		if (from == NULL)
+		if (from == NULL) {
+			complete = 1;
 			break;
+		}
 	}
+	/* A ✅ redacted while we were down is no longer among them: the view
+	 * after a restart is the live one. */
+	for (const cJSON *v = r->vote_events ? r->vote_events->child : NULL;
+	    complete && v != NULL; ) {
+		const cJSON *next = v->next;
+
+		if (cJSON_IsString(v) && !cJSON_HasObjectItem(present,
+		    v->valuestring))
+			withdraw(bot, r, v->string, " while I was offline");
+		v = next;
+	}
+	cJSON_Delete(present);
 	free(from);
 	free(room);
 	free(ev);

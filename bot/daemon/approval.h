@@ -57,6 +57,7 @@ struct request {
 	int		 needed;	/* approvals needed */
 	int		 self_ok;	/* approvals_required = 0 */
 	char		**approvers;	/* NULL-terminated */
+	struct cJSON	*vote_events;	/* approver -> the ✅ reaction's event id */
 	char		*closed_by;	/* who denied it */
 	struct request	*next;
 };
@@ -114,6 +115,12 @@ void approvals_job_done(struct bot *bot, const struct job *j);
 void approvals_reaction(struct bot *bot, const struct mx_event *ev,
     int backlog);
 /* !approve and !deny. */
+/*
+ * An m.room.redaction in room: a redacted ✅ withdraws that vote while the
+ * restore has not started (said in the plan's thread).
+ */
+void approvals_redaction(struct bot *bot, const char *room,
+    const char *redacted_event);
 void approvals_command(struct bot *bot, const char *room, const char *thread,
     const char *event_id, const char *sender, const char *id, int approve);
 /*

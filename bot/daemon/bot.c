@@ -27,6 +27,7 @@
 #include "schedule.h"
 #include "config.h"
 #include "jobs.h"
+#include "json.h"
 #include "log.h"
 #include "matrix.h"
 #include "msg.h"
@@ -41,6 +42,7 @@
 #define GAP_MAX_PAGES		50
 #define SEND_TIMEOUT_MS		30000L
 #define STOP_GRACE_MS		10000
+#define SYNC_BACKOFF_MAX_MS	10000
 
 /* A room's gap being filled from /messages. */
 struct gap {
@@ -77,6 +79,11 @@ struct loop {
 	int64_t			 sched_wait;	/* ms to the next schedule */
 	struct outbox_item	*sending;
 	int			 fatal;
+	/* a refused access token (401), being recovered */
+	struct mx_resp		 auth_resp;
+	int			 auth_lost;
+	int			 auth_attempts;
+	int64_t			 auth_not_before;
 };
 
 
@@ -118,6 +125,49 @@ bot_power_level(const cJSON *pl, const char *user)
 	return 0;
 }
 
+/* Is user one of the room's creators (sender or additional_creators)? */
+static int
+is_creator(const cJSON *create, const cJSON *content, const char *user)
+{
+	const char *sender = json_str(create, "sender");
+	const cJSON *more = cJSON_GetObjectItemCaseSensitive(content,
+	    "additional_creators"), *v;
+
+	if (sender != NULL && !strcmp(sender, user))
+		return 1;
+	if (!cJSON_IsArray(more))
+		return 0;
+	cJSON_ArrayForEach(v, more)
+		if (cJSON_IsString(v) && !strcmp(v->valuestring, user))
+			return 1;
+	return 0;
+}
+
+long
+bot_room_power(const cJSON *create, const cJSON *pl, const char *user)
+{
+	const cJSON *content = cJSON_GetObjectItemCaseSensitive(create,
+	    "content");
+	const char *version, *creator;
+	long long v = 1;
+
+	if (!cJSON_IsObject(content))
+		content = create;	/* a server before format=event */
+	version = json_str(content, "room_version");
+	if (version != NULL && str_to_ll(version, 1, 1000000, &v) == -1)
+		v = 1;
+	/* room versions 12 and later: creators have infinite power */
+	if (v >= 12 && is_creator(create, content, user))
+		return BOT_POWER_INFINITE;
+	if (cJSON_IsObject(pl))
+		return bot_power_level(pl, user);
+	/* no m.room.power_levels: the creator has 100, everyone else 0 */
+	creator = v >= 11 ? json_str(create, "sender") :
+	    json_str(content, "creator");
+	return (creator != NULL && !strcmp(creator, user)) ||
+	    (v >= 12 && is_creator(create, content, user)) ? 100 : 0;
+}
+
 int
 bot_authorised(const struct bot *bot, const struct room *room,
     const char *sender)
@@ -125,7 +175,7 @@ bot_authorised(const struct bot *bot, const struct room *room,
 	if (room == NULL || !config_is_admin(bot->cfg, sender))
 		return 0;
 	if (bot->cfg->min_power_level >= 0 &&
-	    bot_power_level(room->power_levels, sender) <
+	    bot_room_power(room->create, room->power_levels, sender) <
 	    bot->cfg->min_power_level)
 		return 0;
 	return 1;
@@ -230,7 +280,7 @@ offline_add(struct bot *bot, const char *room_id, const struct mx_event *ev,
 	item = cJSON_CreateObject();
 	cJSON_AddStringToObject(item, "sender", ev->sender);
 	cJSON_AddStringToObject(item, "command", cmdline);
-	cJSON_AddNumberToObject(item, "ts", (double)ev->ts);
+	cJSON_AddNumberToObject(item, "ts", (double)ev->when);
 	cJSON_AddStringToObject(item, "why", why);
 	cJSON_AddItemToArray(list, item);
 }
@@ -291,6 +341,14 @@ offline_flush(struct bot *bot)
 	bot->offline = NULL;
 }
 
+/* Older than backlog_max_age, judged by the event's age on our clock. */
+static int
+too_old(const struct bot *bot, const struct mx_event *ev)
+{
+	return ev->when > 0 &&
+	    now_ms() - ev->when > bot->cfg->backlog_max_age * 1000;
+}
+
 void
 bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
     int backlog)
@@ -302,15 +360,31 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	char **argv = NULL;
 	int argc;
 
+	/*
+	 * The time rule: nothing from before this state_dir's first start is
+	 * ever executed, whichever sync batch (a stale cached one, a replay, a
+	 * rejoin) brings it.  ev->when is dated with the server's age, so a
+	 * skewed clock neither runs history nor drops new commands.
+	 */
+	if (bot->first_start > now_ms())
+		bot->first_start = now_ms();	/* our clock went back */
+	if (ev->when > 0 && ev->when < bot->first_start)
+		return;
+	if (ev->redacted)
+		return;		/* withdrawn before we saw it */
+	if (!strcmp(ev->type, "m.room.redaction") && ev->redacts[0] == '$') {
+		approvals_redaction(bot, room->id, ev->redacts);
+		return;
+	}
 	if (!strcmp(ev->type, "m.reaction") &&
-	    strcmp(ev->sender, bot->user_id) != 0 && ev->event_id[0] == '$') {
+	    strcmp(ev->sender, bot->login.user) != 0 && ev->event_id[0] == '$') {
 		/* ✅/❌ on a restore plan; from admins only */
 		if (bot_authorised(bot, room, ev->sender))
 			approvals_reaction(bot, ev, backlog);
 		return;
 	}
 	if (strcmp(ev->type, "m.room.message") != 0 ||
-	    !strcmp(ev->sender, bot->user_id) ||
+	    !strcmp(ev->sender, bot->login.user) ||
 	    strcmp(ev->msgtype, "m.text") != 0 ||
 	    !strcmp(ev->rel_type, "m.replace") || ev->has_new_content ||
 	    ev->event_id[0] != '$')
@@ -324,26 +398,36 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	ctx.sender = ev->sender;
 	ctx.thread_root = !strcmp(ev->rel_type, "m.thread") &&
 	    ev->rel_event[0] == '$' ? ev->rel_event : ev->event_id;
+	if (ev->rel_type[0] != '\0' && strcmp(ev->rel_type, "m.thread") != 0) {
+		/* a reference/annotation cannot root a thread: replies to it
+		 * go as plain replies (see send_next) */
+		char **slot = &bot->unthreadable[bot->unthreadable_next++ %
+		    nitems(bot->unthreadable)];
+
+		free(*slot);
+		*slot = xstrdup(ev->event_id);
+	}
 
 	if (!bot_authorised(bot, room, ev->sender)) {
 		log_warnx("refused a command from %s in %s: not an admin%s",
 		    ev->sender, room->id, bot->cfg->min_power_level >= 0 ?
 		    " or below min_power_level" : "");
-		if (!backlog && !refused_recently(bot, ev->sender, mono_ms()))
+		if (!backlog && !too_old(bot, ev) &&
+		    !refused_recently(bot, ev->sender, mono_ms()))
 			reply_line(&ctx, "Sorry, %s: only the configured "
 			    "admins can give me commands.", ev->sender);
 		return;
 	}
-	if (backlog && ev->ts > 0 &&
-	    now_ms() - ev->ts > bot->cfg->backlog_max_age * 1000) {
+	if (too_old(bot, ev)) {
 		char *first = xstrndup(line, strcspn(line, "\n"));
 		char *shown = xasprintf("%s%s", bot->cfg->command_prefix,
 		    first);
 
 		free(first);
 
-		log_info("not running %s's command from the backlog (too old)",
-		    ev->sender);
+		log_info("not running %s's command: sent %llds ago, more than "
+		    "backlog_max_age", ev->sender,
+		    (long long)((now_ms() - ev->when) / 1000));
 		offline_add(bot, room->id, ev, shown, "too old");
 		free(shown);
 		return;
@@ -400,9 +484,111 @@ static void update_room_state(struct bot *bot, struct room *room,
 		cJSON_Delete(room->power_levels);
 		room->power_levels = cJSON_Duplicate(ev->content, 1);
 	} else if (!strcmp(ev->type, "m.room.member") &&
-	    !strcmp(ev->state_key, bot->user_id)) {
+	    !strcmp(ev->state_key, bot->login.user)) {
 		room->joined = !strcmp(ev->membership, "join");
+	} else if (!strcmp(ev->type, "m.room.tombstone") &&
+	    ev->content != NULL && json_str(ev->content,
+	    "replacement_room") != NULL && json_str(ev->content,
+	    "replacement_room")[0] == '!' &&
+	    strcmp(json_str(ev->content, "replacement_room"), room->id) != 0 &&
+	    room->replacement == NULL) {
+		room->replacement = xstrdup(json_str(ev->content,
+		    "replacement_room"));
+		log_warnx("room %s was upgraded to %s; following it when "
+		    "invited by an admin (or if it is public)",
+		    room->configured, room->replacement);
 	}
+}
+
+/* A configured room whose upgrade (tombstone) points at room_id. */
+static struct room *
+upgraded_to(struct bot *bot, const char *room_id)
+{
+	for (size_t i = 0; i < bot->nrooms; i++)
+		if (bot->rooms[i].replacement != NULL &&
+		    !strcmp(bot->rooms[i].replacement, room_id))
+			return &bot->rooms[i];
+	return NULL;
+}
+
+static enum step room_state(struct bot *, struct room *, char **);
+static enum step step_filter(struct bot *, char **);
+
+/*
+ * Follow a tombstone: join the replacement room (works when invited or
+ * public), serve it instead of the old one (schedules and the report
+ * thread follow the room), and say so there.  0 once moved.
+ */
+static int
+follow_upgrade(struct bot *bot, struct room *room)
+{
+	char *esc = mx_escape(room->replacement), *path, *why = NULL;
+	char *old = room->id;
+	struct mx_resp r;
+	struct msg m;
+	enum step st;
+
+	path = xasprintf(MX_V3 "/join/%s", esc);
+	mx_call(bot->mx, "POST", path, "{}", 30000L, &r);
+	free(path);
+	free(esc);
+	if (r.status != 200) {
+		char *d = mx_describe(&r);
+
+		log_info("cannot join the upgraded room %s yet: %s (an admin's "
+		    "invite brings me there)", room->replacement, d);
+		free(d);
+		mx_resp_release(&r);
+		return -1;
+	}
+	mx_resp_release(&r);
+	room->id = room->replacement;
+	room->replacement = NULL;
+	room->joined = 1;
+	if ((st = room_state(bot, room, &why)) != STEP_OK) {
+		log_warnx("room %s: %s", room->configured, why);
+		free(why);
+	}
+	/* aliases are resolved again: the alias may point here by now */
+	if (room->configured[0] == '#') {
+		enum step how;
+		char *id = session_resolve_room(bot->mx, room->configured, &why,
+		    &how);
+
+		if (id != NULL && strcmp(id, room->id) != 0)
+			log_warnx("room %s: the alias still points to %s; "
+			    "serving the upgraded room %s", room->configured,
+			    id, room->id);
+		free(id);
+		free(why);
+		why = NULL;
+	}
+	if (step_filter(bot, &why) != STEP_OK) {
+		log_warnx("sync filter after the upgrade: %s", why);
+		free(why);
+	}
+	log_info("moved from %s to the upgraded room %s", old, room->id);
+	if (bot->sched != NULL)
+		sched_room_moved(bot->sched);
+	msg_init(&m);
+	msg_textf(&m, "➡️ This room replaces %s (%s): I serve commands here "
+	    "now, and schedules and reports continue here.", old,
+	    room->configured);
+	bot_notice(bot, room->id, &m);
+	msg_release(&m);
+	free(old);
+	return 0;
+}
+
+/* A later event of the same batch redacts ev[i]: it is not run. */
+static int
+redacted_later(const struct mx_event *ev, size_t n, size_t i)
+{
+	for (size_t k = i + 1; k < n; k++)
+		if (!strcmp(ev[k].type, "m.room.redaction") &&
+		    !strcmp(ev[k].redacts, ev[i].event_id))
+			return 1;
+	return 0;
 }
 
 static void
@@ -414,7 +600,8 @@ handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
 		if (ev[i].event_id[0] == '\0' ||
 		    state_seen(bot->state, ev[i].event_id))
 			continue;
-		bot_handle_event(bot, room, &ev[i], backlog);
+		if (!redacted_later(ev, n, i))
+			bot_handle_event(bot, room, &ev[i], backlog);
 		state_mark_seen(bot->state, ev[i].event_id);
 	}
 }
@@ -425,30 +612,26 @@ static enum step
 step_login(struct bot *bot, char **cause)
 {
 	const struct config *cfg = bot->cfg;
-	struct session_login l = {
-		.mx = bot->mx,
-		.state = bot->state,
-		.user_id = cfg->user_id,
-		.homeserver = cfg->homeserver,
-		.access_token_file = cfg->access_token_file,
-		.password_file = cfg->password_file,
-		.device_id = cfg->device_id,
-		.device_name = cfg->device_name,
-		.user = bot->user_id,
-		.device = bot->device_id,
-	};
-	enum step s = session_login(&l, cause);
+	struct session_login *l = &bot->login;
 
-	bot->user_id = l.user;
-	bot->device_id = l.device;
-	return s;
+	/* the config's strings, borrowed: a reload may have replaced them */
+	l->mx = bot->mx;
+	l->state = bot->state;
+	l->user_id = cfg->user_id;
+	l->homeserver = cfg->homeserver;
+	l->access_token_file = cfg->access_token_file;
+	l->password_file = cfg->password_file;
+	l->device_id = cfg->device_id;
+	l->device_name = cfg->device_name;
+	return session_login(l, cause);
 }
 
-static void
-room_state(struct bot *bot, struct room *room)
+/* A joined room's state; STEP_OK, or the step and *cause (state kept). */
+static enum step
+room_state(struct bot *bot, struct room *room, char **cause)
 {
-	session_room_state(bot->mx, room->id, &room->encrypted,
-	    &room->power_levels);
+	return session_room_state(bot->mx, room->id, &room->encrypted,
+	    &room->power_levels, &room->create, cause);
 }
 
 static int
@@ -477,6 +660,8 @@ step_rooms(struct bot *bot, char **cause)
 		free(bot->rooms[i].id);
 		free(bot->rooms[i].configured);
 		cJSON_Delete(bot->rooms[i].power_levels);
+		cJSON_Delete(bot->rooms[i].create);
+		free(bot->rooms[i].replacement);
 	}
 	free(bot->rooms);
 	bot->rooms = xcalloc(cfg->rooms.n, sizeof(*bot->rooms));
@@ -502,7 +687,19 @@ step_rooms(struct bot *bot, char **cause)
 		if (!room->joined)
 			room->joined = session_join(bot->mx, id);
 		if (room->joined) {
-			room_state(bot, room);
+			/* Without its power levels, admins would be refused:
+			 * the room is not served until its state answers. */
+			enum step st = room_state(bot, room, &why);
+
+			if (st != STEP_OK) {
+				*cause = xasprintf("room %s: %s",
+				    cfg->rooms.v[i], why);
+				free(why);
+				free(room->id);
+				free(room->configured);
+				cJSON_Delete(joined);
+				return st == STEP_FATAL ? STEP_RETRY : st;
+			}
 			if (room->encrypted)
 				log_warnx("room %s is end-to-end encrypted: "
 				    "backupbot cannot read commands there yet; "
@@ -527,44 +724,123 @@ step_filter(struct bot *bot, char **cause)
 
 	for (size_t i = 0; i < bot->nrooms; i++)
 		ids[i] = bot->rooms[i].id;
-	s = session_filter(bot->mx, bot->user_id, ids, bot->nrooms,
+	s = session_filter(bot->mx, bot->login.user, ids, bot->nrooms,
 	    &bot->filter_id, cause);
 	free(ids);
 	return s;
+}
+
+/* POST a room membership call (join/leave); 0, or -1 with *cause. */
+static int
+room_call(struct bot *bot, const char *room_id, const char *what,
+    char **cause)
+{
+	char *esc = mx_escape(room_id), *path;
+	struct mx_resp r;
+	int ok;
+
+	path = xasprintf(MX_V3 "/rooms/%s/%s", esc, what);
+	/* Rare and short: a blocking call keeps this simple. */
+	mx_call(bot->mx, "POST", path, "{}", 30000L, &r);
+	ok = r.status == 200;
+	if (!ok)
+		*cause = mx_describe(&r);
+	mx_resp_release(&r);
+	free(path);
+	free(esc);
+	return ok ? 0 : -1;
+}
+
+/* A room we are served in, other than `except`, to tell things in. */
+static struct room *
+other_room(struct bot *bot, const struct room *except)
+{
+	for (size_t i = 0; i < bot->nrooms; i++)
+		if (&bot->rooms[i] != except && bot->rooms[i].joined &&
+		    !bot->rooms[i].encrypted)
+			return &bot->rooms[i];
+	return NULL;
+}
+
+/*
+ * rooms.leave: kicked, banned, or our own leave.  The room is marked left
+ * (so an admin's re-invite is followed), logged, and said in another room.
+ */
+static void
+left_room(struct bot *bot, const struct sync_leave *lv)
+{
+	struct room *room = bot_room(bot, lv->room_id), *other;
+	const char *how = !strcmp(lv->membership, "ban") ? "banned" :
+	    "removed";
+	struct msg m;
+
+	if (room == NULL || !room->joined)
+		return;
+	room->joined = 0;
+	if (!strcmp(lv->sender, bot->login.user))
+		return;		/* our own leave */
+	log_warnx("%s from %s by %s%s%s; an admin's invite brings me back",
+	    how, room->configured, lv->sender[0] ? lv->sender : "someone",
+	    lv->reason[0] ? ": " : "", lv->reason);
+	if ((other = other_room(bot, room)) == NULL)
+		return;
+	msg_init(&m);
+	msg_textf(&m, "⚠️ I was %s from %s by %s%s%s. Commands there are not "
+	    "heard until an admin invites me again.", how, room->configured,
+	    lv->sender[0] ? lv->sender : "someone",
+	    lv->reason[0] ? ": " : "", lv->reason);
+	bot_notice(bot, other->id, &m);
+	msg_release(&m);
 }
 
 static void
 join_invited(struct bot *bot, const struct sync_invite *inv)
 {
 	struct room *room = bot_room(bot, inv->room_id);
-	char *esc, *path;
-	struct mx_resp r;
+	char *why = NULL;
 
+	if (room == NULL && config_is_admin(bot->cfg, inv->inviter) &&
+	    (room = upgraded_to(bot, inv->room_id)) != NULL) {
+		follow_upgrade(bot, room);
+		return;
+	}
 	if (room == NULL || !config_is_admin(bot->cfg, inv->inviter)) {
-		log_info("ignoring an invite to %s from %s", inv->room_id,
-		    inv->inviter[0] ? inv->inviter : "an unknown user");
+		/* Rejected, not left hanging in the invite list. */
+		log_info("rejecting an invite to %s from %s: %s",
+		    inv->room_id,
+		    inv->inviter[0] ? inv->inviter : "an unknown user",
+		    room == NULL ? "not a configured room" : "not an admin");
+		if (room_call(bot, inv->room_id, "leave", &why) == -1) {
+			log_warnx("cannot reject the invite to %s: %s",
+			    inv->room_id, why);
+			free(why);
+		}
 		return;
 	}
 	if (room->joined)
 		return;
-	esc = mx_escape(inv->room_id);
-	path = xasprintf(MX_V3 "/rooms/%s/join", esc);
-	/* Rare and short: a blocking call keeps this simple. */
-	mx_call(bot->mx, "POST", path, "{}", 30000L, &r);
-	if (r.status == 200) {
-		log_info("joined %s on %s's invite", inv->room_id,
-		    inv->inviter);
-		room->joined = 1;
-		room_state(bot, room);
-	} else {
-		char *d = mx_describe(&r);
-
-		log_warnx("cannot join %s: %s", inv->room_id, d);
-		free(d);
+	if (room_call(bot, inv->room_id, "join", &why) == -1) {
+		log_warnx("cannot join %s: %s", inv->room_id, why);
+		free(why);
+		return;
 	}
-	mx_resp_release(&r);
-	free(path);
-	free(esc);
+	log_info("joined %s on %s's invite", inv->room_id, inv->inviter);
+	room->joined = 1;
+	/* Power levels decide who may command: wait for them. */
+	for (int attempt = 0; room_state(bot, room, &why) != STEP_OK;
+	    attempt++) {
+		log_warnx("room %s: %s; retrying", room->configured, why);
+		free(why);
+		why = NULL;
+		if (attempt == 4) {
+			room->joined = 0;
+			log_warnx("room %s: not served until its state can be "
+			    "read (invite me again)", room->configured);
+			return;
+		}
+		usleep((useconds_t)backoff_delay(attempt, 500, 4000,
+		    randombytes_random()) * 1000);
+	}
 }
 
 static void
@@ -589,6 +865,8 @@ batch_finish(struct loop *l)
 	int backlog = bot->first_sync && state_next_batch(bot->state) != NULL;
 	int first_ever = state_next_batch(bot->state) == NULL;
 
+	for (size_t i = 0; i < b->nleaves; i++)
+		left_room(bot, &b->leaves[i]);
 	for (size_t i = 0; i < b->ninvites; i++)
 		join_invited(bot, &b->invites[i]);
 	for (size_t i = 0; i < b->nrooms; i++) {
@@ -615,10 +893,16 @@ batch_finish(struct loop *l)
 				    l->gaps[g].nevents, backlog);
 		handle_events(bot, room, sr->events, sr->nevents, backlog);
 	}
-	if (backlog)
-		offline_flush(bot);
+	for (size_t i = 0; i < bot->nrooms; i++)
+		if (bot->rooms[i].replacement != NULL &&
+		    !bot->rooms[i].tried_replacement) {
+			bot->rooms[i].tried_replacement = 1;
+			follow_upgrade(bot, &bot->rooms[i]);
+		}
+	offline_flush(bot);	/* too old commands, from any batch */
 	if (state_flush_seen(bot->state) == 0)
 		state_set_next_batch(bot->state, b->next_batch);
+	bot->last_sync = now_ms();
 	if (first_ever)
 		log_info("first start: history before now is not executed");
 	if (bot->first_sync)
@@ -639,6 +923,40 @@ gaps_pending(struct loop *l)
 		if (!l->gaps[i].done)
 			return 1;
 	return 0;
+}
+
+/* "HH:MM UTC" of a time in ms on our clock. */
+static void
+utc_hhmm(char *out, size_t n, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, n, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+/* The page limit ended a gap fill before it met known events. */
+static void
+gap_truncated(struct gap *g)
+{
+	struct bot *bot = g->bot;
+	char from[32], to[32];
+	struct msg m;
+
+	utc_hhmm(from, sizeof(from), bot->last_sync > 0 ? bot->last_sync :
+	    bot->first_start);
+	utc_hhmm(to, sizeof(to), g->nevents > 0 ? g->events[0].when :
+	    now_ms());
+	log_warnx("gap in %s: stopped after %d pages; commands between %s "
+	    "and %s may have been missed", g->room->room_id, g->pages, from,
+	    to);
+	msg_init(&m);
+	msg_textf(&m, "⚠️ Too many messages arrived while my connection was "
+	    "interrupted: commands sent between %s and %s may have been "
+	    "missed. Please repeat any that got no answer.", from, to);
+	bot_notice(bot, g->room->room_id, &m);
+	msg_release(&m);
 }
 
 static void
@@ -680,6 +998,7 @@ gap_done_cb(struct mx_resp *r, void *arg)
 		free(d);
 		return;
 	}
+	sync_stamp(ev, n, now_ms());
 	/* Events already handled mark the far end of the gap. */
 	keep = n;
 	for (size_t i = n; i-- > 0; ) {
@@ -711,7 +1030,11 @@ gap_done_cb(struct mx_resp *r, void *arg)
 	g->pages++;
 	free(g->from);
 	g->from = end;
-	if (reached_seen || end == NULL || n == 0 || g->pages >= GAP_MAX_PAGES)
+	/* An empty chunk with an `end` (events we may not see) means go on:
+	 * only a missing `end` is the start of the room. */
+	if (!reached_seen && end != NULL && g->pages >= GAP_MAX_PAGES)
+		gap_truncated(g);
+	if (reached_seen || end == NULL || g->pages >= GAP_MAX_PAGES)
 		g->done = 1;
 	else
 		gap_fetch(g);
@@ -734,6 +1057,48 @@ gap_fetch(struct gap *g)
 	free(esc);
 }
 
+/* A 401: keep what recovery needs (errcode, soft_logout); pause syncing. */
+static void
+auth_lost(struct loop *l, struct mx_resp *r)
+{
+	if (l->auth_lost)
+		return;
+	l->auth_lost = 1;
+	l->auth_not_before = mono_ms();
+	memset(&l->auth_resp, 0, sizeof(l->auth_resp));
+	l->auth_resp.status = r->status;
+	l->auth_resp.retry_after_ms = -1;
+	l->auth_resp.json = r->json;	/* moved: r is released by the caller */
+	r->json = NULL;
+	r->errcode = r->error = NULL;
+	l->auth_resp.errcode = json_str(l->auth_resp.json, "errcode");
+}
+
+/* Get a working access token again; never exits, retries with backoff. */
+static void
+auth_recover(struct loop *l)
+{
+	char *cause = NULL;
+	enum step s = session_recover(&l->bot->login, &l->auth_resp, &cause);
+
+	if (s == STEP_OK) {
+		l->auth_lost = 0;
+		l->auth_attempts = 0;
+		mx_resp_release(&l->auth_resp);
+		free(cause);
+		return;
+	}
+	/* one clear line for the operator, then quiet retries */
+	if (l->auth_attempts == 0 || s == STEP_FATAL)
+		log_warnx("%s", cause != NULL ? cause : "cannot log in");
+	else
+		log_debug("still no valid access token (attempt %d)",
+		    l->auth_attempts + 1);
+	free(cause);
+	l->auth_not_before = mono_ms() + backoff_delay(l->auth_attempts++,
+	    1000, 60000, randombytes_random());
+}
+
 static void
 sync_done_cb(struct mx_resp *r, void *arg)
 {
@@ -747,29 +1112,33 @@ sync_done_cb(struct mx_resp *r, void *arg)
 		int64_t delay;
 
 		if (r->status == 401) {
-			log_warnx("sync: %s: the access token is no longer "
-			    "valid; stopping", d);
+			log_warnx("sync: %s", d);
 			free(d);
-			l->fatal = 1;
+			auth_lost(l, r);
 			return;
 		}
+		/* capped near 10 s: one cheap request, and the first
+		 * command after an outage is answered soon */
 		delay = r->status == 429 && r->retry_after_ms >= 0 ?
 		    r->retry_after_ms : backoff_delay(l->sync_failures, 1000,
-		    60000, randombytes_random());
+		    SYNC_BACKOFF_MAX_MS, randombytes_random());
 		l->sync_failures++;
 		log_warnx("sync: %s; retrying in %lld ms", d, (long long)delay);
 		free(d);
 		l->sync_not_before = mono_ms() + delay;
 		return;
 	}
-	if (sync_parse(r->body, r->len, bot->user_id, &l->batch, &cause) == -1) {
+	if (sync_parse(r->body, r->len, bot->login.user, &l->batch, &cause) == -1) {
 		log_warnx("sync: %s; retrying", cause);
 		free(cause);
 		l->sync_failures++;
 		l->sync_not_before = mono_ms() + backoff_delay(l->sync_failures,
-		    1000, 60000, randombytes_random());
+		    1000, SYNC_BACKOFF_MAX_MS, randombytes_random());
 		return;
 	}
+	for (size_t i = 0; i < l->batch.nrooms; i++)
+		sync_stamp(l->batch.rooms[i].events, l->batch.rooms[i].nevents,
+		    now_ms());
 	if (l->sync_failures > 0)
 		log_info("sync: connection to the homeserver is back");
 	l->sync_failures = 0;
@@ -842,6 +1211,26 @@ send_done_cb(struct mx_resp *r, void *arg)
 		log_warnx("send: %s; will retry", d);
 		free(d);
 	}
+	if (r->status == 401)
+		auth_lost(l, r);
+}
+
+/* content is threaded on a command that cannot be a thread root. */
+static int
+unthreadable_root(const struct bot *bot, const cJSON *content)
+{
+	const cJSON *rel = cJSON_GetObjectItemCaseSensitive(content,
+	    "m.relates_to");
+	const char *type = json_str(rel, "rel_type"), *root;
+
+	if (type == NULL || strcmp(type, "m.thread") != 0 ||
+	    (root = json_str(rel, "event_id")) == NULL)
+		return 0;
+	for (size_t i = 0; i < nitems(bot->unthreadable); i++)
+		if (bot->unthreadable[i] != NULL &&
+		    !strcmp(bot->unthreadable[i], root))
+			return 1;
+	return 0;
 }
 
 static void
@@ -863,6 +1252,8 @@ send_next(struct loop *l)
 			cJSON_ReplaceItemInObjectCaseSensitive(rel, "event_id",
 			    cJSON_CreateString(it->edit_event));
 	}
+	if (unthreadable_root(l->bot, content))
+		outbox_unthread(content);
 	body = cJSON_PrintUnformatted(content);
 	resc = mx_escape(it->room_id);
 	tesc = mx_escape(it->type);
@@ -909,8 +1300,11 @@ startup_step(struct loop *l, const char *what,
 			free(cause);
 			return -1;
 		}
-		delay = backoff_delay(attempt++, 1000, 60000,
-		    randombytes_random());
+		delay = session_retry_after();	/* a 429's own wait */
+		if (delay < 0)
+			delay = backoff_delay(attempt, 1000, 60000,
+			    randombytes_random());
+		attempt++;
 		log_warnx("%s: %s; retrying in %lld ms", what,
 		    cause ? cause : "failed", (long long)delay);
 		free(cause);
@@ -1010,6 +1404,10 @@ loop_timeout(struct loop *l)
 	}
 	if ((w = jobs_timeout(l->bot->jobs, now)) >= 0 && w < t)
 		t = w;
+	if (l->auth_lost && (w = l->auth_not_before - now) < t)
+		t = w < 0 ? 0 : w;
+	if (l->bot->login.refresh_at > 0 && (w = l->bot->login.refresh_at - now) < t)
+		t = w < 0 ? 0 : w;
 	if (l->approval_wait >= 0 && l->approval_wait < t)
 		t = l->approval_wait;
 	if (l->sched_wait >= 0 && l->sched_wait < t)
@@ -1068,6 +1466,23 @@ loop_run(struct loop *l)
 			continue;
 		}
 		now = mono_ms();
+		if (!l->auth_lost && bot->login.refresh_at > 0 &&
+		    now >= bot->login.refresh_at) {
+			char *why = NULL;
+
+			bot->login.refresh_at = 0;
+			if (session_refresh(&bot->login, &why) != STEP_OK) {
+				log_warnx("token refresh: %s", why);
+				bot->login.refresh_at = now + 5000;
+			}
+			free(why);
+		}
+		if (l->auth_lost) {
+			if (now >= l->auth_not_before)
+				auth_recover(l);
+			if (l->auth_lost)
+				continue;
+		}
 		for (size_t i = 0; i < l->ngaps; i++)
 			if (!l->gaps[i].done && l->gaps[i].call == NULL &&
 			    l->gaps[i].not_before <= now)
@@ -1112,8 +1527,12 @@ bot_free(struct bot *bot)
 		free(bot->rooms[i].id);
 		free(bot->rooms[i].configured);
 		cJSON_Delete(bot->rooms[i].power_levels);
+		cJSON_Delete(bot->rooms[i].create);
+		free(bot->rooms[i].replacement);
 	}
 	free(bot->rooms);
+	for (size_t i = 0; i < nitems(bot->unthreadable); i++)
+		free(bot->unthreadable[i]);
 	for (size_t i = 0; i < nitems(bot->refusals); i++)
 		free(bot->refusals[i].user);
 	cJSON_Delete(bot->offline);
@@ -1124,8 +1543,7 @@ bot_free(struct bot *bot)
 	outbox_free(bot->outbox);
 	state_free(bot->state);
 	config_free(bot->cfg);
-	free(bot->user_id);
-	free(bot->device_id);
+	session_login_release(&bot->login);
 	free(bot->filter_id);
 }
 
@@ -1248,6 +1666,13 @@ bot_run(const char *config_path)
 	/* Replies still queued mean their commands were handled. */
 	outbox_foreach_source(bot.outbox, mark_source_seen, bot.state);
 	state_flush_seen(bot.state);
+	if (state_first_start(bot.state, now_ms(), &bot.first_start) == -1) {
+		log_warnx("%s: refusing to start: the first start time cannot "
+		    "be recorded", config_path);
+		bot_free(&bot);
+		close(l.sigfd);
+		return 1;
+	}
 	if ((r = startup_step(&l, "login", step_login)) != 0 ||
 	    (r = startup_step(&l, "rooms", step_rooms)) != 0 ||
 	    (r = startup_step(&l, "sync filter", step_filter)) != 0) {
@@ -1255,8 +1680,8 @@ bot_run(const char *config_path)
 		close(l.sigfd);
 		return r == -2 ? 0 : 1;
 	}
-	log_info("logged in as %s (device %s), %zu room(s)", bot.user_id,
-	    bot.device_id ? bot.device_id : "?", bot.nrooms);
+	log_info("logged in as %s (device %s), %zu room(s)", bot.login.user,
+	    bot.login.device ? bot.login.device : "?", bot.nrooms);
 	bot.jobs = jobs_new(&bot, &supervisor_ops);
 	jobs_startup(bot.jobs);
 	approvals_startup(&bot);
@@ -1269,6 +1694,7 @@ bot_run(const char *config_path)
 	gaps_release(&l);
 	if (l.have_batch)
 		sync_batch_release(&l.batch);
+	mx_resp_release(&l.auth_resp);
 	state_flush_seen(bot.state);
 	bot_free(&bot);
 	close(l.sigfd);
@@ -1306,7 +1732,7 @@ bot_check(const char *config_path)
 		return 1;
 	}
 	printf("ok: logged in to %s as %s (device %s)\n", bot.cfg->homeserver,
-	    bot.user_id, bot.device_id ? bot.device_id : "?");
+	    bot.login.user, bot.login.device ? bot.login.device : "?");
 	if ((s = step_rooms(&bot, &cause)) != STEP_OK) {
 		printf("error: rooms: %s\n", cause ? cause : "failed");
 		free(cause);
@@ -1330,7 +1756,7 @@ bot_check(const char *config_path)
 		if (!room->joined) {
 			printf("error: room %s (%s): not joined; invite %s "
 			    "from an admin account\n", name, room->id,
-			    bot.user_id);
+			    bot.login.user);
 			errors++;
 			continue;
 		}
@@ -1341,7 +1767,8 @@ bot_check(const char *config_path)
 			errors++;
 		} else
 			printf("ok: room %s: not encrypted\n", name);
-		mine = bot_power_level(room->power_levels, bot.user_id);
+		mine = bot_room_power(room->create, room->power_levels,
+		    bot.login.user);
 		ev = cJSON_GetObjectItemCaseSensitive(room->power_levels,
 		    "events");
 		m = cJSON_IsObject(ev) ? cJSON_GetObjectItemCaseSensitive(ev,
@@ -1357,12 +1784,16 @@ bot_check(const char *config_path)
 			    "below the %ld needed to send messages\n", name,
 			    mine, need);
 			errors++;
-		} else
+		} else if (mine == BOT_POWER_INFINITE)
+			printf("ok: room %s: the bot is a creator of the room "
+			    "(infinite power)\n", name);
+		else
 			printf("ok: room %s: the bot's power level is %ld "
 			    "(%ld needed to send)\n", name, mine, need);
 		if (bot.cfg->min_power_level >= 0) {
 			for (size_t a = 0; a < bot.cfg->admins.n; a++) {
-				long pl = bot_power_level(room->power_levels,
+				long pl = bot_room_power(room->create,
+				    room->power_levels,
 				    bot.cfg->admins.v[a]);
 
 				if (pl < bot.cfg->min_power_level)

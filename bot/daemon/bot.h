@@ -6,10 +6,12 @@
 #ifndef BB_BOT_H
 #define BB_BOT_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "cmd.h"
+#include "session.h"
 #include "version.h"
 
 struct config;
@@ -29,6 +31,10 @@ struct room {
 	int		 joined;
 	int		 encrypted;
 	struct cJSON	*power_levels;	/* content, or NULL */
+	char		*replacement;	/* m.room.tombstone: upgraded to, or NULL */
+	int		 tried_replacement;	/* joined it directly once */
+	struct cJSON	*create;	/* m.room.create: the event, or its content
+					 * from a server before Matrix 1.16 */
 };
 
 struct refusal {
@@ -44,14 +50,19 @@ struct bot {
 	struct jobs	*jobs;
 	struct approvals *approvals;	/* restore requests */
 	struct sched	*sched;		/* schedules, alerts */
-	char		*user_id;
-	char		*device_id;
+	/* who we are (login.user, login.device) and the tokens' upkeep */
+	struct session_login login;
 	char		*filter_id;
 	struct room	*rooms;
 	size_t		 nrooms;
 	time_t		 started;
+	int64_t		 first_start;	/* state_dir's first start, ms, our clock */
 	int		 first_sync;	/* the first sync after start-up */
+	int64_t		 last_sync;	/* ms, our clock: last batch recorded */
 	struct refusal	 refusals[64];
+	/* commands with a relation of their own: no thread roots (ring) */
+	char		*unthreadable[32];
+	size_t		 unthreadable_next;
 	/* "while I was offline" list, per room, built during the first sync */
 	struct cJSON	*offline;
 };
@@ -84,6 +95,15 @@ int bot_authorised(const struct bot *bot, const struct room *room,
     const char *sender);
 /* Power level of user in a room's m.room.power_levels content. */
 long bot_power_level(const struct cJSON *power_levels, const char *user);
+/*
+ * Power level of user in a room as the spec rules it: creators of room
+ * version 12 and later have infinite power (BOT_POWER_INFINITE); with no
+ * power_levels (NULL) the creator has 100.  create is the m.room.create
+ * event (or its content from an older server), may be NULL.
+ */
+#define BOT_POWER_INFINITE	LONG_MAX
+long bot_room_power(const struct cJSON *create, const struct cJSON *power_levels,
+    const char *user);
 
 /*
  * Handle one timeline event (after the seen check).  backlog: it came in

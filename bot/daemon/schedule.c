@@ -369,6 +369,16 @@ day_thread(struct sched *s, time_t now, uint64_t *seq)
 	return s->day_event;
 }
 
+void
+sched_room_moved(struct sched *s)
+{
+	free(s->day_event);
+	s->day_event = NULL;
+	s->day_seq = 0;
+	s->day[0] = '\0';
+	save(s);
+}
+
 /* A message in the day's thread. */
 static void
 in_day_thread(struct sched *s, struct msg *m)
@@ -425,6 +435,7 @@ alert(struct sched *s, const char *fmt, ...)
 		}
 	}
 	c = msg_content(&m, MSG_MAX_CONTENT);
+	cJSON_DeleteItemFromObjectCaseSensitive(c, "m.mentions");
 	mentions = cJSON_AddObjectToObject(c, "m.mentions");
 	ids = cJSON_AddArrayToObject(mentions, "user_ids");
 	for (size_t i = 0; i < cfg->admins.n; i++)

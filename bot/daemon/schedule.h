@@ -32,6 +32,8 @@ int64_t sched_tick(struct sched *s, time_t now);
 void sched_job_done(struct sched *s, const struct job *j);
 /* The configuration was reloaded: schedules may have changed. */
 void sched_reload(struct sched *s);
+/* The report room was upgraded: the day's thread starts again there. */
+void sched_room_moved(struct sched *s);
 
 /*
  * Pause a target's schedules until `until` (0: until resumed), or resume

@@ -141,9 +141,16 @@ header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 		return n;
 	memcpy(line, ptr + 12, n - 12);
 	line[n - 12] = '\0';
-	/* Only the delay-seconds form; an HTTP date falls back to backoff. */
+	/* delay-seconds, or an HTTP date (RFC 9110) */
 	if (str_to_ll(str_trim(line), 0, 86400, &v) == 0)
 		call->retry_after_s = (long)v;
+	else {
+		time_t when = curl_getdate(str_trim(line), NULL), now = time(NULL);
+
+		if (when != (time_t)-1)
+			call->retry_after_s = when <= now ? 0 :
+			    (long)(when - now > 86400 ? 86400 : when - now);
+	}
 	return n;
 }
 

@@ -192,6 +192,9 @@ content_at(struct msg *m, size_t cut, int truncated)
 	cJSON_AddStringToObject(c, "body", plain);
 	cJSON_AddStringToObject(c, "format", "org.matrix.custom.html");
 	cJSON_AddStringToObject(c, "formatted_body", html);
+	/* Empty unless a caller pings on purpose: a user named in the text
+	 * is then not pinged through the legacy push rules. */
+	cJSON_AddObjectToObject(c, "m.mentions");
 	free(plain);
 	free(html);
 	return c;
@@ -272,6 +275,7 @@ msg_make_edit(cJSON *new_content, const char *event_id)
 		free(s);
 	}
 	cJSON_AddItemToObject(c, "m.new_content", new_content);
+	cJSON_AddObjectToObject(c, "m.mentions");	/* no new pings */
 	cJSON_AddStringToObject(rel, "rel_type", "m.replace");
 	cJSON_AddStringToObject(rel, "event_id", event_id);
 	cJSON_AddItemToObject(c, "m.relates_to", rel);

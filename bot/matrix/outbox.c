@@ -422,6 +422,28 @@ backoff_delay(int attempt, int64_t base, int64_t max, uint32_t rnd)
 	return d / 2 + (int64_t)((uint64_t)rnd % ((uint64_t)d / 2 + 1));
 }
 
+int
+outbox_unthread(cJSON *content)
+{
+	cJSON *rel = cJSON_GetObjectItemCaseSensitive(content, "m.relates_to");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(rel, "rel_type");
+	cJSON *irt, *plain;
+
+	if (!cJSON_IsString(type) || strcmp(type->valuestring, "m.thread"))
+		return 0;
+	irt = cJSON_DetachItemFromObjectCaseSensitive(rel, "m.in_reply_to");
+	if (!cJSON_IsObject(irt)) {
+		cJSON_Delete(irt);
+		irt = cJSON_CreateObject();
+		cJSON_AddItemToObject(irt, "event_id", cJSON_Duplicate(
+		    cJSON_GetObjectItemCaseSensitive(rel, "event_id"), 1));
+	}
+	plain = cJSON_CreateObject();
+	cJSON_AddItemToObject(plain, "m.in_reply_to", irt);
+	cJSON_ReplaceItemInObjectCaseSensitive(content, "m.relates_to", plain);
+	return 1;
+}
+
 enum outbox_action
 outbox_result(struct outbox *ob, struct outbox_item *it, long status,
     const char *event_id, long retry_after_ms, int64_t now)
@@ -464,6 +486,16 @@ outbox_result(struct outbox *ob, struct outbox_item *it, long status,
 			    randombytes_random());
 		it->attempts++;
 		it->not_before = now + d;
+		return OUTBOX_RETRY;
+	}
+	if (status == 400 && outbox_unthread(it->content)) {
+		/* The command had a relation itself and cannot root a thread
+		 * (Synapse: "Cannot start threads from an event with a
+		 * relation"): answered as a plain reply, never dropped. */
+		item_store(ob, it);
+		log_warnx("outbox: message %llu cannot go in a thread; sent as "
+		    "a reply", (unsigned long long)it->seq);
+		it->not_before = now;
 		return OUTBOX_RETRY;
 	}
 	log_warnx("outbox: message %llu to %s refused with HTTP %ld; dropped",

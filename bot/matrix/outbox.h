@@ -90,4 +90,10 @@ enum outbox_action outbox_result(struct outbox *ob, struct outbox_item *it,
  */
 int64_t backoff_delay(int attempt, int64_t base, int64_t max, uint32_t rnd);
 
+/*
+ * Turn an m.thread relation into a plain reply to the same event (for a
+ * root that cannot start a thread).  1 if changed, 0 if not threaded.
+ */
+int outbox_unthread(struct cJSON *content);
+
 #endif

@@ -55,6 +55,7 @@ mx_event_release(struct mx_event *e)
 	free(e->reply_to);
 	free(e->key);
 	free(e->membership);
+	free(e->redacts);
 	cJSON_Delete(e->content);
 	memset(e, 0, sizeof(*e));
 }
@@ -67,12 +68,20 @@ mx_events_free(struct mx_event *ev, size_t n)
 	free(ev);
 }
 
+void
+sync_stamp(struct mx_event *ev, size_t n, int64_t now_local)
+{
+	for (size_t i = 0; i < n; i++)
+		ev[i].when = ev[i].age >= 0 ? now_local - ev[i].age : ev[i].ts;
+}
+
 int
 mx_event_from_json(const cJSON *j, struct mx_event *e)
 {
-	const cJSON *content, *rel, *irt, *ts;
+	const cJSON *content, *rel, *irt, *ts, *uns, *age;
 
 	memset(e, 0, sizeof(*e));
+	e->age = -1;
 	if (!cJSON_IsObject(j) || str(j, "type") == NULL ||
 	    str(j, "sender") == NULL)
 		return -1;
@@ -86,6 +95,15 @@ mx_event_from_json(const cJSON *j, struct mx_event *e)
 	if (cJSON_IsNumber(ts) && ts->valuedouble > 0 &&
 	    ts->valuedouble < 9e15)
 		e->ts = (int64_t)ts->valuedouble;
+	e->when = e->ts;
+	uns = obj(j, "unsigned");
+	age = cJSON_GetObjectItemCaseSensitive(uns, "age");
+	if (cJSON_IsNumber(age) && age->valuedouble >= 0 &&
+	    age->valuedouble < 9e15)
+		e->age = (int64_t)age->valuedouble;
+	e->redacted = obj(uns, "redacted_because") != NULL;
+	e->redacts = str(j, "redacts") != NULL ? dupstr(j, "redacts") :
+	    dupstr(content, "redacts");
 	e->msgtype = dupstr(content, "msgtype");
 	e->body = dupstr(content, "body");
 	e->membership = dupstr(content, "membership");
@@ -139,6 +157,13 @@ sync_batch_release(struct sync_batch *b)
 		free(b->invites[i].inviter);
 	}
 	free(b->invites);
+	for (size_t i = 0; i < b->nleaves; i++) {
+		free(b->leaves[i].room_id);
+		free(b->leaves[i].sender);
+		free(b->leaves[i].membership);
+		free(b->leaves[i].reason);
+	}
+	free(b->leaves);
 	free(b->next_batch);
 	memset(b, 0, sizeof(*b));
 }
@@ -176,6 +201,44 @@ parse_invites(const cJSON *invite, const char *user_id, struct sync_batch *out)
 		out->invites[out->ninvites].inviter = xstrdup(inviter ?
 		    inviter : "");
 		out->ninvites++;
+	}
+}
+
+/* rooms.leave: our own last membership event in each left room. */
+static void
+parse_leaves(const cJSON *leave, const char *user_id, struct sync_batch *out)
+{
+	const cJSON *room;
+
+	cJSON_ArrayForEach(room, leave) {
+		const cJSON *tl = obj(room, "timeline"), *e, *mine = NULL;
+		const cJSON *evs = tl ? cJSON_GetObjectItemCaseSensitive(tl,
+		    "events") : NULL;
+		struct sync_leave *l;
+
+		if (out->nleaves == SYNC_MAX_ROOMS || room->string == NULL)
+			break;
+		if (cJSON_IsArray(evs)) {
+			cJSON_ArrayForEach(e, evs) {
+				const char *t = str(e, "type");
+				const char *sk = str(e, "state_key");
+
+				if (t != NULL && !strcmp(t, "m.room.member") &&
+				    sk != NULL && !strcmp(sk, user_id))
+					mine = e;
+			}
+		}
+		out->leaves = xrealloc(out->leaves,
+		    (out->nleaves + 1) * sizeof(*out->leaves));
+		l = &out->leaves[out->nleaves++];
+		l->room_id = xstrdup(room->string);
+		l->sender = dupstr(mine, "sender");
+		l->membership = dupstr(obj(mine, "content"), "membership");
+		if (l->membership[0] == '\0') {
+			free(l->membership);
+			l->membership = xstrdup("leave");
+		}
+		l->reason = dupstr(obj(mine, "content"), "reason");
 	}
 }
 
@@ -236,6 +299,8 @@ sync_parse(const char *json, size_t len, const char *user_id,
 	}
 	if (rooms != NULL && obj(rooms, "invite") != NULL)
 		parse_invites(obj(rooms, "invite"), user_id, out);
+	if (rooms != NULL && obj(rooms, "leave") != NULL)
+		parse_leaves(obj(rooms, "leave"), user_id, out);
 	cJSON_Delete(j);
 	return 0;
 }

@@ -20,6 +20,10 @@ struct mx_event {
 	char	*type;
 	char	*state_key;	/* NULL for message events */
 	int64_t	 ts;		/* origin_server_ts */
+	int64_t	 age;		/* unsigned.age (server's view), -1 if absent */
+	int64_t	 when;		/* receipt on our clock minus age; see sync_stamp */
+	int	 redacted;	/* unsigned.redacted_because is there */
+	char	*redacts;	/* m.room.redaction: the redacted event id */
 	char	*msgtype;
 	char	*body;
 	char	*rel_type;	/* m.relates_to.rel_type */
@@ -46,8 +50,18 @@ struct sync_invite {
 	char	*inviter;	/* sender of our m.room.member invite */
 };
 
+/* rooms.leave: we were kicked, banned, or left. */
+struct sync_leave {
+	char	*room_id;
+	char	*sender;	/* who changed our membership ("" if unknown) */
+	char	*membership;	/* "leave" or "ban" */
+	char	*reason;	/* "" if none */
+};
+
 struct sync_batch {
 	char			*next_batch;
+	struct sync_leave	*leaves;
+	size_t			 nleaves;
 	struct sync_room	*rooms;
 	size_t			 nrooms;
 	struct sync_invite	*invites;
@@ -75,6 +89,13 @@ int sync_parse_messages(const char *json, size_t len, struct mx_event **ev,
  */
 int sync_parse_relations(const char *json, size_t len, struct mx_event **ev,
     size_t *nev, char **next, char **cause);
+
+/*
+ * Date each event on the bot's own clock: now_local - unsigned.age when the
+ * server gave an age (a duration, so the two hosts' clocks need not agree),
+ * else origin_server_ts.  Call right after the response arrived.
+ */
+void sync_stamp(struct mx_event *ev, size_t n, int64_t now_local);
 
 void mx_event_release(struct mx_event *e);
 void mx_events_free(struct mx_event *ev, size_t n);

@@ -15,6 +15,11 @@ from faultlib import check, parallel, said, started, wait_for
 from harness import Postgres, test
 from test_schedule import FAKETIME_LIB, day_root, in_thread
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 
 class Clock:
     """A faked wall clock whose offset the test moves."""

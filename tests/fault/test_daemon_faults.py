@@ -17,6 +17,11 @@ from test_restore_chat import databases, plan_of, restore_jobs
 from test_restore_chat import setup as restore_setup
 from test_restore_pg import restore_wrapper
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 
 @test
 def daemon_killed_during_a_restore_reports_it_and_never_runs_it_again(t):

@@ -17,6 +17,11 @@ from faultlib import (ALICE, approve, catalog, check, leftovers, mount_tmpfs, sa
 from harness import BACKUPBOT, Postgres, test
 from test_restore_chat import databases, plan_of
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 
 def restore_bot(t, storage='', size_mb=2, extra=''):
     """A bot with a PostgreSQL target, restores as the superuser, and one

@@ -16,6 +16,11 @@ from faultlib import (ALICE, BOB, BOT, bodies, catalog, check, conf_with, edits,
                       rel, replies, shell, verify_quick, wait_body, wait_for)
 from harness import BACKUPBOT, CLUSTER, Postgres, Webdav, test
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 
 def status_filled_in(t, cmd, timeout=40):
     """The !status answer to cmd once its health probes have reported."""

@@ -17,6 +17,11 @@ from faultlib import (ALICE, catalog, check, conf_with, leftovers, pgrep, said, 
 from harness import BACKUPBOT, test
 from test_backup_chat import setup as chat_setup
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 REAL_RCLONE = shutil.which('rclone') or '/usr/bin/rclone'
 
 

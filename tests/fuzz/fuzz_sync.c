@@ -20,7 +20,8 @@ check_event(const struct mx_event *e)
 	if (e->event_id == NULL || e->sender == NULL || e->type == NULL ||
 	    e->msgtype == NULL || e->body == NULL || e->rel_type == NULL ||
 	    e->rel_event == NULL || e->reply_to == NULL || e->key == NULL ||
-	    e->membership == NULL || e->ts < 0)
+	    e->membership == NULL || e->redacts == NULL || e->ts < 0 ||
+	    e->age < -1)
 		abort();
 	if (e->content != NULL && e->state_key == NULL)
 		abort();
@@ -52,6 +53,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < b.ninvites; i++)
 			if (b.invites[i].room_id == NULL ||
 			    b.invites[i].inviter == NULL)
+				abort();
+		for (size_t i = 0; i < b.nleaves; i++)
+			if (b.leaves[i].room_id == NULL ||
+			    b.leaves[i].sender == NULL ||
+			    b.leaves[i].membership[0] == '\0' ||
+			    b.leaves[i].reason == NULL)
 				abort();
 		sync_batch_release(&b);
 	} else {

@@ -22,7 +22,10 @@ Control API (no auth, JSON in/out; user ids may be given as bare localparts):
                                           -> {user_id, access_token, device_id}
   POST /_test/rooms   {room_id?, alias?, creator, members:[], invited:[],
                        power_levels?:{users, users_default, ...}, encrypted?,
-                       public?, name?}    -> {room_id}
+                       public?, name?, room_version?=10|11|12,
+                       additional_creators?:[], no_power_levels?}  -> {room_id}
+                       (version 12: room id without server part, creators
+                       have infinite power and are not in power_levels)
   POST /_test/rooms/{roomId}/invite {sender, user_id}          -> {event_id}
   POST /_test/rooms/{roomId}/send   {sender, type?="m.room.message", content,
                        state_key?, origin_server_ts?}          -> {event_id}
@@ -31,7 +34,8 @@ Control API (no auth, JSON in/out; user ids may be given as bare localparts):
   POST /_test/wait    {room_id, sender, count, timeout_ms, type?, since?}
         -> 200 {timeout:false, events} or 408 {timeout:true, events}
   POST /_test/faults  {kind, count?=1, path_regex?, ...}  kinds:
-        "429" {mode: header|body|both (default both), retry_after_ms?=1000}
+        "429" {mode: header|body|both|date (default both), retry_after_ms?=1000}
+                                 (date: Retry-After as an HTTP date, no body field)
         "500" | "502" | "503" {body?}     error answer (502/503 as proxy HTML)
         "drop" {after?: false}   close the connection without answering
                                  (after=true: process the request first)
@@ -49,10 +53,27 @@ Control API (no auth, JSON in/out; user ids may be given as bare localparts):
   GET  /_test/violations  -> {violations:[...], warnings:[...]}
   POST /_test/reset_violations             clear violations and warnings
   GET  /_test/requests    -> {requests:[{method, path, status, fault}]}
+  POST /_test/config {sync_cache?, rate_limit?, txn_ttl_ms?, token_lifetime_ms?,
+                      login?: password|sso, self_check?}   what a real server does, all on
+        by default: identical /sync requests answered from a 2-minute cache
+        (key: user, device, filter, since, timeout, full_state; empty answers
+        are not cached), rc_message 0.2/s burst 10 on sends and redactions,
+        txn ids kept 24 h per device; token_lifetime_ms (default off) makes
+        tokens from a login with refresh_token:true expire (soft_logout) and
+        /refresh work; login=sso offers only SSO.  Identical filters keep
+        their id, as in Synapse.
+  POST /_test/faults {kind: "empty_pages", count}  the next /messages pages
+        answer an empty chunk with an `end` (events the user may not see)
+  POST /_test/expire_tokens {user_id}      the user's tokens expire now
+  POST /_test/rooms/{roomId}/redact {sender, event_id, reason?}
+  POST /_test/kick {room_id, sender, user_id, membership?=leave|ban, reason?}
+  POST /_test/rooms/{roomId}/upgrade {sender, room_version?=12, public?}
+        -> {replacement_room}   a room upgrade as Synapse makes it
 """
 
 import argparse
 import base64
+import email.utils
 import glob
 import hashlib
 import json
@@ -208,6 +229,16 @@ class Problem:
     kind: str
 
 
+def loose_one_of(schema):
+    """A response `oneOf` with a bare {"type": "object"} branch (GET .../state
+    with ?format=event: content or the whole event) can never accept the
+    other branches, which are objects too: the spec means anyOf."""
+    if isinstance(schema, dict) and {'type': 'object'} in schema.get('oneOf', []):
+        schema = dict(schema, anyOf=schema['oneOf'])
+        del schema['oneOf']
+    return schema
+
+
 class Operation:
     """One HTTP method on one path template, as declared by the spec."""
 
@@ -226,7 +257,7 @@ class Operation:
         for status, resp in op.get('responses', {}).items():
             schema = (resp or {}).get('content', {}).get('application/json', {}).get('schema')
             if schema is not None:
-                self.responses[int(status)] = schema
+                self.responses[int(status)] = loose_one_of(schema)
         self.alternatives = []      # same method+path declared again in another file
 
     def match(self, segments):
@@ -389,6 +420,7 @@ class Rec:
     device_id: str = None
     raw_body: str = None
     prev: 'Rec' = None        # state event this one replaced
+    redacted_by: 'Rec' = None  # the m.room.redaction that stripped it
 
 
 class Room:
@@ -406,8 +438,15 @@ class Room:
                 if etype == 'm.room.member' and rec.event['content'].get('membership') == membership]
 
     def power_level(self, user_id):
+        create = self.state.get(('m.room.create', ''))
+        cc = create.event['content'] if create else {}
+        creators = [create.event['sender']] + cc.get('additional_creators', []) if create else []
+        if cc.get('room_version') == '12' and user_id in creators:
+            return math.inf                 # room version 12: creators
         pl = self.state.get(('m.room.power_levels', ''))
-        content = pl.event['content'] if pl else {}
+        if pl is None:                      # no power levels: the creator has 100
+            return 100 if user_id in creators[:1] else 0
+        content = pl.event['content']
         return content.get('users', {}).get(user_id, content.get('users_default', 0))
 
     def required_level(self, event_type, is_state):
@@ -476,6 +515,7 @@ class Homeserver:
         self.raw_sync = None     # {'body', 'status'} for the next sync
         self.violations, self.warnings, self.requests = [], [], []
         self.base_url = None
+        self.init_realism()
 
     # ----- bookkeeping -------------------------------------------------------
 
@@ -529,7 +569,10 @@ class Homeserver:
         return rec
 
     def inject(self, room, sender, etype, content, state_key=None, ts=None, source='test'):
-        return self.store(room, self.build_event(room, sender, etype, content, state_key, ts), source)
+        rec = self.store(room, self.build_event(room, sender, etype, content, state_key, ts), source)
+        if ts is not None:       # an event said to be sent then: its age agrees
+            rec.received_ms = min(rec.received_ms, ts)
+        return rec
 
     def client_event(self, rec, viewer=None, device=None, with_room_id=True):
         """The event as a client sees it (ClientEvent / ClientEventWithoutRoomID)."""
@@ -542,6 +585,8 @@ class Homeserver:
             unsigned['replaces_state'] = rec.prev.event['event_id']
         if rec.txn_id is not None and viewer == ev['sender'] and device == rec.device_id:
             unsigned['transaction_id'] = rec.txn_id
+        if rec.redacted_by is not None:
+            unsigned['redacted_because'] = self.client_event(rec.redacted_by, viewer, device)
         ev['unsigned'] = unsigned
         return ev
 
@@ -685,13 +730,17 @@ class Homeserver:
         tfilter = rfilter.get('timeline', {})
         join, invite, leave = {}, {}, {}
         for room in self.rooms.values():
-            if not room_passes(rfilter, room.room_id) or not room_passes(tfilter, room.room_id):
+            if not room_passes(rfilter, room.room_id):
                 continue
             mrec = room.state.get(('m.room.member', user))
             if mrec is None:
                 continue
             membership = mrec.event['content'].get('membership')
             changed = since is None or mrec.pos > since
+            # timeline/state "rooms" narrow what joined rooms show; invites
+            # and leaves obey the room filter's own rooms/not_rooms
+            if membership == 'join' and not room_passes(tfilter, room.room_id):
+                continue
             if membership == 'join':
                 entry = self.joined_room_entry(room, user, device, None if changed else since,
                                                head, filt, full_state or changed, used)
@@ -739,10 +788,14 @@ class Homeserver:
         return {'m.homeserver': {'base_url': self.base_url}}
 
     def h_login_flows(self, req):
+        if self.config['login'] == 'sso':
+            return {'flows': [{'type': 'm.login.sso'}, {'type': 'm.login.token'}]}
         return {'flows': [{'type': 'm.login.password'}]}
 
     def h_login(self, req):
         body = req.body
+        if self.config['login'] == 'sso' and body.get('type') == 'm.login.password':
+            raise MatrixError(400, 'M_UNKNOWN', 'Password login has been disabled.')
         if body.get('type') != 'm.login.password':
             raise MatrixError(400, 'M_UNKNOWN', 'Bad login type.')
         ident = body.get('identifier')
@@ -762,8 +815,9 @@ class Homeserver:
         device = body.get('device_id') or ''.join(secrets.choice(string.ascii_uppercase) for _ in range(10))
         token = self.new_token(user)
         self.tokens[token] = (user, device)
-        return {'user_id': user, 'access_token': token, 'device_id': device,
-                'home_server': self.server_name}
+        out = {'user_id': user, 'access_token': token, 'device_id': device,
+               'home_server': self.server_name}
+        return self.with_refresh(out, token, user, device, body.get('refresh_token') is True)
 
     def new_token(self, user):
         return 'syt_%s_%s' % (base64.urlsafe_b64encode(user.encode()).decode().rstrip('='),
@@ -780,6 +834,8 @@ class Homeserver:
         if req.params['userId'] != req.user:
             raise MatrixError(403, 'M_FORBIDDEN', 'Cannot create filters for other users')
         filters = self.filters.setdefault(req.user, [])
+        if req.body in filters:      # Synapse: an identical filter keeps its id
+            return {'filter_id': str(filters.index(req.body))}
         filters.append(req.body)
         return {'filter_id': str(len(filters) - 1)}
 
@@ -808,6 +864,10 @@ class Homeserver:
         if self.raw_sync is not None:
             raw, self.raw_sync = self.raw_sync, None
             return Reply(raw['status'], raw=raw['body'].encode('utf-8'))
+        cache_key = self.sync_cache_key(req)
+        cached = self.sync_cache_get(cache_key)
+        if cached is not None:
+            return cached
         if self.replay and since is not None and self.replay.get('user_id') in (None, req.user):
             older = [r.pos for r in self.stream if r.pos <= since][-self.replay['count']:]
             since = older[0] - 1 if older else since
@@ -822,6 +882,8 @@ class Homeserver:
             self.cond.wait(remaining)
         for kind, room_id in used:
             self.forced_limits.pop(room_id, None)
+        if has_updates or since is None:      # Synapse caches no empty answer
+            self.sync_cache_put(cache_key, body)
         return body
 
     def joined_room(self, req, room_id, error=(403, 'M_FORBIDDEN')):
@@ -855,6 +917,10 @@ class Homeserver:
         chunk = recs[:limit]
         out = {'chunk': [self.client_event(r, req.user, req.device) for r in chunk],
                'start': req.q.get('from', 't%d' % start)}
+        if self.take_hook('empty_pages'):
+            # Synapse: a page whose events the user may not see is empty
+            # but still has an `end`; the client must go on.
+            return dict(out, chunk=[], end=out['start'])
         if len(recs) > limit:       # more events in this direction
             out['end'] = 't%d' % (chunk[-1].pos - 1 if direction == 'b' else chunk[-1].pos)
         return out
@@ -897,11 +963,12 @@ class Homeserver:
         room = self.joined_room(req, req.params['roomId'])
         etype, content = req.params['eventType'], req.body
         key = (req.user, req.device, req.route_path)
-        if key in self.txns:     # retransmission: same answer, no new event
-            event_id, old_body = self.txns[key]
+        if self.txn_known(key):  # retransmission: same answer, no new event
+            event_id, old_body = self.txns[key][:2]
             if json.loads(old_body) != content:
                 self.violation('txn-reuse', req, 'txnId %r reused with different content' % req.params['txnId'])
             return {'event_id': event_id}
+        self.rate_limit(req)
         if room.power_level(req.user) < room.required_level(etype, False):
             raise MatrixError(403, 'M_FORBIDDEN', 'You don\'t have permission to post %s events' % etype)
         ev = self.build_event(room, req.user, etype, content)
@@ -921,7 +988,7 @@ class Homeserver:
             raise MatrixError(413, 'M_TOO_LARGE', 'event too large (%d > %d bytes)' % (size, MAX_PDU_SIZE))
         raw = req.body_raw.decode('utf-8', 'replace')
         self.store(room, ev, 'api', txn_id=req.params['txnId'], device_id=req.device, raw_body=raw)
-        self.txns[key] = (ev['event_id'], raw)
+        self.txns[key] = (ev['event_id'], raw, time.monotonic())
         return {'event_id': ev['event_id']}
 
     def h_join(self, req):
@@ -989,6 +1056,226 @@ class Homeserver:
         self.joined_room(req, req.params['roomId'])
         return {}
 
+    # ----- what real homeservers do (Synapse as the model) ---------------------
+    # Each behaviour is on by default and can be switched off for one test
+    # with POST /_test/config (see the module docstring).
+
+    SYNC_CACHE_S = 120            # Synapse: caches.sync_response_cache_duration
+    RC_MESSAGE = (0.2, 10)        # Synapse: rc_message per_second, burst_count
+    TXN_TTL_S = 24 * 3600         # Synapse: HttpTransactionCache, 24 hours
+
+    def init_realism(self):
+        self.config = {'sync_cache': True, 'rate_limit': True, 'txn_ttl_ms': self.TXN_TTL_S * 1000,
+                       'token_lifetime_ms': None, 'login': 'password', 'self_check': self.self_check}
+        self.sync_cache = {}     # request key -> (monotonic time stored, body)
+        self.buckets = {}        # user -> (level, monotonic time)
+        self.hooks = {}          # one-shot test hooks: name -> count
+        self.token_expiry = {}   # access token -> monotonic expiry
+        self.refresh_tokens = {}  # refresh token -> (user, device)
+
+    def take_hook(self, name):
+        if self.hooks.get(name, 0) <= 0:
+            return False
+        self.hooks[name] -= 1
+        return True
+
+    def sync_cache_key(self, req):
+        q = req.q
+        return (req.user, req.device, q.get('filter'), q.get('since'), q.get('timeout', '0'),
+                q.get('full_state', 'false'))
+
+    def sync_cache_get(self, key):
+        """A cached answer to an identical /sync, its ages brought up to date
+        (Synapse caches the result and serialises it again for each request)."""
+        if not self.config['sync_cache'] or key not in self.sync_cache:
+            return None
+        stored, body = self.sync_cache[key]
+        elapsed = time.monotonic() - stored
+        if elapsed > self.SYNC_CACHE_S:
+            del self.sync_cache[key]
+            return None
+        body = json.loads(json.dumps(body))
+
+        def bump(node):
+            if isinstance(node, dict):
+                if 'event_id' in node and isinstance(node.get('unsigned'), dict) and 'age' in node['unsigned']:
+                    node['unsigned']['age'] += int(elapsed * 1000)
+                for v in node.values():
+                    bump(v)
+            elif isinstance(node, list):
+                for v in node:
+                    bump(v)
+        bump(body)
+        return body
+
+    def sync_cache_put(self, key, body):
+        if self.config['sync_cache']:
+            self.sync_cache[key] = (time.monotonic(), json.loads(json.dumps(body)))
+
+    def txn_known(self, key):
+        """A transaction id this device used within the server's memory time."""
+        entry = self.txns.get(key)
+        if entry is None:
+            return False
+        if len(entry) > 2 and time.monotonic() - entry[2] > self.config['txn_ttl_ms'] / 1000.0:
+            del self.txns[key]
+            return False
+        return True
+
+    def rate_limit(self, req):
+        """rc_message: a leaky bucket per user; 429 with retry_after_ms and a
+        Retry-After header, as Synapse answers."""
+        if not self.config['rate_limit']:
+            return
+        rate, burst = self.RC_MESSAGE
+        now = time.monotonic()
+        level, last = self.buckets.get(req.user, (0.0, now))
+        level = max(0.0, level - (now - last) * rate)
+        if level + 1 > burst:
+            wait_ms = int(math.ceil((level + 1 - burst) / rate * 1000))
+            self.buckets[req.user] = (level, now)
+            raise MatrixError(429, 'M_LIMIT_EXCEEDED', 'Too Many Requests', retry_after_ms=wait_ms)
+        self.buckets[req.user] = (level + 1, now)
+
+    def token_expired(self, token):
+        exp = self.token_expiry.get(token)
+        return exp is not None and time.monotonic() >= exp
+
+    def with_refresh(self, out, token, user, device, wants_refresh):
+        """Add expires_in_ms + refresh_token to a login/refresh answer when
+        tokens expire on this server and the client asked for refreshing."""
+        lifetime = self.config['token_lifetime_ms']
+        if lifetime and wants_refresh:
+            self.token_expiry[token] = time.monotonic() + lifetime / 1000.0
+            refresh = 'syr_' + secrets.token_urlsafe(18)
+            self.refresh_tokens[refresh] = (user, device)
+            out.update(expires_in_ms=lifetime, refresh_token=refresh)
+        return out
+
+    def h_refresh(self, req):
+        pair = self.refresh_tokens.pop(req.body.get('refresh_token'), None)
+        if pair is None:
+            raise MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unknown refresh token', soft_logout=False)
+        user, device = pair
+        for tok in [t for t, v in self.tokens.items() if v == pair]:
+            del self.tokens[tok]     # the old access token ends with its refresh
+        token = self.new_token(user)
+        self.tokens[token] = (user, device)
+        return self.with_refresh({'access_token': token}, token, user, device, True)
+
+    REDACT_KEEP = {'m.room.member': ('membership', 'join_authorised_via_users_server'),
+                   'm.room.create': None, 'm.room.join_rules': ('join_rule', 'allow'),
+                   'm.room.power_levels': ('ban', 'events', 'events_default', 'invite', 'kick',
+                                           'redact', 'state_default', 'users', 'users_default'),
+                   'm.room.history_visibility': ('history_visibility',)}
+
+    def redact(self, room, target, sender, reason=None, txn=None, device=None, raw=None):
+        """Store an m.room.redaction and strip the target's content (v11 rules)."""
+        content = {'redacts': target.event['event_id']}
+        if reason is not None:
+            content['reason'] = reason
+        ev = self.build_event(room, sender, 'm.room.redaction', content)
+        if self.room_version(room) in ('1', '2', '3', '4', '5', '6', '7', '8', '9', '10'):
+            ev['redacts'] = content.pop('redacts')
+        rec = self.store(room, ev, 'api' if txn else 'test', txn_id=txn, device_id=device, raw_body=raw)
+        keep = self.REDACT_KEEP.get(target.event['type'], ())
+        old = target.event['content']
+        target.event = dict(target.event, content=dict(old) if keep is None else
+                            {k: old[k] for k in keep if k in old})
+        target.redacted_by = rec
+        return rec
+
+    def room_version(self, room):
+        create = room.state.get(('m.room.create', ''))
+        return str(create.event['content'].get('room_version', '1')) if create else '1'
+
+    def h_redact(self, req):
+        room = self.joined_room(req, req.params['roomId'])
+        key = (req.user, req.device, req.route_path)
+        if self.txn_known(key):
+            return {'event_id': self.txns[key][0]}
+        self.rate_limit(req)
+        target = self.find_event(room, req.params['eventId'])
+        if target is None:
+            raise MatrixError(404, 'M_NOT_FOUND', 'Event not found.')
+        if target.event['sender'] != req.user and \
+                room.power_level(req.user) < (room.state.get(('m.room.power_levels', '')).event['content']
+                                              .get('redact', 50) if ('m.room.power_levels', '') in room.state else 50):
+            raise MatrixError(403, 'M_FORBIDDEN', 'You cannot redact this event')
+        raw = req.body_raw.decode('utf-8', 'replace')
+        rec = self.redact(room, target, req.user, (req.body or {}).get('reason'), req.params['txnId'],
+                          req.device, raw)
+        self.txns[key] = (rec.event['event_id'], raw or '{}', time.monotonic())
+        return {'event_id': rec.event['event_id']}
+
+    def c_config(self, body, query):
+        """Switch realistic behaviours off (or on) for one test."""
+        for k, v in body.items():
+            if k not in self.config:
+                raise MatrixError(400, 'M_INVALID_PARAM', 'unknown setting %r' % k)
+            self.config[k] = v
+        if not self.config['sync_cache']:
+            self.sync_cache.clear()
+        self.self_check = bool(self.config['self_check'])
+        return Reply(200, dict(self.config))
+
+    def c_expire_tokens(self, body, query):
+        """Every access token of a user expires now (soft logout on next use)."""
+        user = self.user_id(body['user_id'])
+        for tok, (u, _) in self.tokens.items():
+            if u == user:
+                self.token_expiry[tok] = time.monotonic()
+        return Reply(200, {})
+
+    def c_redact(self, body, query, room_id):
+        room = self.test_room(room_id)
+        target = self.find_event(room, body['event_id'])
+        if target is None:
+            raise MatrixError(404, 'M_NOT_FOUND', 'no such event')
+        rec = self.redact(room, target, self.user_id(body['sender']), body.get('reason'))
+        return Reply(200, {'event_id': rec.event['event_id']})
+
+    def c_upgrade(self, body, query, room_id):
+        """Upgrade a room as Synapse does (POST /rooms/{id}/upgrade):
+        {sender, room_version?=12, public?}.  A new room with a predecessor,
+        the power levels copied, aliases moved, the old room tombstoned and
+        its power levels raised so that ordinary members stop talking."""
+        old = self.test_room(room_id)
+        sender = self.user_id(body['sender'])
+        if old.power_level(sender) < old.required_level('m.room.tombstone', True):
+            raise MatrixError(403, 'M_FORBIDDEN', 'not allowed to upgrade')
+        pl = old.state.get(('m.room.power_levels', ''))
+        new_id = self.c_rooms({'creator': sender, 'room_version': str(body.get('room_version', '12')),
+                               'public': body.get('public'),
+                               'power_levels': pl.event['content'] if pl else None},
+                              {}).body['room_id']
+        new = self.rooms[new_id]
+        create = new.state[('m.room.create', '')]
+        create.event['content']['predecessor'] = {'room_id': room_id}
+        for alias, rid in list(self.aliases.items()):
+            if rid == room_id:
+                self.aliases[alias] = new_id
+                self.inject(new, sender, 'm.room.canonical_alias', {'alias': alias}, '')
+        rec = self.inject(old, sender, 'm.room.tombstone',
+                          {'body': 'This room has been replaced', 'replacement_room': new_id}, '')
+        if pl:
+            content = dict(pl.event['content'])
+            content['events_default'] = max(50, content.get('events_default', 0))
+            content['invite'] = max(50, content.get('invite', 0))
+            self.inject(old, sender, 'm.room.power_levels', content, '')
+        return Reply(200, {'replacement_room': new_id, 'tombstone': rec.event['event_id']})
+
+    def c_kick(self, body, query):
+        """{room_id, sender, user_id, membership?=leave|ban, reason?}"""
+        room = self.test_room(body['room_id'])
+        membership = body.get('membership', 'leave')
+        content = {'membership': membership}
+        if body.get('reason'):
+            content['reason'] = body['reason']
+        rec = self.inject(room, self.user_id(body['sender']), 'm.room.member', content,
+                          self.user_id(body['user_id']))
+        return Reply(200, {'event_id': rec.event['event_id']})
+
     HANDLERS = {
         ('GET', '/_matrix/client/versions'): h_versions,
         ('GET', '/.well-known/matrix/client'): h_wellknown,
@@ -1017,6 +1304,8 @@ class Homeserver:
         ('POST', V3 + '/rooms/{roomId}/receipt/{receiptType}/{eventId}'): h_ack,
         ('POST', V3 + '/rooms/{roomId}/read_markers'): h_ack,
         ('PUT', V3 + '/rooms/{roomId}/typing/{userId}'): h_ack,
+        ('PUT', V3 + '/rooms/{roomId}/redact/{eventId}/{txnId}'): h_redact,
+        ('POST', V3 + '/refresh'): h_refresh,
     }
 
     # ----- client request pipeline ------------------------------------------------
@@ -1042,6 +1331,9 @@ class Homeserver:
                 body['retry_after_ms'] = ms
             if mode in ('header', 'both'):
                 headers['Retry-After'] = str(math.ceil(ms / 1000))
+            if mode == 'date':           # the other form RFC 9110 allows
+                headers['Retry-After'] = email.utils.formatdate(time.time() + math.ceil(ms / 1000),
+                                                                usegmt=True)
             return Reply(429, body, headers=headers)
         if kind in ('500', '502', '503'):
             status = int(kind)
@@ -1054,7 +1346,12 @@ class Homeserver:
             return Reply(status, raw=(html % (status, title, status, title)).encode(), content_type='text/html')
         if kind == 'unknown_token':
             if fault.get('invalidate') and req.token:
-                self.tokens.pop(req.token, None)
+                pair = self.tokens.pop(req.token, None)
+                if not fault.get('soft_logout') and pair is not None:
+                    # a hard logout ends the device's session: its refresh
+                    # tokens go too
+                    for rt in [k for k, v in self.refresh_tokens.items() if v == pair]:
+                        del self.refresh_tokens[rt]
             return error_reply(401, 'M_UNKNOWN_TOKEN', 'Access token has expired',
                                soft_logout=bool(fault.get('soft_logout', False)))
         return None
@@ -1107,7 +1404,11 @@ class Homeserver:
         elif 'access_token' in req.query:
             req.token = req.query['access_token'][-1]
             self.warning(req, 'access token passed as deprecated query parameter')
-        if req.token in self.tokens:
+        if req.token in self.tokens and self.token_expired(req.token):
+            if op.auth:
+                req.auth_error = error_reply(401, 'M_UNKNOWN_TOKEN', 'Access token has expired',
+                                             soft_logout=True)
+        elif req.token in self.tokens:
             req.user, req.device = self.tokens[req.token]
         elif op.auth:
             if req.token is None:
@@ -1173,12 +1474,25 @@ class Homeserver:
 
     def c_rooms(self, body, query):
         creator = self.user_id(body['creator'])
-        room_id = body.get('room_id') or '!%s:%s' % (
-            ''.join(secrets.choice(string.ascii_letters) for _ in range(18)), self.server_name)
+        version = str(body.get('room_version', '10'))
+        if version not in ('10', '11', '12'):
+            raise MatrixError(400, 'M_UNSUPPORTED_ROOM_VERSION', 'room versions 10, 11, 12 only')
+        if version == '12':     # the room id is the create event's reference hash
+            room_id = body.get('room_id') or '!' + base64.urlsafe_b64encode(
+                hashlib.sha256(secrets.token_bytes(32)).digest()).decode().rstrip('=')
+        else:
+            room_id = body.get('room_id') or '!%s:%s' % (
+                ''.join(secrets.choice(string.ascii_letters) for _ in range(18)), self.server_name)
         if room_id in self.rooms:
             raise MatrixError(400, 'M_ROOM_IN_USE', 'room exists')
         room = self.rooms[room_id] = Room(room_id)
-        self.inject(room, creator, 'm.room.create', {'creator': creator, 'room_version': '10'}, '')
+        create = {'room_version': version}
+        if version == '10':
+            create['creator'] = creator     # dropped from room version 11 on
+        extra_creators = [self.user_id(u) for u in body.get('additional_creators', [])]
+        if version == '12' and extra_creators:
+            create['additional_creators'] = extra_creators
+        self.inject(room, creator, 'm.room.create', create, '')
         self.inject(room, creator, 'm.room.member', {'membership': 'join'}, creator)
         pl = {'users': {creator: 100}, 'users_default': 0, 'events_default': 0, 'state_default': 50,
               'ban': 50, 'kick': 50, 'redact': 50, 'invite': 0,
@@ -1189,7 +1503,11 @@ class Homeserver:
             if k == 'users':
                 v = {self.user_id(u): level for u, level in v.items()}
             pl[k] = dict(pl.get(k, {}), **v) if isinstance(v, dict) else v
-        self.inject(room, creator, 'm.room.power_levels', pl, '')
+        if version == '12':     # creators have infinite power and are not listed
+            for c in [creator] + extra_creators:
+                pl['users'].pop(c, None)
+        if not body.get('no_power_levels'):
+            self.inject(room, creator, 'm.room.power_levels', pl, '')
         alias = body.get('alias')
         if alias:
             alias = alias if alias.startswith('#') else '#%s:%s' % (alias, self.server_name)
@@ -1259,6 +1577,8 @@ class Homeserver:
             self.outage_until = time.monotonic() + int(body.get('duration_ms', 1000)) / 1000.0
         elif kind == 'forget_txns':
             self.txns.clear()
+        elif kind == 'empty_pages':
+            self.hooks['empty_pages'] = self.hooks.get('empty_pages', 0) + int(body.get('count', 1))
         elif kind in ('429', '500', '502', '503', 'drop', 'slow', 'unknown_token'):
             re.compile(body.get('path_regex') or '')
             self.faults.append(dict(body, kind=kind, left=int(body.get('count', 1))))
@@ -1271,6 +1591,7 @@ class Homeserver:
         self.outage_until = 0.0
         self.forced_limits.clear()
         self.replay = self.raw_sync = None
+        self.hooks.clear()
         return Reply(200, {})
 
     def c_limit(self, body, query):
@@ -1314,6 +1635,11 @@ class Homeserver:
         ('GET', '/_test/violations'): c_violations,
         ('POST', '/_test/reset_violations'): c_reset_violations,
         ('GET', '/_test/requests'): c_requests,
+        ('POST', '/_test/config'): c_config,
+        ('POST', '/_test/expire_tokens'): c_expire_tokens,
+        ('POST', '/_test/rooms/([^/]+)/redact'): c_redact,
+        ('POST', '/_test/kick'): c_kick,
+        ('POST', '/_test/rooms/([^/]+)/upgrade'): c_upgrade,
     }
 
 

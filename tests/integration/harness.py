@@ -46,7 +46,7 @@ class Homeserver:
     def __init__(self, tmp):
         self.log = os.path.join(tmp, 'hs-requests.log')
         self.proc = subprocess.Popen(
-            [PYTHON, HS, '--port', '0', '--log', self.log],
+            [PYTHON, HS, '--port', '0', '--log', self.log, '--self-check'],
             stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, 'hs.err'), 'w'),
             text=True)
         line = self.proc.stdout.readline()
@@ -111,6 +111,11 @@ class Homeserver:
 
     def violations(self):
         return self.call('GET', '/_test/violations')['violations']
+
+    def config(self, **kw):
+        """Switch a real server's behaviour (sync cache, rate limit, ...)
+        off or on for this test; see hs.py /_test/config."""
+        return self.call('POST', '/_test/config', kw)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -287,6 +292,8 @@ def run_one(fn):
     err = None
     try:
         t = Test(name)
+        if getattr(sys.modules.get(fn.__module__), 'HS_RATE_LIMIT', True) is False:
+            t.hs.config(rate_limit=False)
         fn(t)
     except Exception as e:  # noqa: BLE001 - a test fails on anything
         err = e if isinstance(e, TestFailure) else traceback.format_exc()

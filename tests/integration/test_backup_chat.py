@@ -8,6 +8,11 @@ import time
 
 from harness import (ALICE, BOB, BOT, Postgres, check, rel, replies, test)
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 
 def bodies(t):
     """What the bot said, without edits (they repeat a message)."""

@@ -23,6 +23,11 @@ import uuid
 from harness import (BACKUPBOT, BOT_TOKEN, ROOT, Postgres, TestFailure,
                      Webdav, check, free_port, test)
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 REAL_PG_DUMP = shutil.which('pg_dump') or '/usr/bin/pg_dump'
 LEFTOVER = re.compile(r'(\.partial|\.tmp|\.fetch)$|^\.')
 

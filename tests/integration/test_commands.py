@@ -170,7 +170,13 @@ def joins_on_admin_invite_only(t):
                if e['type'] == 'm.room.member' and e.get('state_key') == BOT
                and e['content'].get('membership') == 'join']
     check(members == [], 'joined a room on a stranger\'s or unconfigured invite')
-    check('ignoring an invite to %s' % r2 in b.log_text(), 'no log of the ignored invite')
+    check('rejecting an invite to %s' % r2 in b.log_text(), 'no log of the rejected invite')
+    # rejected with /leave, as a real client does, not left hanging
+    for room in (r2, r3):
+        mine = [e for e in t.hs.events(room, state=True)
+                if e['type'] == 'm.room.member' and e.get('state_key') == BOT]
+        check(mine and mine[-1]['content']['membership'] == 'leave' and mine[-1]['sender'] == BOT,
+              'invite to %s not rejected: %r' % (room, mine))
 
 
 @test

@@ -27,6 +27,11 @@ import time
 
 from harness import (BACKUPBOT, BOT_TOKEN, TestFailure, Webdav, check, test)
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 
 # ---- helpers ------------------------------------------------------------
 

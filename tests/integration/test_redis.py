@@ -28,6 +28,11 @@ import time
 from harness import (BACKUPBOT, BOT_TOKEN, ROOT, TestFailure, check,
                      free_port, test)
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 SERVER = os.path.join(ROOT, 'tests', 'redis', 'server.sh')
 DBS = (0, 3)
 

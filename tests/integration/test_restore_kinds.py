@@ -34,6 +34,11 @@ from test_files_media import make_config_tree, make_media, tree
 from test_redis import (Redis, backup_ok, bb, bdir, compare, load, ls, manifest,
                         snapshot, tmpdir, write_conf)
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 
 # ---- helpers ----------------------------------------------------------------
 

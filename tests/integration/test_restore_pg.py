@@ -25,6 +25,11 @@ from test_backup_cli import (backup_ok, bb, check_no_leftovers, check_tmpdir_cle
                              live_counts, ls, manifest, pg_section, pgrep, start_pg,
                              tmpdir, wait_no_process, write, wrapper, write_conf)
 
+# Many replies and progress edits per test: the test homeserver's
+# Synapse-like rc_message rate limit (0.2/s, burst 10) is off here; the
+# protocol tests keep it on.
+HS_RATE_LIMIT = False
+
 REAL_PG_RESTORE = shutil.which('pg_restore') or '/usr/bin/pg_restore'
 STAMP_MIN = r'\d{12}'          # YYYYmmddHHMM
 STAMP_SEC = r'\d{14}'          # YYYYmmddHHMMSS

@@ -203,11 +203,44 @@ test_authorised_min_power_zero(void **state)
 	config_free(cfg);
 }
 
+/* The spec's rules: v12 creators infinite, no power_levels: creator 100. */
+static void
+test_room_power(void **state)
+{
+	cJSON *v12 = levels("{\"sender\":\"@alice:example.org\","
+	    "\"type\":\"m.room.create\",\"content\":{\"room_version\":"
+	    "\"12\",\"additional_creators\":[\"@dan:example.org\"]}}");
+	cJSON *v10 = levels("{\"creator\":\"@alice:example.org\","
+	    "\"room_version\":\"10\"}");	/* content only (old server) */
+	cJSON *v11 = levels("{\"sender\":\"@alice:example.org\","
+	    "\"content\":{\"room_version\":\"11\"}}");
+	cJSON *pl = levels("{\"users\":{\"@bob:example.org\":50,"
+	    "\"@alice:example.org\":10}}");
+
+	(void)state;
+	assert_true(bot_room_power(v12, pl, "@alice:example.org") ==
+	    BOT_POWER_INFINITE);
+	assert_true(bot_room_power(v12, pl, "@dan:example.org") ==
+	    BOT_POWER_INFINITE);
+	assert_int_equal(bot_room_power(v12, pl, "@bob:example.org"), 50);
+	assert_int_equal(bot_room_power(v11, pl, "@alice:example.org"), 10);
+	assert_int_equal(bot_room_power(v10, NULL, "@alice:example.org"), 100);
+	assert_int_equal(bot_room_power(v10, NULL, "@bob:example.org"), 0);
+	assert_int_equal(bot_room_power(v11, NULL, "@alice:example.org"), 100);
+	assert_int_equal(bot_room_power(NULL, NULL, "@alice:example.org"), 0);
+	assert_int_equal(bot_room_power(NULL, pl, "@bob:example.org"), 50);
+	cJSON_Delete(v12);
+	cJSON_Delete(v10);
+	cJSON_Delete(v11);
+	cJSON_Delete(pl);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_power_level),
+		cmocka_unit_test(test_room_power),
 		cmocka_unit_test(test_power_level_out_of_range),
 		cmocka_unit_test(test_authorised),
 		cmocka_unit_test(test_authorised_min_power),

@@ -482,7 +482,7 @@ test_all_errors_at_once(void **state)
 	    "homeserver = ftp://example.org\n"			/* 3 */
 	    "user_id = backupbot\n"				/* 4 */
 	    "user_id = @bb:example.org\n"			/* 5 */
-	    "rooms = general, !ok:example.org, !nocolon\n"	/* 6 */
+	    "rooms = general, !ok:example.org, !v12opaque, #nocolon\n"/* 6 */
 	    "admins = alice:example.org, @bob\n"		/* 7 */
 	    "colour = blue\n"					/* 8 */
 	    "just some words\n"					/* 9 */
@@ -515,9 +515,11 @@ test_all_errors_at_once(void **state)
 		"t.conf: [matrix] access_token_file or password_file is "
 		    "required",
 		"t.conf:6: rooms: 'general' is neither a room id "
-		    "(!id:server) nor an alias (#name:server)",
-		"t.conf:6: rooms: '!nocolon' is neither a room id "
-		    "(!id:server) nor an alias (#name:server)",
+		    "(!id:server, or !id from room version 12) nor an alias "
+		    "(#name:server)",
+		"t.conf:6: rooms: '#nocolon' is neither a room id "
+		    "(!id:server, or !id from room version 12) nor an alias "
+		    "(#name:server)",
 		"t.conf:7: admins: 'alice:example.org' is not a Matrix user "
 		    "id (@name:server)",
 		"t.conf:7: admins: '@bob' is not a Matrix user id "

@@ -717,6 +717,30 @@ test_backoff_wide_window(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* A thread reply the server refuses becomes a plain reply to the same event. */
+static void
+test_unthread(void **state)
+{
+	cJSON *c = cJSON_Parse("{\"body\":\"hi\",\"m.relates_to\":{"
+	    "\"rel_type\":\"m.thread\",\"event_id\":\"$root\","
+	    "\"is_falling_back\":true,\"m.in_reply_to\":{\"event_id\":"
+	    "\"$cmd\"}}}");
+	cJSON *plain = cJSON_Parse("{\"body\":\"x\",\"m.relates_to\":{"
+	    "\"m.in_reply_to\":{\"event_id\":\"$cmd\"}}}");
+	char *out;
+
+	(void)state;
+	assert_int_equal(outbox_unthread(c), 1);
+	out = cJSON_PrintUnformatted(c);
+	assert_string_equal(out, "{\"body\":\"hi\",\"m.relates_to\":{"
+	    "\"m.in_reply_to\":{\"event_id\":\"$cmd\"}}}");
+	free(out);
+	assert_int_equal(outbox_unthread(c), 0);	/* no thread any more */
+	assert_int_equal(outbox_unthread(plain), 0);
+	cJSON_Delete(c);
+	cJSON_Delete(plain);
+}
+
 int
 main(void)
 {
@@ -726,6 +750,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_foreach_source,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sent, setup, teardown),
+		cmocka_unit_test(test_unthread),
 		cmocka_unit_test_setup_teardown(test_rate_limited,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_backoff,

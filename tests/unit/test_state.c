@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "state.h"
 #include "util.h"
@@ -331,6 +332,38 @@ test_open_creates_dir(void **state)
 	tu_rmtree(tmp);
 }
 
+/* The first start's time: recorded once, kept across opens. */
+static void
+test_first_start(void **state)
+{
+	struct fx *f = *state;
+	int64_t t = -1;
+	FILE *fp;
+	char *path = xasprintf("%s/first_start", f->dir);
+
+	assert_int_equal(state_first_start(f->st, 1234567, &t), 0);
+	assert_int_equal(t, 1234567);
+	reopen(f);
+	assert_int_equal(state_first_start(f->st, 9999999, &t), 0);
+	assert_int_equal(t, 1234567);	/* not moved by a later start */
+	/* garbage: started again, with a warning */
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("yesterday\n", fp);
+	fclose(fp);
+	assert_int_equal(state_first_start(f->st, 42, &t), 0);
+	assert_int_equal(t, 42);
+	/* recorded in the future (a clock that was ahead): started again */
+	assert_int_equal(state_first_start(f->st, 41, &t), 0);
+	assert_int_equal(t, 41);
+	/* a state_dir from before first_start (next_batch there): 0 */
+	unlink(path);
+	assert_int_equal(state_set_next_batch(f->st, "s1"), 0);
+	assert_int_equal(state_first_start(f->st, 777, &t), 0);
+	assert_int_equal(t, 0);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -352,6 +385,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_session_mode_despite_stale_tmp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_start, setup,
+		    teardown),
 		cmocka_unit_test(test_open_fails),
 		cmocka_unit_test(test_open_creates_dir),
 	};

@@ -590,6 +590,57 @@ test_messages_edges(void **state)
 	}
 }
 
+/* unsigned.age dates an event on our clock; redactions; rooms.leave. */
+static void
+test_age_redaction_leave(void **state)
+{
+	struct sync_batch b;
+	const struct sync_room *r;
+	const char *json = "{\"next_batch\":\"s9\",\"rooms\":{"
+	    "\"join\":{\"!a:x\":{\"timeline\":{\"events\":["
+	    "{\"type\":\"m.room.message\",\"sender\":\"@u:x\","
+	    "\"event_id\":\"$1\",\"origin_server_ts\":5000,"
+	    "\"unsigned\":{\"age\":300},\"content\":{\"body\":\"!x\"}},"
+	    "{\"type\":\"m.room.message\",\"sender\":\"@u:x\","
+	    "\"event_id\":\"$2\",\"origin_server_ts\":6000,"
+	    "\"unsigned\":{\"age\":-5,\"redacted_because\":{}},"
+	    "\"content\":{}},"
+	    "{\"type\":\"m.room.redaction\",\"sender\":\"@u:x\","
+	    "\"event_id\":\"$3\",\"redacts\":\"$1\",\"content\":{}},"
+	    "{\"type\":\"m.room.redaction\",\"sender\":\"@u:x\","
+	    "\"event_id\":\"$4\",\"content\":{\"redacts\":\"$2\"}}"
+	    "]}}},"
+	    "\"leave\":{\"!b:x\":{\"timeline\":{\"events\":["
+	    "{\"type\":\"m.room.member\",\"sender\":\"@mod:x\","
+	    "\"state_key\":\"" ME "\",\"event_id\":\"$5\","
+	    "\"content\":{\"membership\":\"ban\",\"reason\":\"spam\"}}"
+	    "]}},\"!c:x\":{}}}}";
+
+	(void)state;
+	parse_ok(json, &b);
+	r = room_by_id(&b, "!a:x");
+	assert_non_null(r);
+	assert_int_equal(r->nevents, 4);
+	assert_int_equal(r->events[0].age, 300);
+	assert_int_equal(r->events[1].age, -1);		/* negative: ignored */
+	assert_false(r->events[0].redacted);
+	assert_true(r->events[1].redacted);
+	assert_string_equal(r->events[2].redacts, "$1");	/* v1-10 */
+	assert_string_equal(r->events[3].redacts, "$2");	/* v11+ */
+	assert_string_equal(r->events[0].redacts, "");
+	sync_stamp(b.rooms[0].events, r->nevents, 100000);
+	assert_int_equal(r->events[0].when, 100000 - 300);	/* our clock */
+	assert_int_equal(r->events[1].when, 6000);	/* no age: the ts */
+	assert_int_equal(b.nleaves, 2);
+	assert_string_equal(b.leaves[0].room_id, "!b:x");
+	assert_string_equal(b.leaves[0].membership, "ban");
+	assert_string_equal(b.leaves[0].sender, "@mod:x");
+	assert_string_equal(b.leaves[0].reason, "spam");
+	assert_string_equal(b.leaves[1].membership, "leave");	/* unknown */
+	assert_string_equal(b.leaves[1].sender, "");
+	sync_batch_release(&b);
+}
+
 int
 main(void)
 {
@@ -605,6 +656,7 @@ main(void)
 		cmocka_unit_test(test_many_events_capped),
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_messages_edges),
+		cmocka_unit_test(test_age_redaction_leave),
 	};
 
 	return TU_RUN(tests);
