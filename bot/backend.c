@@ -76,6 +76,8 @@ backend_for(const struct target *t)
 		return &backend_files;
 	case TARGET_MEDIA:
 		return &backend_media;
+	case TARGET_PGBACKREST:
+		return &backend_pgbackrest;
 	}
 	return NULL;
 }

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "cron.h"
 #include "media.h"
+#include "pgbackrest.h"
 #include "util.h"
 
 enum key_type {
@@ -148,6 +149,29 @@ static const struct key_def keys[] = {
 	{ "files", T(retry_delay), K_DURATION, 10, 86400, NULL },
 	{ "files", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
 	{ "files", T(healthcheck_url), K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(stanza),	  K_STRING, 0, 0, NULL },
+	{ "pgbackrest", OWN_TARGET, "config",
+	    offsetof(struct target, pgbackrest_config), K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(pg_conninfo),	  K_CONNINFO, 0, 0, NULL },
+	{ "pgbackrest", OWN_TARGET, "repo", offsetof(struct target, repos),
+	    K_LIST, 0, 0, NULL },
+	{ "pgbackrest", OWN_TARGET, "keep",
+	    offsetof(struct target, pgbackrest_keep), K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(schedule_full), K_CRON, 0, 0, NULL },
+	{ "pgbackrest", T(schedule_diff), K_CRON, 0, 0, NULL },
+	{ "pgbackrest", T(schedule_incr), K_CRON, 0, 0, NULL },
+	{ "pgbackrest", T(pg_data),	  K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(restore_dir),	  K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(pgbackrest),	  K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(pg_bindir),	  K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(allow_replace), K_BOOL, 0, 0, NULL },
+	{ "pgbackrest", T(verify_schedule), K_CRON, 0, 0, NULL },
+	{ "pgbackrest", T(timezone), K_TZ, 0, 0, NULL },
+	{ "pgbackrest", T(catch_up), K_BOOL, 0, 0, NULL },
+	{ "pgbackrest", T(retries), K_INT, 0, 20, NULL },
+	{ "pgbackrest", T(retry_delay), K_DURATION, 10, 86400, NULL },
+	{ "pgbackrest", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
+	{ "pgbackrest", T(healthcheck_url), K_STRING, 0, 0, NULL },
 	{ "remote", R(path),		  K_STRING, 0, 0, NULL },
 };
 #undef O
@@ -170,6 +194,7 @@ static const struct {
 	{ "redis",	1, OWN_TARGET, TARGET_REDIS },
 	{ "media",	1, OWN_TARGET, TARGET_MEDIA },
 	{ "files",	1, OWN_TARGET, TARGET_FILES },
+	{ "pgbackrest",	1, OWN_TARGET, TARGET_PGBACKREST },
 	{ "remote",	1, OWN_REMOTE, 0 },
 };
 
@@ -737,6 +762,16 @@ validate_targets(struct parser *p)
 	}
 	for (size_t i = 0; i < c->ntargets; i++) {
 		struct target *t = &c->targets[i];
+		char *cause = NULL;
+
+		if (t->kind == TARGET_PGBACKREST &&
+		    pgbackrest_target_check(t, &cause) == -1) {
+			perr(p, t->line, "[pgbackrest %s]: %s", t->name, cause);
+			free(cause);
+		}
+	}
+	for (size_t i = 0; i < c->ntargets; i++) {
+		struct target *t = &c->targets[i];
 
 		if (t->healthcheck_url != NULL &&
 		    !str_startswith(t->healthcheck_url, "https://") &&
@@ -857,6 +892,13 @@ target_defaults(struct target *t, enum target_kind kind)
 	t->retries = 2;
 	t->retry_delay = 30 * 60;
 	t->redis_server = xstrdup("redis-server");
+	t->pgbackrest = xstrdup("pgbackrest");
+}
+
+int
+config_records_runs(const struct target *t)
+{
+	return t->kind == TARGET_MEDIA || t->kind == TARGET_PGBACKREST;
 }
 
 static void

@@ -27,7 +27,8 @@ struct remote {
 	int		 line;
 };
 
-enum target_kind { TARGET_POSTGRES, TARGET_REDIS, TARGET_MEDIA, TARGET_FILES };
+enum target_kind { TARGET_POSTGRES, TARGET_REDIS, TARGET_MEDIA, TARGET_FILES,
+	TARGET_PGBACKREST };
 
 /* [postgres NAME] and the other kinds: something to back up. */
 struct target {
@@ -84,6 +85,23 @@ struct target {
 	long		 retry_delay;	/* seconds */
 	long		 stale_after;	/* seconds; 0: from the schedule */
 	char		*healthcheck_url; /* pinged on start, success, fail */
+
+	/*
+	 * pgbackrest: pgBackRest makes the backups (physical, WAL archive),
+	 * backupbot drives it; see pgbackrest.h
+	 */
+	char		*stanza;
+	char		*pgbackrest_config;	/* key "config": pgbackrest.conf */
+	char		*pg_conninfo;	/* pg_stat_archiver, for !status */
+	struct strlist	 repos;		/* key "repo": "1", "2": the copies */
+	char		*pgbackrest_keep; /* key "keep": "full=2, diff=7" */
+	char		*schedule_full;	/* cron, per backup type */
+	char		*schedule_diff;
+	char		*schedule_incr;
+	char		*pg_data;	/* the live cluster's data directory */
+	char		*restore_dir;	/* restores and drills go under it */
+	char		*pgbackrest;	/* the pgbackrest binary */
+	char		*pg_bindir;	/* pg_ctl; NULL: from PG_VERSION */
 };
 
 struct config {
@@ -157,6 +175,12 @@ struct remote *config_remote(const struct config *cfg, const char *name);
 const char *config_kind_name(enum target_kind kind);
 /* 1 if s is a valid target or remote name: [a-z0-9_-], 1..32 chars. */
 int config_valid_name(const char *s);
+
+/*
+ * 1 if the target's runs are recorded as ID.run.json rather than as
+ * backups in the catalog (the tool keeps the data: media, pgbackrest).
+ */
+int config_records_runs(const struct target *t);
 
 /* Parse "90", "90s", "5m", "2h", "1d" into seconds; -1 on error. */
 long config_parse_duration(const char *s);

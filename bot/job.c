@@ -36,6 +36,7 @@
 #include "json.h"
 #include "job.h"
 #include "log.h"
+#include "pgbackrest.h"
 #include "pipeline.h"
 #include "proc.h"
 #include "remote.h"
@@ -248,6 +249,16 @@ job_sync(const struct config *cfg, const struct target *t,
 		if (d != NULL)
 			cJSON_AddItemToObject(result, "destinations",
 			    cJSON_Duplicate(d, 1));
+		/* pgbackrest: each repository, the type and the delta */
+		d = cJSON_GetObjectItemCaseSensitive(manifest, "repos");
+		if (d != NULL) {
+			cJSON_AddItemToObject(result, "repos",
+			    cJSON_Duplicate(d, 1));
+			cJSON_AddStringToObject(result, "type",
+			    json_text(manifest, "type"));
+			cJSON_AddNumberToObject(result, "delta",
+			    json_num(manifest, "delta"));
+		}
 		/* What the operator must read (expiry failures...). */
 		d = cJSON_GetObjectItemCaseSensitive(manifest, "warnings");
 		if (cJSON_IsArray(d) && cJSON_GetArraySize(d) > 0)
@@ -277,6 +288,13 @@ cJSON *
 job_backup(const struct config *cfg, const char *target,
     const struct job_out *o)
 {
+	return job_backup_type(cfg, target, NULL, o);
+}
+
+cJSON *
+job_backup_type(const struct config *cfg, const char *target,
+    const char *type, const struct job_out *o)
+{
 	const struct target *t = config_target(cfg, target);
 	const struct backend *be;
 	unsigned char key[PIPE_KEYBYTES];
@@ -305,6 +323,10 @@ job_backup(const struct config *cfg, const char *target,
 	run.ctx.log = ctx_log;
 	run.ctx.cancelled = &job_cancelled;
 	run.ctx.arg = &run;
+	run.ctx.backup_type = type;
+	if (type != NULL && t->kind != TARGET_PGBACKREST)
+		return result_fail(result, "a backup type (full, diff, incr) "
+		    "is for pgbackrest targets");
 	if (be->sync != NULL)
 		return job_sync(cfg, t, be, &run, result, o);
 	if (be->prepare == NULL || be->backup == NULL)
@@ -969,7 +991,13 @@ job_restore(const struct config *cfg, const char *target, const char *id,
 	}
 	if (restore_check(t, opts, &cause) == -1)
 		goto done;
-	if (t->kind == TARGET_MEDIA) {
+	if (t->kind == TARGET_PGBACKREST) {
+		/* pgBackRest has the data: id is "latest" or its set label */
+		cJSON_AddStringToObject(result, "id", id);
+		run_init(&run, cfg, t, id, o);
+		say(o, "info", "restoring %s of %s", id, t->name);
+		r = be->restore(&run.ctx, NULL, NULL, opts, result, &cause);
+	} else if (t->kind == TARGET_MEDIA) {
 		if ((record = media_record(cfg, t, id, &cause)) == NULL)
 			goto done;
 		cJSON_AddStringToObject(result, "id", json_text(record, "id"));
@@ -1028,6 +1056,14 @@ job_check(const struct config *cfg, const char *target, const char *id,
 		    "no such target in the configuration");
 	be = backend_for(t);
 	result = result_new(t->name, be->kind);
+	if (t->kind == TARGET_PGBACKREST) {
+		struct run run;
+
+		run_init(&run, cfg, t, id, o);
+		if (pgbackrest_job_check(&run.ctx, id, result, &cause) == -1)
+			goto fail;
+		goto ok;
+	}
 	if (t->kind == TARGET_MEDIA) {
 		if ((record = media_record(cfg, t, id, &cause)) == NULL)
 			goto fail;
@@ -1219,7 +1255,7 @@ drill_record(const struct config *cfg, const struct target *t,
 	cJSON_AddNumberToObject(d, "compared", json_num(result, "compared"));
 	cJSON_DeleteItemFromObjectCaseSensitive(manifest, "drill");
 	cJSON_AddItemToObject(manifest, "drill", d);
-	if (t->kind == TARGET_MEDIA) {
+	if (config_records_runs(t)) {
 		char *path = xasprintf("%s/%s/%s.run.json", cfg->backup_dir,
 		    t->name, json_text(manifest, "id"));
 		char *text = cJSON_Print(manifest);
@@ -1263,7 +1299,7 @@ job_verify(const struct config *cfg, const char *target, const char *id,
 		    "no such target in the configuration");
 	be = backend_for(t);
 	result = result_new(target, be->kind);
-	if (t->kind == TARGET_MEDIA) {
+	if (config_records_runs(t)) {
 		if (be->restore == NULL) {
 			cause = xstrdup("media copies cannot be verified by "
 			    "this version of backupbot");
@@ -1414,6 +1450,9 @@ job_restore_args(int argc, char **argv, struct restore_opts *ro)
 		else if (!strcmp(argv[i], "--from") && i + 1 < argc &&
 		    ro->from == NULL)
 			ro->from = argv[++i];
+		else if (!strcmp(argv[i], "--time") && i + 1 < argc &&
+		    ro->time == NULL)
+			ro->time = argv[++i];
 		else
 			return -1;
 	}
@@ -1433,8 +1472,9 @@ job_main(const struct config *cfg, int argc, char **argv)
 	sa.sa_handler = on_cancel;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	if (argc == 2 && !strcmp(argv[0], "backup"))
-		result = job_backup(cfg, argv[1], &o);
+	if ((argc == 2 || argc == 3) && !strcmp(argv[0], "backup"))
+		result = job_backup_type(cfg, argv[1], argc == 3 ? argv[2] :
+		    NULL, &o);
 	else if ((argc == 3 || argc == 4) && !strcmp(argv[0], "verify") &&
 	    (argc == 3 || !strcmp(argv[3], "--quick")))
 		result = job_verify(cfg, argv[1], argv[2], argc == 4, &o);

@@ -373,6 +373,36 @@ summary(struct jobs *js, struct job *j, const char *crash)
 	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "drill")))) {
 		restore_summary(js->bot->cfg, j, r, ok, &m, &e);
 	} else if ((ok || partial) &&
+	    cJSON_GetObjectItemCaseSensitive(r, "repos") != NULL) {
+		/* pgbackrest: what each repository got */
+		msg_textf(&m, "%s %s backup of %s%s", ok ? "✅" : "⚠️",
+		    json_text(r, "type"), j->target, ok ? "" :
+		    " is only partial: a repository failed");
+		msg_nl(&m);
+		msg_code(&m, json_text(r, "id"));
+		cli_duration(dur, sizeof(dur), secs);
+		cli_size(size, sizeof(size), json_num(r, "bytes"));
+		cli_size(raw, sizeof(raw), json_num(r, "delta"));
+		msg_textf(&m, " · %s, %s changed, in %s", size, raw, dur);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r,
+		    "repos")) {
+			int rok = !strcmp(json_text(it, "status"), "ok");
+
+			cli_size(size, sizeof(size), json_num(it, "repo_size"));
+			cli_duration(dur, sizeof(dur), json_num(it,
+			    "duration"));
+			msg_nl(&m);
+			msg_textf(&m, "%s %s: ", rok ? "✓" : "✗", it->string);
+			if (rok) {
+				msg_code(&m, json_text(it, "label"));
+				msg_textf(&m, " %s, %s stored, %s",
+				    json_text(it, "type"), size, dur);
+			} else
+				msg_textf(&m, "%s", json_text(it, "error"));
+		}
+		msg_textf(&e, "%s backup of %s: %s", ok ? "✅" : "⚠️",
+		    j->target, ok ? "done" : "partial");
+	} else if ((ok || partial) &&
 	    cJSON_GetObjectItemCaseSensitive(r, "destinations") != NULL) {
 		/* a media sync: what it copied where */
 		msg_textf(&m, "%s sync of %s%s", ok ? "✅" : "⚠️", j->target,
@@ -505,6 +535,8 @@ group_done(struct jobs *js, struct job *j)
 	rem = r ? cJSON_GetObjectItemCaseSensitive(r, "remotes") : NULL;
 	if (rem == NULL && r != NULL)
 		rem = cJSON_GetObjectItemCaseSensitive(r, "destinations");
+	if (rem == NULL && r != NULL)
+		rem = cJSON_GetObjectItemCaseSensitive(r, "repos");
 	cJSON_AddItemToObject(row, "remotes", rem ? cJSON_Duplicate(rem, 1) :
 	    cJSON_CreateObject());
 	cJSON_AddItemToArray(g->rows, row);
