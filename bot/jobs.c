@@ -318,7 +318,28 @@ restore_summary(const struct config *js_cfg, const struct job *j,
 			msg_code(m, json_text(r, "into"));
 		}
 		msg_textf(m, " in %s", dur);
-		if (json_num(r, "compared") > 0) {
+		if (*json_text(r, "reached")) {
+			msg_text(m, "; recovered to ");
+			msg_code(m, json_text(r, "reached"));
+		}
+		if (cJSON_GetObjectItemCaseSensitive(r, "tables") != NULL) {
+			/* pgbackrest: no manifest to compare, the counts */
+			int shown = 0;
+
+			msg_textf(m, "; %.0f tables queried",
+			    json_num(r, "compared"));
+			cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
+			    r, "tables")) {
+				if (shown++ == 30) {
+					msg_nl(m);
+					msg_text(m, "▸ …");
+					break;
+				}
+				msg_nl(m);
+				msg_textf(m, "▸ %s: %.0f rows", it->string,
+				    it->valuedouble);
+			}
+		} else if (json_num(r, "compared") > 0) {
 			const struct target *t = config_target(js_cfg, j->target);
 			/* what a backend counts when it compares */
 			const char *unit = t == NULL ? "items" :
