@@ -421,7 +421,7 @@ catalog_last_drill(const struct config *cfg, const struct target *t,
 	cJSON *last = NULL, *good = NULL;
 
 	*id = NULL;
-	if (t->kind == TARGET_MEDIA) {
+	if (config_records_runs(t)) {
 		const cJSON *d;
 
 		catalog_last_runs(cfg, t->name, &last, &good);

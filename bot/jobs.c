@@ -869,7 +869,10 @@ finish(struct jobs *js, struct job *j, int status)
 		catalog_clean_partials(js->bot->cfg, j->target);
 	}
 	if (j->kind == JOB_PROBE) {
-		status_probe_done(js->bot, j);
+		if (j->scheduled && js->bot->sched != NULL)
+			sched_archive_done(js->bot->sched, j);
+		else
+			status_probe_done(js->bot, j);
 		free(crash);
 		return;
 	}

@@ -435,7 +435,7 @@ target_samples(struct buf *b, const char *name, const struct target_stat *ts,
 			break;
 		case KEPT:
 		default:
-			if (ts[i].t->kind == TARGET_MEDIA)
+			if (config_records_runs(ts[i].t))
 				continue;
 			v = (double)ts[i].kept;
 			break;
@@ -527,7 +527,7 @@ metrics_write(const struct config *cfg, char **cause)
 		    sizeof(*ts[i].remotes));
 		for (size_t k = 0; k < names->n; k++)
 			ts[i].remotes[k].name = names->v[k];
-		if (t->kind == TARGET_MEDIA)
+		if (config_records_runs(t))
 			stat_runs(cfg, &ts[i]);
 		else
 			stat_backups(cfg, &ts[i]);

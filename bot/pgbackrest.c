@@ -9,6 +9,7 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -278,8 +279,12 @@ pgbackrest_time_value(const char *s)
 static int
 pgbr_stamp(const char *s)
 {
-	return pgbr_digits(s, 8, 19700101, 99991231) != -1 && s[8] == '-' &&
-	    pgbr_digits(s + 9, 6, 0, 235959) != -1;
+	return pgbr_digits(s, 4, 1970, 9999) != -1 &&
+	    pgbr_digits(s + 4, 2, 1, 12) != -1 &&
+	    pgbr_digits(s + 6, 2, 1, 31) != -1 && s[8] == '-' &&
+	    pgbr_digits(s + 9, 2, 0, 23) != -1 &&
+	    pgbr_digits(s + 11, 2, 0, 59) != -1 &&
+	    pgbr_digits(s + 13, 2, 0, 59) != -1;
 }
 
 int
@@ -631,6 +636,7 @@ struct pgbr_run {
 	int		 overflow;
 	int		 status;
 	int		 stopped;
+	int		 runuser;	/* started through runuser */
 };
 
 static void
@@ -713,6 +719,7 @@ pgbr_exec(struct job_ctx *ctx, const struct pgbr_argv *a, struct pgbr_run *r,
 	char *why = NULL;
 
 	r->ctx = ctx;
+	r->runuser = !strcmp(a->v[0], "runuser");
 	if (proc_spawn(&p, (const char *const *)a->v, NULL, PROC_STDOUT |
 	    PROC_STDERR | PROC_NEWGROUP, cause) == -1)
 		return -1;
@@ -742,7 +749,14 @@ pgbr_failure(struct pgbr_run *r, const char *what)
 		return xasprintf("%s: cancelled", what);
 	if (proc_ok(r->status))
 		return NULL;
-	st = proc_status_text(r->status);
+	/* through runuser, a signal is an exit status of 128 + signal */
+	if (r->runuser && WIFEXITED(r->status) && WEXITSTATUS(r->status) > 128 &&
+	    WEXITSTATUS(r->status) < 128 + NSIG)
+		st = xasprintf("killed by signal %d (%s)",
+		    WEXITSTATUS(r->status) - 128,
+		    strsignal(WEXITSTATUS(r->status) - 128));
+	else
+		st = proc_status_text(r->status);
 	err = tail_text(&r->err, PGBR_LINES);
 	if (*err == '\0')
 		err = tail_text(&r->out, PGBR_LINES);
@@ -1534,7 +1548,7 @@ pgbr_restore(struct job_ctx *ctx, const cJSON *record, const char *raw,
 	if (pgbr_count(ctx, c, port != -1 ? NULL : t->pg_conninfo,
 	    port != -1 ? dest : NULL, port, u.name, result, cause) == -1)
 		goto done;
-	if (!*json_text(result, "reached"))
+	if (!*json_text(result, "reached") && !o->drill)
 		pgbr_note(result, "no transaction was replayed after the set: "
 		    "the point reached is the end of the set");
 	else

@@ -267,6 +267,39 @@ report_backups(struct msg *m, const struct config *cfg,
 	catalog_free(list, n);
 }
 
+/* pgBackRest: the newest good backup and each repository's set. */
+static void
+report_pgbackrest(struct msg *m, const struct config *cfg,
+    const struct target *t, time_t now)
+{
+	cJSON *last, *good;
+	const cJSON *it;
+	char age[16], size[16];
+
+	catalog_last_runs(cfg, t->name, &last, &good);
+	if (good == NULL)
+		msg_text(m, "no good backup yet");
+	else {
+		cli_age(age, sizeof(age), difftime(now,
+		    (time_t)json_num(good, "started")));
+		cli_size(size, sizeof(size), json_num(good, "bytes"));
+		msg_textf(m, "last good %s backup %s ago, %s",
+		    json_text(good, "type"), age, size);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(good,
+		    "repos"))
+			msg_textf(m, " · %s %s", it->string,
+			    !strcmp(json_text(it, "status"), "ok") ? "✓" : "✗");
+	}
+	if (last != NULL && (good == NULL || strcmp(json_text(last, "id"),
+	    json_text(good, "id")) != 0)) {
+		sub_line(m);
+		msg_textf(m, "⚠️ the last backup failed: %s",
+		    json_text(last, "error"));
+	}
+	cJSON_Delete(last);
+	cJSON_Delete(good);
+}
+
 static void
 report_runs(struct msg *m, const struct config *cfg,
     const struct target *t, time_t now)
@@ -350,12 +383,14 @@ report_summary(const struct config *cfg, time_t now, struct msg *m)
 		msg_text(m, "• ");
 		msg_code(m, t->name);
 		msg_textf(m, " (%s): ", config_kind_name(t->kind));
-		if (t->kind == TARGET_MEDIA)
+		if (t->kind == TARGET_PGBACKREST)
+			report_pgbackrest(m, cfg, t, now);
+		else if (t->kind == TARGET_MEDIA)
 			report_runs(m, cfg, t, now);
 		else
 			report_backups(m, cfg, t, now);
 		report_drill(m, cfg, t, now);
-		report_trend(m, &ts.v[i], t->kind == TARGET_MEDIA);
+		report_trend(m, &ts.v[i], config_records_runs(t));
 	}
 	if (cause != NULL) {
 		msg_nl(m);

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 
-from harness import (ALICE, BOB, CLUSTER, Postgres, TestFailure, check, test)
+from harness import (ALICE, BOB, CLUSTER, Postgres, TestFailure, check, rel, test)
 from test_backup_chat import bodies, wait_body
 from test_restore_chat import plan_of, react, restore_jobs
 
@@ -99,6 +99,20 @@ class Backrest:
                             "'YYYY-MM-DD HH24:MI:SS') || '+00'")
 
 
+def status_health(t, count):
+    """The count-th !status answer once its health probe filled it in."""
+    deadline = time.time() + 120
+    while True:
+        edits = [e['content']['m.new_content']['body'] for e in t.hs.events(t.room_id, sender=BOT)
+                 if rel(e).get('rel_type') == 'm.replace'
+                 and 'Health' in e['content']['m.new_content']['body']
+                 and 'checking' not in e['content']['m.new_content']['body']]
+        if len(edits) >= count:
+            return edits[count - 1]
+        check(time.time() < deadline, 'the status was never filled in: %r' % bodies(t))
+        time.sleep(0.2)
+
+
 def backup(t, kind, count=1):
     t.hs.send(t.room_id, ALICE, '!backup main %s' % kind)
     return wait_body(t, '✅ %s backup of main' % kind, timeout=180, count=count)[-1]
@@ -183,12 +197,13 @@ def pgbackrest_chat_arguments_stay_inside_restore_dir(t):
 
 
 @test
-def pgbackrest_stalled_archive_shows_in_status(t):
+def pgbackrest_stalled_archive_shows_in_status_and_alerts(t):
     br = Backrest(t)
-    b = br.bot()
+    b = br.bot(extra='stale_after = 1m\n')
     backup(t, 'full')
     t.hs.send(t.room_id, ALICE, '!status main')
-    ok = wait_body(t, 'pgbackrest check ok')[0]
+    ok = status_health(t, 1)
+    check('pgbackrest check ok' in ok, ok)
     check('last WAL archived' in ok and 'WAL archive:' not in ok, ok)
     # archive_command now fails: backups may still look fine in the catalog
     br.pg.psql("ALTER SYSTEM SET archive_command = '/bin/false'", db='postgres')
@@ -200,9 +215,15 @@ def pgbackrest_stalled_archive_shows_in_status(t):
         check(time.time() < deadline, 'archiving never failed')
         time.sleep(0.2)
     t.hs.send(t.room_id, ALICE, '!status main')
-    bad = wait_body(t, 'WAL archive:', timeout=120)[0]
+    bad = status_health(t, 2)
     check('⚠️ main: WAL archive:' in bad, bad)
     check('✗ pgbackrest check' in bad, bad)
+    # the watch alerts without being asked, and resolves once it works
+    alert = wait_body(t, '⏰ main: WAL archive', timeout=120)[0]
+    check('point-in-time restores cannot reach' in alert, alert)
+    br.pg.psql('ALTER SYSTEM RESET archive_command', db='postgres')
+    br.pg.psql('SELECT pg_reload_conf()', db='postgres')
+    wait_body(t, 'resolved: the WAL archive of main works again', timeout=120)
     b.stop()
 
 
@@ -218,7 +239,8 @@ def pgbackrest_drill_restores_counts_and_removes(t):
     check('stopped and removed' in done, done)
     check(br.scratch() == [], 'the scratch cluster is left: %r' % br.scratch())
     t.hs.send(t.room_id, ALICE, '!status main')
-    check('drill ✓' in wait_body(t, 'drill ✓')[0], 'drill not shown')
+    health = status_health(t, 1)
+    check('drill ✓' in health, health)
     runs = glob.glob(os.path.join(t.tmp, 'backups', 'main', '*.run.json'))
     check(any(json.load(open(p)).get('drill', {}).get('status') == 'ok' for p in runs),
           'drill not recorded')
