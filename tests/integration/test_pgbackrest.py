@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 
-from harness import (ALICE, BOB, CLUSTER, Postgres, TestFailure, check, rel, test)
+from harness import (ALICE, BOB, BOT, CLUSTER, Postgres, TestFailure, check, rel, test)
 from test_backup_chat import bodies, wait_body
 from test_restore_chat import plan_of, react, restore_jobs
 
