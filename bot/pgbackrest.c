@@ -1425,6 +1425,12 @@ pgbr_restore(struct job_ctx *ctx, const cJSON *record, const char *raw,
 	}
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	if (dir_make(t->restore_dir, 0700) == -1 || (geteuid() == 0 &&
+	    chown(t->restore_dir, u.uid, u.gid) == -1)) {
+		*cause = xasprintf("restore_dir %s: %s", t->restore_dir,
+		    strerror(errno));
+		return -1;
+	}
 	if (o->replace && !o->drill) {
 		dest = xstrdup(t->pg_data);
 		log = xasprintf("%s/%s-replace-%s.log", t->restore_dir, t->name,
@@ -1445,13 +1451,6 @@ pgbr_restore(struct job_ctx *ctx, const cJSON *record, const char *raw,
 			dest = xasprintf("%s/%s-restore-%s", t->restore_dir,
 			    t->name, stamp);
 		log = xasprintf("%s/backupbot-server.log", dest);
-		if (dir_make(t->restore_dir, 0700) == -1 ||
-		    (geteuid() == 0 && chown(t->restore_dir, u.uid,
-		    u.gid) == -1)) {
-			*cause = xasprintf("restore_dir %s: %s",
-			    t->restore_dir, strerror(errno));
-			goto done;
-		}
 		if (mkdir(dest, 0700) == -1) {
 			*cause = xasprintf("%s: %s%s", dest, strerror(errno),
 			    errno == EEXIST ? " (name another with --into)" :

@@ -67,8 +67,8 @@ class Backrest:
                        '--log-level-console=warn', 'stanza-create'])
         t.cleanups.append(self.stop_scratch)
 
-    def section(self, extra=''):
-        return ('[pgbackrest main]\nstanza = main\nconfig = %s\n'
+    def section(self, extra='', name='main'):
+        return ('[pgbackrest ' + name + ']\nstanza = main\nconfig = %s\n'
                 'pg_conninfo = host=%s port=%d dbname=mastodon user=postgres\n'
                 'repo = 1, 2\nkeep = full=3\npg_data = %s/data\nrestore_dir = %s\n%s\n'
                 % (self.conf, self.pg.dir, self.pg.port, self.pg.dir, self.restore_dir,
@@ -281,3 +281,58 @@ def pgbackrest_killed_mid_backup_fails_then_next_works(t):
     again = backup(t, 'full')
     check('✓ repo1' in again and '✓ repo2' in again, again)
     b.stop()
+
+
+def cli_restore(conf, args, typed=None):
+    """backupbot restore ARGS, its question answered with typed on a tty."""
+    import pty
+    argv = [os.environ.get('BACKUPBOT', './backupbot'), '-c', conf, 'restore'] + args
+    if typed is None:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                              stdin=subprocess.DEVNULL)
+    master, slave = pty.openpty()
+    p = subprocess.Popen(argv, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    os.close(slave)
+    os.write(master, (typed + '\n').encode())
+    out, err = p.communicate(timeout=600)
+    os.close(master)
+    p.stdout_text = out + err
+    return p
+
+
+@test
+def pgbackrest_replace_restores_in_place_after_the_stanza_is_typed(t):
+    br = Backrest(t)
+    conf = os.path.join(t.tmp, 'cli.conf')
+    b = br.bot(start=False)
+    with open(b.conf) as f:
+        text = f.read().replace('[pgbackrest main]', '[pgbackrest live]')
+    with open(conf, 'w') as f:
+        f.write(text.replace('restore_dir =', 'allow_replace = yes\nrestore_dir ='))
+    r = subprocess.run([os.environ.get('BACKUPBOT', './backupbot'), '-c', conf, 'backup',
+                        'live', 'full'], capture_output=True, text=True, timeout=300)
+    check(r.returncode == 0 and 'full backup' in r.stdout, r.stdout + r.stderr)
+    br.pg.psql('CREATE TABLE kept AS SELECT generate_series(1, 40) g')
+    br.pg.psql('SELECT pg_switch_wal()')
+    time.sleep(1.1)
+    target = br.now()
+    time.sleep(1.1)
+    br.pg.psql('CREATE TABLE dropped AS SELECT generate_series(1, 5) g')
+    br.pg.psql('INSERT INTO kept SELECT generate_series(41, 50)')
+    br.pg.psql('SELECT pg_switch_wal()')
+    args = ['live', 'latest', '--time', target, '--replace']
+    # no terminal: no question, nothing done
+    r = cli_restore(conf, args)
+    check(r.returncode != 0 and 'non-terminal' in r.stderr, r.stderr)
+    # the target's name is not the stanza's: refused
+    p = cli_restore(conf, args, typed='live')
+    check(p.returncode != 0 and 'Type the stanza name (main)' in p.stdout_text and
+          'nothing done' in p.stdout_text, p.stdout_text)
+    check(br.pg.psql('SELECT count(*) FROM kept') == '50', 'touched before the stanza was typed')
+    p = cli_restore(conf, args, typed='main')
+    check(p.returncode == 0, p.stdout_text)
+    check(br.pg.psql('SELECT count(*) FROM kept') == '40', 'rows after the target survived')
+    check(br.pg.psql("SELECT to_regclass('dropped') IS NULL") == 't', 'a later table survived')
+    check(br.pg.psql('SELECT pg_is_in_recovery()') == 'f', 'the cluster is not promoted')
+    check(br.scratch() == [] or all(x.endswith('.log') for x in br.scratch()), br.scratch())
