@@ -1251,13 +1251,18 @@ done:
 	return rc;
 }
 
-/* Wait until the cluster left recovery (promoted); the connection. */
+/*
+ * Wait until the cluster in data left recovery (promoted); the
+ * connection.  A server that stopped (recovery failed, or ended before
+ * its target) is not waited for.
+ */
 static PGconn *
-pgbr_wait_promoted(struct job_ctx *ctx, const char *conninfo,
-    const char *host, int port, const char *user, char **cause)
+pgbr_wait_promoted(struct job_ctx *ctx, const char *data,
+    const char *conninfo, const char *host, int port, const char *user,
+    char **cause)
 {
 	int64_t deadline = mono_ms() + (int64_t)ctx->cfg->job_timeout * 1000;
-	char *why = NULL;
+	char *why = NULL, *pid = xasprintf("%s/postmaster.pid", data);
 
 	for (;;) {
 		PGconn *c = pgbr_connect(conninfo, host, port, user, "postgres",
@@ -1271,15 +1276,22 @@ pgbr_wait_promoted(struct job_ctx *ctx, const char *conninfo,
 			    !strcmp(PQgetvalue(res, 0, 0), "f")) {
 				PQclear(res);
 				free(why);
+				free(pid);
 				return c;
 			}
 			PQclear(res);
 			PQfinish(c);
+		} else if (access(pid, F_OK) == -1) {
+			*cause = xstrdup("the server stopped during recovery");
+			free(why);
+			free(pid);
+			return NULL;
 		}
 		if (*ctx->cancelled || mono_ms() > deadline) {
 			*cause = xasprintf("recovery did not end%s%s",
 			    why ? ": " : "", why ? why : "");
 			free(why);
+			free(pid);
 			return NULL;
 		}
 		free(why);
@@ -1380,16 +1392,28 @@ pgbr_reached(PGconn *c, const char *target_time, cJSON *result,
 	return 0;
 }
 
-/* The last lines of a file the owner wrote (the server log). */
+/*
+ * What the server log says went wrong: its last FATAL or PANIC line, else
+ * its last lines.
+ */
 static char *
 pgbr_log_tail(const char *path)
 {
 	size_t len;
-	char *text = file_read(path, 1 << 20, &len), *out;
+	char *text = file_read(path, 1 << 20, &len), *out, *p, *last = NULL;
 	struct tail t;
 
 	if (text == NULL)
 		return xstrdup("");
+	for (p = text; (p = strstr(p, "FATAL:  ")) != NULL; p++)
+		last = p;
+	if (last == NULL)
+		last = strstr(text, "PANIC:  ");
+	if (last != NULL) {
+		out = xstrndup(last, strcspn(last, "\n"));
+		free(text);
+		return out;
+	}
 	memset(&t, 0, sizeof(t));
 	tail_add(&t, text, len);
 	out = xstrdup(tail_text(&t, 4));
@@ -1530,10 +1554,11 @@ pgbr_restore(struct job_ctx *ctx, const cJSON *record, const char *raw,
 	}
 	started = 1;
 	if (port != -1)
-		c = pgbr_wait_promoted(ctx, NULL, dest, port, u.name, cause);
-	else
-		c = pgbr_wait_promoted(ctx, t->pg_conninfo, NULL, 0, NULL,
+		c = pgbr_wait_promoted(ctx, dest, NULL, dest, port, u.name,
 		    cause);
+	else
+		c = pgbr_wait_promoted(ctx, dest, t->pg_conninfo, NULL, 0,
+		    NULL, cause);
 	if (c == NULL) {
 		char *tail = pgbr_log_tail(log), *w = *cause;
 

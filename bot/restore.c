@@ -115,6 +115,11 @@ restore_check_pgbackrest(const struct target *t, const struct restore_opts *o,
 		    "data directory is created under restore_dir");
 		return -1;
 	}
+	if (o->replace && t->pg_conninfo == NULL) {
+		*cause = xstrdup("--replace needs pg_conninfo: it is how the "
+		    "restored cluster is checked once it is started again");
+		return -1;
+	}
 	if (o->time != NULL && !pgbackrest_valid_time(o->time)) {
 		*cause = xstrdup("--time needs a time with its UTC offset, "
 		    "like '2026-12-06 14:32:00+00'");

@@ -120,6 +120,7 @@ def main():
         target = pg.psql("SELECT to_char(now() AT TIME ZONE 'UTC', "
                          "'YYYY-MM-DD HH24:MI:SS') || '+00'")
         time.sleep(1.1)
+        pg.psql('CREATE TABLE after_target AS SELECT 1 AS one')    # recovery stops here
         pg.psql('SELECT pg_switch_wal()')
         rtimes = {k: [] for k in ('PITR bot', 'pg_restore hand', 'pg_dump restore bot')}
         for r in range(min(rounds, 2)):

@@ -336,3 +336,13 @@ def pgbackrest_replace_restores_in_place_after_the_stanza_is_typed(t):
     check(br.pg.psql("SELECT to_regclass('dropped') IS NULL") == 't', 'a later table survived')
     check(br.pg.psql('SELECT pg_is_in_recovery()') == 'f', 'the cluster is not promoted')
     check(br.scratch() == [] or all(x.endswith('.log') for x in br.scratch()), br.scratch())
+    # a time no transaction reaches: recovery ends before it, the server
+    # stops, and the restore says so at once (nothing is left behind)
+    later = br.pg.psql("SELECT to_char((now() + interval '1 hour') AT TIME ZONE 'UTC', "
+                       "'YYYY-MM-DD HH24:MI:SS') || '+00'")
+    t0 = time.time()
+    r = cli_restore(conf, ['live', 'latest', '--time', later, '--into', 'future', '--yes'])
+    check(r.returncode != 0 and 'recovery ended before configured recovery target' in
+          r.stdout + r.stderr, r.stdout + r.stderr)
+    check(time.time() - t0 < 120, 'the failed recovery was waited for')
+    check('future' not in br.scratch(), br.scratch())
