@@ -1432,7 +1432,8 @@ pgbr_restore(struct job_ctx *ctx, const cJSON *record, const char *raw,
 	struct pgbr_run r;
 	struct pgbr_user u;
 	char *dest = NULL, *log = NULL, *why = NULL, stamp[32];
-	int port = -1, started = 0, made = 0, rc = -1;
+	/* made: dest is ours to remove (never pg_data) */
+	int port = -1, started = 0, made = 0, fresh, rc = -1;
 	PGconn *c = NULL;
 	struct tm tm;
 	time_t now = time(NULL);
@@ -1449,7 +1450,9 @@ pgbr_restore(struct job_ctx *ctx, const cJSON *record, const char *raw,
 	}
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-	if (dir_make(t->restore_dir, 0700) == -1 || (geteuid() == 0 &&
+	/* made here: the owner's; found: left as the operator made it */
+	fresh = access(t->restore_dir, F_OK) == -1;
+	if (dir_make(t->restore_dir, 0700) == -1 || (fresh && geteuid() == 0 &&
 	    chown(t->restore_dir, u.uid, u.gid) == -1)) {
 		*cause = xasprintf("restore_dir %s: %s", t->restore_dir,
 		    strerror(errno));
