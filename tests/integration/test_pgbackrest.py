@@ -98,6 +98,19 @@ class Backrest:
         return self.pg.psql("SELECT to_char(now() AT TIME ZONE 'UTC', "
                             "'YYYY-MM-DD HH24:MI:SS') || '+00'")
 
+    def time_between(self, before, after):
+        """Run the SQL of before, note the time, run after, switch WAL: the
+        time, a second clear of both (restore times have 1 s resolution)."""
+        for sql in before:
+            self.pg.psql(sql)
+        time.sleep(1.1)
+        target = self.now()
+        time.sleep(1.1)
+        for sql in after:
+            self.pg.psql(sql)
+        self.pg.psql('SELECT pg_switch_wal()')
+        return target
+
 
 def status_health(t, count):
     """The count-th !status answer once its health probe filled it in."""
@@ -139,12 +152,9 @@ def pgbackrest_full_diff_incr_then_pitr_before_new_rows(t):
                  'full=3 retention'):
         check(part in listing, 'list lacks %r:\n%s' % (part, listing))
     # a time, then rows after it: a restore to that time must not have them
-    br.pg.psql("INSERT INTO pitr SELECT g, 'before' FROM generate_series(61, 70) g")
-    time.sleep(1.1)
-    target = br.now()
-    time.sleep(1.1)
-    br.pg.psql("INSERT INTO pitr SELECT g, 'after' FROM generate_series(71, 90) g")
-    br.pg.psql('SELECT pg_switch_wal()')
+    target = br.time_between(
+        ["INSERT INTO pitr SELECT g, 'before' FROM generate_series(61, 70) g"],
+        ["INSERT INTO pitr SELECT g, 'after' FROM generate_series(71, 90) g"])
     t.hs.send(t.room_id, ALICE, "!restore main --time '%s'" % target)
     plan, req = plan_of(t)
     body = plan['content']['body']
@@ -313,14 +323,10 @@ def pgbackrest_replace_restores_in_place_after_the_stanza_is_typed(t):
     r = subprocess.run([os.environ.get('BACKUPBOT', './backupbot'), '-c', conf, 'backup',
                         'live', 'full'], capture_output=True, text=True, timeout=300)
     check(r.returncode == 0 and 'full backup' in r.stdout, r.stdout + r.stderr)
-    br.pg.psql('CREATE TABLE kept AS SELECT generate_series(1, 40) g')
-    br.pg.psql('SELECT pg_switch_wal()')
-    time.sleep(1.1)
-    target = br.now()
-    time.sleep(1.1)
-    br.pg.psql('CREATE TABLE dropped AS SELECT generate_series(1, 5) g')
-    br.pg.psql('INSERT INTO kept SELECT generate_series(41, 50)')
-    br.pg.psql('SELECT pg_switch_wal()')
+    target = br.time_between(
+        ['CREATE TABLE kept AS SELECT generate_series(1, 40) g', 'SELECT pg_switch_wal()'],
+        ['CREATE TABLE dropped AS SELECT generate_series(1, 5) g',
+         'INSERT INTO kept SELECT generate_series(41, 50)'])
     args = ['live', 'latest', '--time', target, '--replace']
     # no terminal: no question, nothing done
     r = cli_restore(conf, args)
