@@ -44,6 +44,8 @@
 #define PGBR_INFO_MAX	(16u << 20)
 #define PGBR_SETS_MAX	500
 #define PGBR_LINES	6
+/* the line with pgBackRest's own duration of a backup, in ms */
+#define PGBR_END	"backup command end: completed successfully ("
 
 /* ---- pure helpers ----------------------------------------------------- */
 
@@ -629,6 +631,7 @@ struct pgbr_run {
 	size_t		 len;
 	double		 pct;
 	char		*label;		/* "new backup label = " */
+	double		 tool_ms;	/* its own "completed successfully (Nms)" */
 	struct tail	 out;		/* the last lines of stdout */
 	struct tail	 err;
 	char		*keep;		/* all of stdout when keep_cap > 0 */
@@ -643,11 +646,13 @@ static void
 pgbr_line(struct pgbr_run *r)
 {
 	double pct;
-	char *label;
+	char *label, *p;
 
 	r->line[r->len] = '\0';
 	if (pgbackrest_progress_line(r->line, &pct) == 0 && pct >= r->pct)
 		r->pct = pct;
+	if ((p = strstr(r->line, PGBR_END)) != NULL)
+		r->tool_ms = strtod(p + strlen(PGBR_END), NULL);
 	if ((label = pgbackrest_label_line(r->line)) != NULL) {
 		free(r->label);
 		r->label = label;
@@ -872,6 +877,10 @@ pgbr_sync(struct job_ctx *ctx, cJSON *manifest, char **cause)
 		free(why);
 		cJSON_AddNumberToObject(st, "duration",
 		    (double)(mono_ms() - t0) / 1000.0);
+		/* what pgBackRest itself says it took: the rest is ours */
+		if (r.tool_ms > 0 && r.tool_ms < 1e10)
+			cJSON_AddNumberToObject(st, "pgbackrest_duration",
+			    r.tool_ms / 1000.0);
 		pgbr_run_release(&r);
 		free(name);
 	}

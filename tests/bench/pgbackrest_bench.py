@@ -18,8 +18,11 @@ best and median of each, and the ratio of the bests.
 
     pgbackrest_bench.py [SIZE_MB] [ROUNDS]     (default 1000 MB, 3 rounds)
 """
+import glob
+import json
 import os
 import pwd
+import re
 import shutil
 import statistics
 import subprocess
@@ -38,6 +41,27 @@ def owner(pg):
 
 def as_server(pg, argv):
     return (['runuser', '-u', owner(pg).pw_name, '--'] + argv) if os.getuid() == 0 else argv
+
+
+def timed_out(argv):
+    """Run argv; wall seconds and its stdout."""
+    t0 = time.time()
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit('%s failed: %s' % (argv[0], (r.stdout + r.stderr)[-2000:]))
+    return time.time() - t0, r.stdout
+
+
+def tool_seconds(text):
+    """pgBackRest's own duration of a backup, from its console log."""
+    m = re.search(r'backup command end: completed successfully \((\d+)ms\)', text)
+    return int(m.group(1)) / 1000.0 if m else float('nan')
+
+
+def newest_run(tmp):
+    runs = sorted(glob.glob(os.path.join(tmp, 'backups', 'bench', '*.run.json')))
+    with open(runs[-1]) as f:
+        return json.load(f)
 
 
 def main():
@@ -93,6 +117,8 @@ def main():
                               '--pg1-path=%s/data' % pg.dir, '--repo=1'])
         times = {k: [] for k in ('full hand', 'full bot', 'incr hand', 'incr bot',
                                  'pg_dump bot')}
+        # wall time minus pgBackRest's own: the cost of whoever started it
+        extra = {k: [] for k in ('full hand', 'full bot', 'incr hand', 'incr bot')}
 
         def change(r):
             pg.psql("UPDATE statuses SET text = text || '.' WHERE id %% 100 = %d" % r)
@@ -104,11 +130,17 @@ def main():
                 for kind in ('full', 'incr'):
                     if kind == 'incr':
                         change(r)
-                    argv = (hand + ['--type=' + kind, 'backup'] if who == 'hand' else
-                            [BACKUPBOT, '-c', bot, 'backup', 'bench', kind])
-                    wall, _ = timed(argv)
+                    if who == 'hand':
+                        wall, out = timed_out(hand + ['--type=' + kind,
+                                                      '--log-level-console=info', 'backup'])
+                        tool = tool_seconds(out)
+                    else:
+                        wall, _ = timed([BACKUPBOT, '-c', bot, 'backup', 'bench', kind])
+                        tool = newest_run(t.tmp)['repos']['repo1']['pgbackrest_duration']
                     times['%s %s' % (kind, who)].append(wall)
-                    print('  round %d %-4s %s: %.1fs' % (r + 1, kind, who, wall), flush=True)
+                    extra['%s %s' % (kind, who)].append(wall - tool)
+                    print('  round %d %-4s %s: %.1fs (pgBackRest itself %.1fs)'
+                          % (r + 1, kind, who, wall, tool), flush=True)
             wall, _ = timed([BACKUPBOT, '-c', bot, 'backup', 'dump'])
             times['pg_dump bot'].append(wall)
             print('  round %d pg_dump via backupbot: %.1fs' % (r + 1, wall), flush=True)
@@ -150,6 +182,9 @@ def main():
         print('\ndatabase %.0f MB, %d rounds, best (median):' % (dbsize / 1e6, rounds))
         for k, v in list(times.items()) + list(rtimes.items()):
             print('  %-22s %6.1fs (%6.1fs)' % (k, min(v), statistics.median(v)))
+        for k, v in extra.items():
+            print('  %-22s %6.2fs around pgBackRest (median; best %.2fs)'
+                  % (k, statistics.median(v), min(v)))
         for kind in ('full', 'incr'):
             print('  %s: backupbot / by hand = %.3f (best), %.3f (median)'
                   % (kind, min(times[kind + ' bot']) / min(times[kind + ' hand']),
