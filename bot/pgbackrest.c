@@ -1562,6 +1562,7 @@ pgbr_restore(struct job_ctx *ctx, const cJSON *record, const char *raw,
 		*cause = xasprintf("%s; server log: %s", why, tail);
 		free(tail);
 		free(why);
+		why = NULL;
 		goto done;
 	}
 	started = 1;
@@ -1584,10 +1585,11 @@ pgbr_restore(struct job_ctx *ctx, const cJSON *record, const char *raw,
 	if (pgbr_count(ctx, c, port != -1 ? NULL : t->pg_conninfo,
 	    port != -1 ? dest : NULL, port, u.name, result, cause) == -1)
 		goto done;
-	if (!*json_text(result, "reached") && !o->drill)
-		pgbr_note(result, "no transaction was replayed after the set: "
-		    "the point reached is the end of the set");
-	else
+	if (!*json_text(result, "reached")) {
+		if (!o->drill)
+			pgbr_note(result, "no transaction was replayed after "
+			    "the set: the point reached is the end of the set");
+	} else
 		pgbr_note(result, "recovered up to the transaction of %s%s%s%s",
 		    json_text(result, "reached"), o->time ? " (target " : "",
 		    o->time ? o->time : "", o->time ? ")" : "");
