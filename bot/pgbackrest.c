@@ -1597,8 +1597,12 @@ pgbr_restore(struct job_ctx *ctx, const cJSON *record, const char *raw,
 		cJSON_AddNumberToObject(result, "port", port);
 		pgbr_note(result, "left running for you: psql -h %s -p %d -U "
 		    "%s postgres", dest, port, u.name);
-		pgbr_note(result, "drop it: runuser -u %s -- pg_ctl -D %s -m "
-		    "fast stop && rm -rf %s", u.name, dest, dest);
+		char *bindir = pgbr_bindir(t, dest);
+
+		pgbr_note(result, "drop it: runuser -u %s -- %s%spg_ctl -D %s "
+		    "-m fast stop && rm -rf %s", u.name, bindir ? bindir : "",
+		    bindir ? "/" : "", dest, dest);
+		free(bindir);
 		pgbr_note(result, "promote it: stop the live cluster and "
 		    "start this data directory in its place, or run the same "
 		    "restore with --replace");
