@@ -21,8 +21,9 @@
  * runuser when backupbot runs as root).  No secret is ever in argv:
  * pgBackRest reads its own from pgbackrest.conf or its environment.
  *
- * The pure helpers below are what config validation, the chat handlers
- * and the unit tests use; they never run anything.
+ * The pure helpers below (pgbackrest_parse.c) are what config validation,
+ * the chat handlers, the unit tests and the fuzzer use; they never run
+ * anything.
  */
 #ifndef BB_PGBACKREST_H
 #define BB_PGBACKREST_H
