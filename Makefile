@@ -55,7 +55,8 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
 	   libsodium-dev libzstd-dev libpq-dev libhiredis-dev libcmocka-dev \
 	   postgresql postgresql-client redis-server redis-tools rclone zstd tar git tzdata \
 	   procps util-linux openssl faketime python3-prometheus-client groff-base man-db \
-	   python3 python3-yaml python3-jsonschema clang curl ca-certificates
+	   python3 python3-yaml python3-jsonschema clang curl ca-certificates \
+	   pgbackrest
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

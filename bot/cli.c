@@ -21,6 +21,7 @@
 #include "human.h"
 #include "json.h"
 #include "job.h"
+#include "pgbackrest.h"
 #include "pipeline.h"
 #include "remote.h"
 #include "restore.h"
@@ -110,7 +111,12 @@ print_result(const cJSON *r)
 
 	human_size(size, sizeof(size), json_num(r, "bytes"));
 	human_duration(dur, sizeof(dur), json_num(r, "duration"));
-	if (dests != NULL && (!strcmp(status, "ok") ||
+	if (cJSON_GetObjectItemCaseSensitive(r, "repos") != NULL &&
+	    (!strcmp(status, "ok") || !strcmp(status, "partial")))
+		printf("%s %s: %s, %s backup, %s in %s\n", !strcmp(status, "ok") ?
+		    "ok" : "PARTIAL", json_text(r, "target"), json_text(r, "id"),
+		    json_text(r, "type"), size, dur);
+	else if (dests != NULL && (!strcmp(status, "ok") ||
 	    !strcmp(status, "partial"))) {
 		/* a media sync: no file of ours, counts per destination */
 		printf("%s %s: %s, %.0f file%s (%s) copied, %.0f deleted in "
@@ -137,6 +143,10 @@ print_result(const cJSON *r)
 		printf("  destination %s: %s%s%s\n", it->string,
 		    json_text(it, "status"), *json_text(it, "error") ? ": " : "",
 		    json_text(it, "error"));
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "repos"))
+		printf("  %s: %s %s%s%s\n", it->string, json_text(it, "status"),
+		    json_text(it, "label"), *json_text(it, "error") ? ": " : "",
+		    json_text(it, "error"));
 	cJSON_ArrayForEach(it, rem)
 		printf("  remote %s: %s%s%s\n", it->string, json_text(it, "status"),
 		    *json_text(it, "error") ? ": " : "", json_text(it, "error"));
@@ -158,8 +168,9 @@ cli_backup(const struct config *cfg, int argc, char **argv)
 	struct job_out o = { term_progress, term_log, &t };
 	int failed = 0, matched = 0;
 
-	if (argc != 1) {
-		fprintf(stderr, "usage: backupbot backup TARGET|KIND|all\n");
+	if (argc != 1 && (argc != 2 || !pgbackrest_valid_type(argv[1]))) {
+		fprintf(stderr, "usage: backupbot backup TARGET|KIND|all "
+		    "[full|diff|incr]\n");
 		return 2;
 	}
 	catch_interrupts();
@@ -174,7 +185,8 @@ cli_backup(const struct config *cfg, int argc, char **argv)
 			continue;
 		matched++;
 		t.start = mono_ms();
-		r = job_backup(cfg, tg->name, &o);
+		r = job_backup_type(cfg, tg->name, argc == 2 ? argv[1] : NULL,
+		    &o);
 		if (t.drawn) {
 			fputc('\n', stderr);
 			t.drawn = 0;
@@ -330,7 +342,9 @@ target_and_id(const struct config *cfg, int argc, char **argv,
 		    "target in %s\n", *target, cfg->path);
 		return -1;
 	}
-	if (strcmp(*id, "latest") != 0 && !catalog_valid_id(*id)) {
+	if (strcmp(*id, "latest") != 0 && !catalog_valid_id(*id) &&
+	    !(config_target(cfg, *target)->kind == TARGET_PGBACKREST &&
+	    pgbackrest_valid_set(*id))) {
 		fprintf(stderr, "backupbot: '%s' is not a backup id (or "
 		    "latest)\n", *id);
 		return -1;
@@ -378,7 +392,7 @@ cli_verify(const struct config *cfg, int argc, char **argv)
 
 /* Ask on the terminal; 1 when the operator typed the target's name. */
 static int
-confirm(const char *target)
+confirm(const char *what, const char *target)
 {
 	char line[256];
 
@@ -387,7 +401,7 @@ confirm(const char *target)
 		    "--yes to restore without a question\n");
 		return 0;
 	}
-	fprintf(stderr, "Type the target's name (%s) to go on: ", target);
+	fprintf(stderr, "Type the %s (%s) to go on: ", what, target);
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		return 0;
 	line[strcspn(line, "\r\n")] = '\0';
@@ -415,7 +429,8 @@ cli_restore(const struct config *cfg, int argc, char **argv)
 		else if (argv[i][0] == '-' && nopt < 14) {
 			opt[nopt++] = argv[i];
 			if ((!strcmp(argv[i], "--into") ||
-			    !strcmp(argv[i], "--from")) && i + 1 < argc)
+			    !strcmp(argv[i], "--from") ||
+			    !strcmp(argv[i], "--time")) && i + 1 < argc)
 				opt[nopt++] = argv[++i];
 		} else if (argv[i][0] != '-' && npos < 2)
 			pos[npos++] = argv[i];
@@ -455,7 +470,10 @@ cli_restore(const struct config *cfg, int argc, char **argv)
 	for (size_t i = 0; steps[i] != NULL; i++)
 		fprintf(stderr, "  %zu. %s\n", i + 1, steps[i]);
 	strv_free(steps);
-	if (!yes && !confirm(target)) {
+	/* in place over a live cluster: the stanza, a name said on purpose */
+	if (!yes && (tg->kind == TARGET_PGBACKREST && ro.replace ?
+	    !confirm("stanza name", tg->stanza) :
+	    !confirm("target's name", target))) {
 		fprintf(stderr, "backupbot: nothing done\n");
 		free(into);
 		free(owned);
@@ -474,7 +492,8 @@ cli_restore(const struct config *cfg, int argc, char **argv)
 
 usage:
 	fprintf(stderr, "usage: backupbot restore TARGET [ID|latest] "
-	    "[--into NAME] [--replace] [--flush] [--from DEST] [--yes]\n");
+	    "[--into NAME] [--replace] [--flush] [--from DEST] "
+	    "[--time TIME] [--yes]\n");
 	return 2;
 }
 

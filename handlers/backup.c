@@ -9,16 +9,28 @@
 #include "config.h"
 #include "jobs.h"
 #include "msg.h"
+#include "pgbackrest.h"
 
 static int
 backup_exec(struct cmd_ctx *ctx)
 {
 	const struct config *cfg = ctx->bot->cfg;
 	const char *what = ctx->argv[1];
+	const char *type = ctx->argc > 2 ? ctx->argv[2] : NULL;
+	const char *args[] = { type, NULL };
 	int matched = 0, group;
 	struct msg m;
 
 	msg_init(&m);
+	if (type != NULL && (!pgbackrest_valid_type(type) ||
+	    config_target(cfg, what) == NULL ||
+	    config_target(cfg, what)->kind != TARGET_PGBACKREST)) {
+		msg_text(&m, "A backup type (full, diff or incr) is for one "
+		    "pgbackrest target: !backup NAME full|diff|incr.");
+		bot_reply(ctx, &m);
+		msg_release(&m);
+		return -1;
+	}
 	if (!config_valid_name(what)) {
 		msg_text(&m, "Not a target name: names are a-z, 0-9, _ and -. "
 		    "See !status for the targets.");
@@ -34,7 +46,8 @@ backup_exec(struct cmd_ctx *ctx)
 		    strcmp(what, config_kind_name(t->kind)) != 0)
 			continue;
 		matched++;
-		if (jobs_submit(ctx->bot->jobs, JOB_BACKUP, t->name, NULL,
+		if (jobs_submit(ctx->bot->jobs, JOB_BACKUP, t->name,
+		    type != NULL ? args : NULL,
 		    ctx->sender, ctx->room_id, ctx->thread_root, ctx->event_id,
 		    group) == NULL) {
 			if (m.plain.len > 0)
@@ -61,9 +74,9 @@ backup_exec(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_backup_entry = {
 	.name = "backup",
-	.usage = "TARGET|postgres|all",
+	.usage = "TARGET|postgres|all [full|diff|incr]",
 	.summary = "back up a target (or every target of a kind, or all) now",
 	.min_args = 1,
-	.max_args = 1,
+	.max_args = 2,
 	.exec = backup_exec,
 };

@@ -18,6 +18,93 @@
 #include "util.h"
 
 static void
+list_when(struct msg *m, double at)
+{
+	char buf[32];
+	struct tm tm;
+	time_t t = (time_t)at;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S+00", &tm);
+	msg_code(m, buf);
+}
+
+/*
+ * pgBackRest's sets, as `pgbackrest info` told the newest run (the daemon
+ * never runs it: the job recorded it).
+ */
+static void
+list_pgbackrest(struct msg *m, const struct config *cfg,
+    const struct target *t, long max)
+{
+	cJSON *last, *good;
+	const cJSON *info, *it;
+	char age[16], size[16], delta[16];
+	long shown = 0;
+	int n;
+
+	catalog_last_runs(cfg, t->name, &last, &good);
+	msg_nl(m);
+	msg_bold(m, t->name);
+	msg_textf(m, " (pgbackrest, stanza %s, %s retention): ", t->stanza,
+	    t->pgbackrest_keep ? t->pgbackrest_keep :
+	    "pgbackrest.conf's");
+	info = good ? cJSON_GetObjectItemCaseSensitive(good, "info") : NULL;
+	if (info == NULL) {
+		msg_text(m, "no backup by backupbot yet");
+		goto done;
+	}
+	n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(info, "sets"));
+	human_age(age, sizeof(age), difftime(time(NULL),
+	    (time_t)json_num(good, "ended")));
+	msg_textf(m, "%d set(s) as of %s ago; restorable from ", n, age);
+	list_when(m, json_num(info, "earliest"));
+	msg_text(m, " (the oldest set's end) to the newest archived WAL "
+	    "(the newest set ended ");
+	list_when(m, json_num(info, "latest"));
+	msg_text(m, ")");
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(info, "wal")) {
+		msg_nl(m);
+		msg_textf(m, "WAL in repo%.0f: %s … %s", json_num(it, "repo"),
+		    json_text(it, "min"), json_text(it, "max"));
+	}
+	/* newest first: pgBackRest lists oldest first */
+	for (it = cJSON_GetObjectItemCaseSensitive(info, "sets") ?
+	    cJSON_GetObjectItemCaseSensitive(info, "sets")->child : NULL;
+	    it != NULL && it->next != NULL; it = it->next)
+		;
+	for (; it != NULL && shown < max; it = it->prev, shown++) {
+		human_size(size, sizeof(size), json_num(it, "size"));
+		human_size(delta, sizeof(delta), json_num(it, "repo_size"));
+		msg_nl(m);
+		msg_text(m, "• ");
+		msg_code(m, json_text(it, "label"));
+		msg_textf(m, " %s in repo%.0f, %s (%s stored), ended ",
+		    json_text(it, "type"), json_num(it, "repo"), size, delta);
+		list_when(m, json_num(it, "stop"));
+		msg_textf(m, ", WAL %s … %s", json_text(it, "wal_start"),
+		    json_text(it, "wal_stop"));
+		/* cJSON's first item's prev is the last: stop there */
+		if (it == cJSON_GetObjectItemCaseSensitive(info,
+		    "sets")->child)
+			break;
+	}
+	if (good != NULL && cJSON_GetObjectItemCaseSensitive(good, "drill")) {
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(good,
+		    "drill");
+
+		human_age(age, sizeof(age), difftime(time(NULL),
+		    (time_t)json_num(d, "at")));
+		msg_nl(m);
+		msg_textf(m, "restore drill %s %s ago",
+		    !strcmp(json_text(d, "status"), "ok") ? "✓" : "✗", age);
+	}
+done:
+	cJSON_Delete(last);
+	cJSON_Delete(good);
+}
+
+static void
 list_target(struct msg *m, const struct config *cfg, const struct target *t,
     long max)
 {
@@ -26,6 +113,10 @@ list_target(struct msg *m, const struct config *cfg, const struct target *t,
 	size_t n;
 	time_t now = time(NULL);
 
+	if (t->kind == TARGET_PGBACKREST) {
+		list_pgbackrest(m, cfg, t, max);
+		return;
+	}
 	if (config_records_runs(t)) {
 		cJSON *last, *good;
 		char age[16];

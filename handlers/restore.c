@@ -16,6 +16,7 @@
 #include "config.h"
 #include "jobs.h"
 #include "msg.h"
+#include "pgbackrest.h"
 #include "restore.h"
 
 static int
@@ -53,6 +54,13 @@ restore_exec(struct cmd_ctx *ctx)
 		else if (!strcmp(a, "--from") && i + 1 < ctx->argc &&
 		    ro.from == NULL)
 			ro.from = ctx->argv[++i];
+		else if (!strcmp(a, "--time") && i + 1 < ctx->argc &&
+		    ro.time == NULL)
+			ro.time = ctx->argv[++i];
+		else if (!strcmp(a, "--set") && i + 1 < ctx->argc && !have_id) {
+			id = ctx->argv[++i];
+			have_id = 1;
+		}
 		else if (a[0] != '-' && !have_id) {
 			id = a;
 			have_id = 1;
@@ -60,12 +68,22 @@ restore_exec(struct cmd_ctx *ctx)
 			msg_text(&m, "I cannot use ");
 			msg_code(&m, a);
 			msg_textf(&m, " here. Usage: %srestore TARGET [ID|latest]"
-			    " [--into NAME] [--replace] [--flush] [--from DEST]",
+			    " [--into NAME] [--replace] [--flush] [--from DEST]"
+			    " [--time 'YYYY-MM-DD HH:MM:SS+00'] [--set ID]",
 			    cfg->command_prefix);
 			goto refuse;
 		}
 	}
-	if (strcmp(id, "latest") != 0 && (!catalog_valid_id(id) ||
+	if (t->kind == TARGET_PGBACKREST) {
+		if (strcmp(id, "latest") != 0 && !pgbackrest_valid_set(id)) {
+			msg_text(&m, "Not a pgBackRest backup set: ");
+			msg_code(&m, id);
+			msg_textf(&m, " (labels look like 20261207-002654F or "
+			    "20261207-002654F_20261207-010000I; see %slist %s).",
+			    cfg->command_prefix, target);
+			goto refuse;
+		}
+	} else if (strcmp(id, "latest") != 0 && (!catalog_valid_id(id) ||
 	    strncmp(id, target, strlen(target)) != 0 ||
 	    id[strlen(target)] != '-')) {
 		msg_text(&m, "Not a backup id of ");
@@ -105,6 +123,10 @@ restore_exec(struct cmd_ctx *ctx)
 		args[nargs++] = "--from";
 		args[nargs++] = ro.from;
 	}
+	if (ro.time != NULL) {
+		args[nargs++] = "--time";
+		args[nargs++] = ro.time;
+	}
 	if (ro.replace)
 		args[nargs++] = "--replace";
 	if (ro.flush)
@@ -128,10 +150,10 @@ refuse:
 const struct cmd_entry cmd_restore_entry = {
 	.name = "restore",
 	.usage = "TARGET [ID|latest] [--into NAME] [--replace] [--flush] "
-	    "[--from DEST]",
+	    "[--from DEST] [--time TIME] [--set ID]",
 	.summary = "plan a restore; it runs after another admin approves",
 	.min_args = 1,
-	.max_args = 8,
+	.max_args = 10,
 	.flags = CMD_DANGEROUS,
 	.exec = restore_exec,
 };

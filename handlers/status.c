@@ -20,6 +20,7 @@
 #include "catalog.h"
 #include "cmd.h"
 #include "config.h"
+#include "pgbackrest.h"
 #include "jobs.h"
 #include "human.h"
 #include "json.h"
@@ -143,6 +144,13 @@ problems(struct bot *bot, const struct runs *runs, const cJSON *probe,
 		    t->name) : NULL;
 		if (facts != NULL && *json_text(facts, "error"))
 			PROBLEM("%s: %s", t->name, json_text(facts, "error"));
+		else if (facts != NULL && t->kind == TARGET_PGBACKREST) {
+			char *why = pgbackrest_archive_problem(t, facts);
+
+			if (why != NULL)
+				PROBLEM("%s: %s", t->name, why);
+			free(why);
+		}
 	}
 	if (probe != NULL) {
 		const cJSON *it, *disk = cJSON_GetObjectItemCaseSensitive(probe,
@@ -204,16 +212,17 @@ target_line(struct bot *bot, const struct target *t, struct msg *m)
 
 		catalog_last_runs(cfg, t->name, &last, &good);
 		if (good == NULL)
-			msg_text(m, t->kind == TARGET_SCRIPT ? "no good run yet" :
-			    "no good sync yet");
+			msg_text(m, t->kind == TARGET_MEDIA ? "no good sync yet" :
+			    "no good run yet");
 		else {
 			human_age(age, sizeof(age), difftime(now,
 			    (time_t)json_num(good, "started")));
 			human_duration(dur, sizeof(dur), json_num(good, "ended") -
 			    json_num(good, "started"));
 			msg_textf(m, "last good %s %s ago, %s",
-			    t->kind == TARGET_SCRIPT ? "run" : "sync", age,
-			    dur);
+			    t->kind == TARGET_SCRIPT ? "run" :
+			    t->kind == TARGET_MEDIA ? "sync" : json_text(good,
+			    "type"), age, dur);
 		}
 		cJSON_Delete(last);
 		cJSON_Delete(good);
@@ -283,6 +292,35 @@ target_line(struct bot *bot, const struct target *t, struct msg *m)
 	}
 }
 
+/* The WAL archive: pg_stat_archiver and `pgbackrest check`. */
+static void
+facts_pgbackrest(const cJSON *f, struct msg *m)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(f, "archiver");
+	char age[16];
+
+	msg_textf(m, "%s pgbackrest check %s", strcmp(json_text(f, "check"),
+	    "ok") ? "✗" : "✓", json_text(f, "check"));
+	if (a == NULL)
+		return;
+	if (*json_text(a, "error")) {
+		msg_textf(m, "; archiver: %s", json_text(a, "error"));
+		return;
+	}
+	if (json_str(a, "last_archived_wal") != NULL) {
+		human_age(age, sizeof(age), json_num(a, "last_archived_age"));
+		msg_textf(m, "; last WAL archived %s, %s ago",
+		    json_text(a, "last_archived_wal"), age);
+	} else
+		msg_text(m, "; no WAL archived yet");
+	if (json_num(a, "failed_count") > 0) {
+		human_age(age, sizeof(age), json_num(a, "last_failed_age"));
+		msg_textf(m, "; %.0f failures, the last (%s) %s ago",
+		    json_num(a, "failed_count"), json_text(a, "last_failed_wal"),
+		    age);
+	}
+}
+
 /* One target's probe facts, in words. */
 static void
 facts_line(const struct target *t, const cJSON *f, struct msg *m)
@@ -333,6 +371,9 @@ facts_line(const struct target *t, const cJSON *f, struct msg *m)
 		break;
 	case TARGET_SCRIPT:
 		msg_textf(m, "✓ %s ready", json_text(f, "command"));
+		break;
+	case TARGET_PGBACKREST:
+		facts_pgbackrest(f, m);
 		break;
 	case TARGET_FILES:
 		msg_text(m, "✓ paths readable");

@@ -212,6 +212,29 @@ static const struct key_def keys[] = {
 	{ "script", T(pre_restore_hook), K_ARGV, 0, 0, NULL },
 	{ "script", T(post_restore_hook), K_ARGV, 0, 0, NULL },
 	{ "script", T(hook_timeout), K_DURATION, 1, 86400, NULL },
+	{ "pgbackrest", T(stanza),	  K_STRING, 0, 0, NULL },
+	{ "pgbackrest", OWN_TARGET, "config",
+	    offsetof(struct target, pgbackrest_config), K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(pg_conninfo),	  K_CONNINFO, 0, 0, NULL },
+	{ "pgbackrest", OWN_TARGET, "repo", offsetof(struct target, repos),
+	    K_LIST, 0, 0, NULL },
+	{ "pgbackrest", OWN_TARGET, "keep",
+	    offsetof(struct target, pgbackrest_keep), K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(schedule_full), K_CRON, 0, 0, NULL },
+	{ "pgbackrest", T(schedule_diff), K_CRON, 0, 0, NULL },
+	{ "pgbackrest", T(schedule_incr), K_CRON, 0, 0, NULL },
+	{ "pgbackrest", T(pg_data),	  K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(restore_dir),	  K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(pgbackrest),	  K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(pg_bindir),	  K_STRING, 0, 0, NULL },
+	{ "pgbackrest", T(allow_replace), K_BOOL, 0, 0, NULL },
+	{ "pgbackrest", T(verify_schedule), K_CRON, 0, 0, NULL },
+	{ "pgbackrest", T(timezone), K_TZ, 0, 0, NULL },
+	{ "pgbackrest", T(catch_up), K_BOOL, 0, 0, NULL },
+	{ "pgbackrest", T(retries), K_INT, 0, 20, NULL },
+	{ "pgbackrest", T(retry_delay), K_DURATION, 10, 86400, NULL },
+	{ "pgbackrest", T(stale_after), K_DURATION, 60, 90 * 86400, NULL },
+	{ "pgbackrest", T(healthcheck_url), K_STRING, 0, 0, NULL },
 	{ "remote", R(path),		  K_STRING, 0, 0, NULL },
 };
 #undef O
@@ -235,6 +258,7 @@ static const struct {
 	{ "media",	1, OWN_TARGET, TARGET_MEDIA },
 	{ "files",	1, OWN_TARGET, TARGET_FILES },
 	{ "script",	1, OWN_TARGET, TARGET_SCRIPT },
+	{ "pgbackrest",	1, OWN_TARGET, TARGET_PGBACKREST },
 	{ "remote",	1, OWN_REMOTE, 0 },
 };
 
@@ -1036,6 +1060,7 @@ target_defaults(struct target *t, enum target_kind kind)
 	t->redis_server = xstrdup("redis-server");
 	t->output = xstrdup("log");
 	t->hook_timeout = 10 * 60;
+	t->pgbackrest = xstrdup("pgbackrest");
 }
 
 static void
@@ -1192,8 +1217,8 @@ config_is_admin(const struct config *cfg, const char *mxid)
 int
 config_records_runs(const struct target *t)
 {
-	return t->kind == TARGET_MEDIA || (t->kind == TARGET_SCRIPT &&
-	    strcmp(t->output, "backup") != 0);
+	return t->kind == TARGET_MEDIA || t->kind == TARGET_PGBACKREST ||
+	    (t->kind == TARGET_SCRIPT && strcmp(t->output, "backup") != 0);
 }
 
 /*

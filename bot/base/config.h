@@ -28,7 +28,7 @@ struct remote {
 };
 
 enum target_kind { TARGET_POSTGRES, TARGET_REDIS, TARGET_MEDIA, TARGET_FILES,
-	TARGET_SCRIPT };
+	TARGET_SCRIPT, TARGET_PGBACKREST };
 
 /* [postgres NAME] and the other kinds: something to back up. */
 struct target {
@@ -107,6 +107,23 @@ struct target {
 	char		**pre_restore_hook;
 	char		**post_restore_hook;
 	long		 hook_timeout;	/* seconds, each hook */
+
+	/*
+	 * pgbackrest: pgBackRest makes the backups (physical, WAL archive),
+	 * backupbot drives it; see pgbackrest.h
+	 */
+	char		*stanza;
+	char		*pgbackrest_config;	/* key "config": pgbackrest.conf */
+	char		*pg_conninfo;	/* pg_stat_archiver, for !status */
+	struct strlist	 repos;		/* key "repo": "1", "2": the copies */
+	char		*pgbackrest_keep; /* key "keep": "full=2, diff=7" */
+	char		*schedule_full;	/* cron, per backup type */
+	char		*schedule_diff;
+	char		*schedule_incr;
+	char		*pg_data;	/* the live cluster's data directory */
+	char		*restore_dir;	/* restores and drills go under it */
+	char		*pgbackrest;	/* the pgbackrest binary */
+	char		*pg_bindir;	/* pg_ctl; NULL: from PG_VERSION */
 };
 
 struct config {
@@ -199,8 +216,9 @@ const char *config_kind_name(enum target_kind kind);
 int config_valid_name(const char *s);
 
 /*
- * 1 if the target keeps records of runs (ID.run.json) rather than backup
- * files: media, and scripts whose output is a log.
+ * 1 if the target's runs are recorded as ID.run.json rather than as
+ * backups in the catalog: media, scripts whose output is a log, and
+ * pgbackrest (the tool keeps the data).
  */
 int config_records_runs(const struct target *t);
 

@@ -135,6 +135,7 @@ request_free(struct request *r)
 	free(r->backup);
 	free(r->into);
 	free(r->from);
+	free(r->pitr_time);
 	free(r->requester);
 	free(r->room);
 	free(r->thread);
@@ -158,6 +159,8 @@ request_json(const struct request *r)
 		cJSON_AddStringToObject(j, "into", r->into);
 	if (r->from != NULL)
 		cJSON_AddStringToObject(j, "from", r->from);
+	if (r->pitr_time != NULL)
+		cJSON_AddStringToObject(j, "time", r->pitr_time);
 	cJSON_AddBoolToObject(j, "replace", r->replace);
 	cJSON_AddBoolToObject(j, "flush", r->flush);
 	cJSON_AddStringToObject(j, "requester", r->requester);
@@ -219,6 +222,7 @@ request_parse(const char *text, size_t len)
 	r->backup = opt_dup(j, "backup");
 	r->into = opt_dup(j, "into");
 	r->from = opt_dup(j, "from");
+	r->pitr_time = opt_dup(j, "time");
 	r->replace = cJSON_IsTrue(cJSON_GetObjectItem(j, "replace"));
 	r->flush = cJSON_IsTrue(cJSON_GetObjectItem(j, "flush"));
 	r->requester = opt_dup(j, "requester");
@@ -392,6 +396,7 @@ approvals_add(struct approvals *a, const struct request *t, time_t now,
 	r->backup = xstrdup(t->backup);
 	r->into = dup_or_null(t->into);
 	r->from = dup_or_null(t->from);
+	r->pitr_time = dup_or_null(t->pitr_time);
 	r->replace = t->replace;
 	r->flush = t->flush;
 	r->requester = xstrdup(t->requester);
@@ -474,6 +479,10 @@ restore_args(const struct request *r, const char **v)
 	if (r->from != NULL) {
 		v[n++] = "--from";
 		v[n++] = r->from;
+	}
+	if (r->pitr_time != NULL) {
+		v[n++] = "--time";
+		v[n++] = r->pitr_time;
 	}
 	if (r->replace)
 		v[n++] = "--replace";
@@ -815,6 +824,7 @@ post_plan(struct bot *bot, struct request *r, const struct job *j)
 	memset(&ro, 0, sizeof(ro));
 	ro.into = r->into;
 	ro.from = r->from;
+	ro.time = r->pitr_time;
 	ro.replace = r->replace;
 	ro.flush = r->flush;
 	human_size(size, sizeof(size), json_num(res, "bytes"));
@@ -835,7 +845,14 @@ post_plan(struct bot *bot, struct request *r, const struct job *j)
 	msg_text(&m, "backup ");
 	msg_code(&m, r->backup);
 	msg_textf(&m, " · %s old · %s · ", age, size);
-	if (!strcmp(loc, "local"))
+	if (t != NULL && t->kind == TARGET_PGBACKREST) {
+		msg_textf(&m, "pgBackRest set %s in %s", json_text(res, "set"),
+		    loc);
+		if (r->pitr_time != NULL) {
+			msg_text(&m, " · to the point in time ");
+			msg_code(&m, r->pitr_time);
+		}
+	} else if (!strcmp(loc, "local"))
 		msg_text(&m, "hash verified just now ✓");
 	else if (!strcmp(loc, "destinations"))
 		msg_text(&m, "the latest copy at the destinations");
@@ -903,6 +920,7 @@ check_done(struct bot *bot, const struct job *j)
 	tmpl.backup = (char *)json_text(res, "id");
 	tmpl.into = (char *)ro.into;
 	tmpl.from = (char *)ro.from;
+	tmpl.pitr_time = (char *)ro.time;
 	tmpl.replace = ro.replace;
 	tmpl.flush = ro.flush;
 	tmpl.requester = j->requester;

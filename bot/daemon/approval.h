@@ -45,6 +45,7 @@ struct request {
 	char		*backup;	/* the backup id (resolved, not latest) */
 	char		*into;		/* NULL: the kind's default */
 	char		*from;		/* media: destination */
+	char		*pitr_time;	/* pgbackrest: --time */
 	int		 replace;
 	int		 flush;
 	char		*requester;

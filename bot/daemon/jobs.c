@@ -299,7 +299,28 @@ restore_summary(const struct config *js_cfg, const struct job *j,
 			msg_code(m, json_text(r, "into"));
 		}
 		msg_textf(m, " in %s", dur);
-		if (json_num(r, "compared") > 0) {
+		if (*json_text(r, "reached")) {
+			msg_text(m, "; recovered to ");
+			msg_code(m, json_text(r, "reached"));
+		}
+		if (cJSON_GetObjectItemCaseSensitive(r, "tables") != NULL) {
+			/* pgbackrest: no manifest to compare, the counts */
+			int shown = 0;
+
+			msg_textf(m, "; %.0f tables queried",
+			    json_num(r, "compared"));
+			cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
+			    r, "tables")) {
+				if (shown++ == 30) {
+					msg_nl(m);
+					msg_text(m, "▸ …");
+					break;
+				}
+				msg_nl(m);
+				msg_textf(m, "▸ %s: %.0f rows", it->string,
+				    it->valuedouble);
+			}
+		} else if (json_num(r, "compared") > 0) {
 			const struct target *t = config_target(js_cfg, j->target);
 			/* what a backend counts when it compares */
 			const char *unit = t == NULL ? "items" :
@@ -382,6 +403,36 @@ summary(struct jobs *js, struct job *j, const char *crash)
 	} else if ((ok || partial) && json_str(r, "exit") != NULL &&
 	    json_str(r, "file") == NULL) {
 		script_summary(j, r, ok, &m, &e);
+	} else if ((ok || partial) &&
+	    cJSON_GetObjectItemCaseSensitive(r, "repos") != NULL) {
+		/* pgbackrest: what each repository got */
+		msg_textf(&m, "%s %s backup of %s%s", ok ? "✅" : "⚠️",
+		    json_text(r, "type"), j->target, ok ? "" :
+		    " is only partial: a repository failed");
+		msg_nl(&m);
+		msg_code(&m, json_text(r, "id"));
+		human_duration(dur, sizeof(dur), secs);
+		human_size(size, sizeof(size), json_num(r, "bytes"));
+		human_size(raw, sizeof(raw), json_num(r, "delta"));
+		msg_textf(&m, " · %s, %s changed, in %s", size, raw, dur);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r,
+		    "repos")) {
+			int rok = !strcmp(json_text(it, "status"), "ok");
+
+			human_size(size, sizeof(size), json_num(it, "repo_size"));
+			human_duration(dur, sizeof(dur), json_num(it,
+			    "duration"));
+			msg_nl(&m);
+			msg_textf(&m, "%s %s: ", rok ? "✓" : "✗", it->string);
+			if (rok) {
+				msg_code(&m, json_text(it, "label"));
+				msg_textf(&m, " %s, %s stored, %s",
+				    json_text(it, "type"), size, dur);
+			} else
+				msg_textf(&m, "%s", json_text(it, "error"));
+		}
+		msg_textf(&e, "%s backup of %s: %s", ok ? "✅" : "⚠️",
+		    j->target, ok ? "done" : "partial");
 	} else if ((ok || partial) &&
 	    cJSON_GetObjectItemCaseSensitive(r, "destinations") != NULL) {
 		/* a media sync: what it copied where */
@@ -520,6 +571,8 @@ group_done(struct jobs *js, struct job *j)
 	rem = r ? cJSON_GetObjectItemCaseSensitive(r, "remotes") : NULL;
 	if (rem == NULL && r != NULL)
 		rem = cJSON_GetObjectItemCaseSensitive(r, "destinations");
+	if (rem == NULL && r != NULL)
+		rem = cJSON_GetObjectItemCaseSensitive(r, "repos");
 	cJSON_AddItemToObject(row, "remotes", rem ? cJSON_Duplicate(rem, 1) :
 	    cJSON_CreateObject());
 	cJSON_AddItemToArray(g->rows, row);

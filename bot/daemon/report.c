@@ -267,6 +267,39 @@ report_backups(struct msg *m, const struct config *cfg,
 	catalog_free(list, n);
 }
 
+/* pgBackRest: the newest good backup and each repository's set. */
+static void
+report_pgbackrest(struct msg *m, const struct config *cfg,
+    const struct target *t, time_t now)
+{
+	cJSON *last, *good;
+	const cJSON *it;
+	char age[16], size[16];
+
+	catalog_last_runs(cfg, t->name, &last, &good);
+	if (good == NULL)
+		msg_text(m, "no good backup yet");
+	else {
+		human_age(age, sizeof(age), difftime(now,
+		    (time_t)json_num(good, "started")));
+		human_size(size, sizeof(size), json_num(good, "bytes"));
+		msg_textf(m, "last good %s backup %s ago, %s",
+		    json_text(good, "type"), age, size);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(good,
+		    "repos"))
+			msg_textf(m, " · %s %s", it->string,
+			    !strcmp(json_text(it, "status"), "ok") ? "✓" : "✗");
+	}
+	if (last != NULL && (good == NULL || strcmp(json_text(last, "id"),
+	    json_text(good, "id")) != 0)) {
+		sub_line(m);
+		msg_textf(m, "⚠️ the last backup failed: %s",
+		    json_text(last, "error"));
+	}
+	cJSON_Delete(last);
+	cJSON_Delete(good);
+}
+
 static void
 report_runs(struct msg *m, const struct config *cfg,
     const struct target *t, time_t now)
@@ -354,7 +387,9 @@ report_summary(const struct config *cfg, time_t now, struct msg *m)
 		msg_text(m, "• ");
 		msg_code(m, t->name);
 		msg_textf(m, " (%s): ", config_kind_name(t->kind));
-		if (config_records_runs(t))
+		if (t->kind == TARGET_PGBACKREST)
+			report_pgbackrest(m, cfg, t, now);
+		else if (config_records_runs(t))
 			report_runs(m, cfg, t, now);
 		else
 			report_backups(m, cfg, t, now);

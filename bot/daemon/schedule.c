@@ -26,6 +26,7 @@
 #include "msg.h"
 #include "outbox.h"
 #include "report.h"
+#include "pgbackrest.h"
 #include "schedule.h"
 #include "util.h"
 
@@ -39,7 +40,9 @@ stale_interval(const struct config *cfg)
 	return half < 60 ? (half < 5 ? 5 : half) : 60;
 }
 
-enum entry_kind { ENTRY_BACKUP, ENTRY_DRILL };
+/* pgbackrest targets have one backup schedule per type: FULL, DIFF, INCR */
+enum entry_kind { ENTRY_BACKUP, ENTRY_DRILL, ENTRY_FULL, ENTRY_DIFF,
+	ENTRY_INCR };
 
 /* One schedule of one target. */
 struct entry {
@@ -64,6 +67,10 @@ struct tstate {
 	time_t		 since;		/* first seen: the stale clock's start */
 	int		 stale;		/* an alert is open */
 	time_t		 stale_alerted;
+	/* pgbackrest: the WAL archive, probed every archive_interval() */
+	time_t		 archive_next;
+	int		 archive_bad;	/* an alert is open */
+	time_t		 archive_alerted;
 };
 
 struct sched {
@@ -85,7 +92,8 @@ struct sched {
 	time_t		 stale_checked;
 };
 
-static const char *const entry_names[] = { "backup", "drill" };
+static const char *const entry_names[] = { "backup", "drill", "full",
+    "diff", "incr" };
 
 /* ---- pure helpers ----------------------------------------------------- */
 
@@ -195,9 +203,10 @@ build(struct sched *s, const cJSON *old)
 	s->nentries = 0;
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		const struct target *t = &cfg->targets[i];
-		const char *exprs[2] = { t->schedule, t->verify_schedule };
+		const char *exprs[5] = { t->schedule, t->verify_schedule,
+		    t->schedule_full, t->schedule_diff, t->schedule_incr };
 
-		for (int k = 0; k < 2; k++) {
+		for (int k = 0; k < 5; k++) {
 			struct entry *en;
 			char *key, *why = NULL;
 			const cJSON *o;
@@ -467,10 +476,58 @@ entry_for(struct sched *s, const char *target, enum entry_kind kind)
 	return NULL;
 }
 
+/* Which schedule a backup job came from: its type, if it has one. */
+static enum entry_kind
+entry_of_backup(const struct job *j)
+{
+	const char *type = j->args != NULL ? j->args[0] : NULL;
+
+	for (int k = ENTRY_FULL; type != NULL && k <= ENTRY_INCR; k++)
+		if (!strcmp(type, entry_names[k]))
+			return (enum entry_kind)k;
+	return ENTRY_BACKUP;
+}
+
+/*
+ * The backup schedule that says how often a target is backed up: its
+ * only one, or for pgbackrest the most frequent type (incr, diff, full).
+ */
+static struct entry *
+backup_entry(struct sched *s, const char *target)
+{
+	static const enum entry_kind order[] = { ENTRY_BACKUP, ENTRY_INCR,
+	    ENTRY_DIFF, ENTRY_FULL };
+	struct entry *en;
+
+	for (size_t k = 0; k < nitems(order); k++)
+		if ((en = entry_for(s, target, order[k])) != NULL)
+			return en;
+	return NULL;
+}
+
+/* The backup schedule of target that runs next. */
+static struct entry *
+next_backup_entry(struct sched *s, const char *target)
+{
+	struct entry *best = NULL;
+
+	for (size_t i = 0; i < s->nentries; i++) {
+		struct entry *en = &s->entries[i];
+
+		if (en->kind == ENTRY_DRILL || strcmp(en->target, target) ||
+		    en->next == (time_t)-1)
+			continue;
+		if (best == NULL || en->next < best->next)
+			best = en;
+	}
+	return best;
+}
+
 static void
 run(struct sched *s, struct entry *en, const char *why)
 {
 	const char *args[] = { "latest", NULL };
+	const char *type[] = { entry_names[en->kind], NULL };
 	const char *room = report_room(s);
 	const char *root;
 	uint64_t seq = 0;
@@ -480,13 +537,14 @@ run(struct sched *s, struct entry *en, const char *why)
 	if (room == NULL)
 		return;
 	root = day_thread(s, time(NULL), &seq);
-	j = jobs_submit_in(s->bot->jobs, en->kind == ENTRY_BACKUP ? JOB_BACKUP :
-	    JOB_VERIFY, en->target, en->kind == ENTRY_DRILL ? args : NULL,
+	j = jobs_submit_in(s->bot->jobs, en->kind != ENTRY_DRILL ? JOB_BACKUP :
+	    JOB_VERIFY, en->target, en->kind == ENTRY_DRILL ? args :
+	    en->kind >= ENTRY_FULL ? type : NULL,
 	    "schedule", room, root, root ? 0 : seq, NULL, 0);
 	if (j == NULL) {
 		msg_init(&m);
 		msg_textf(&m, "⏭ scheduled %s of %s skipped: %s",
-		    en->kind == ENTRY_BACKUP ? "backup" : "restore drill",
+		    en->kind != ENTRY_DRILL ? "backup" : "restore drill",
 		    en->target, jobs_last_error(s->bot->jobs));
 		in_day_thread(s, &m);
 		msg_release(&m);
@@ -556,7 +614,7 @@ stale_check(struct sched *s, time_t now)
 
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		const struct target *t = &cfg->targets[i];
-		struct entry *en = entry_for(s, t->name, ENTRY_BACKUP);
+		struct entry *en = backup_entry(s, t->name);
 		struct tstate *ts = tstate(s, t->name);
 		long limit = sched_stale_after(en ? &en->cron : NULL,
 		    t->timezone, t->stale_after, now);
@@ -597,6 +655,94 @@ stale_check(struct sched *s, time_t now)
 			save(s);
 		}
 	}
+}
+
+/* The supervisor's word that an archive probe ended (jobs.h on_end). */
+static void
+archive_probe_done(struct bot *bot, const struct job *j)
+{
+	if (bot->sched != NULL)
+		sched_archive_done(bot->sched, j);
+}
+
+/*
+ * How often a pgbackrest target's WAL archive is probed: a quarter of
+ * stale_after, between 15 s and 15 min.  The daemon never talks to the
+ * database: a probe job does, and sched_archive_done judges its facts.
+ */
+static long
+archive_interval(const struct target *t)
+{
+	long every = t->stale_after > 0 ? t->stale_after / 4 : 900;
+
+	return every < 15 ? 15 : every > 900 ? 900 : every;
+}
+
+/* Start the probes that are due; the next time one is, or 0. */
+static time_t
+archive_watch(struct sched *s, time_t now)
+{
+	const struct config *cfg = s->bot->cfg;
+	const char *room = report_room(s);
+	time_t wake = 0;
+
+	for (size_t i = 0; room != NULL && i < cfg->ntargets; i++) {
+		const struct target *t = &cfg->targets[i];
+		struct tstate *ts;
+		const char *args[] = { t->name, NULL };
+		struct job *j;
+
+		if (t->kind != TARGET_PGBACKREST ||
+		    sched_paused(s, t->name, NULL, NULL))
+			continue;
+		ts = tstate(s, t->name);
+		if (ts->archive_next == 0)
+			ts->archive_next = now + 5;	/* after start-up */
+		if (ts->archive_next <= now) {
+			ts->archive_next = now + archive_interval(t);
+			j = jobs_submit_in(s->bot->jobs, JOB_PROBE, t->name,
+			    args, "schedule", room, NULL, 0, NULL, 0);
+			if (j != NULL) {
+				j->scheduled = 1;
+				j->on_end = archive_probe_done;
+			}
+		}
+		if (wake == 0 || ts->archive_next < wake)
+			wake = ts->archive_next;
+	}
+	return wake;
+}
+
+void
+sched_archive_done(struct sched *s, const struct job *j)
+{
+	const struct target *t = config_target(s->bot->cfg, j->target);
+	const cJSON *facts = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(j->result, "targets"), j->target);
+	struct tstate *ts;
+	time_t now = time(NULL);
+	char *why;
+
+	if (t == NULL || t->kind != TARGET_PGBACKREST || facts == NULL)
+		return;		/* no answer: the next probe tells */
+	ts = tstate(s, t->name);
+	why = *json_text(facts, "error") ? xstrdup(json_text(facts, "error")) :
+	    pgbackrest_archive_problem(t, facts);
+	if (why != NULL) {
+		if (!ts->archive_bad ||
+		    now - ts->archive_alerted >= s->bot->cfg->alert_repeat) {
+			alert(s, "⏰ %s: %s%s; point-in-time restores cannot "
+			    "reach past the last archived WAL", t->name, why,
+			    ts->archive_bad ? " (still)" : "");
+			ts->archive_alerted = now;
+		}
+		ts->archive_bad = 1;
+	} else if (ts->archive_bad) {
+		alert(s, "✅ resolved: the WAL archive of %s works again",
+		    t->name);
+		ts->archive_bad = 0;
+	}
+	free(why);
 }
 
 static void
@@ -680,6 +826,12 @@ sched_tick(struct sched *s, time_t now)
 	if (s->have_summary && s->summary_next != (time_t)-1 &&
 	    (wake == 0 || s->summary_next < wake))
 		wake = s->summary_next;
+	{
+		time_t next = archive_watch(s, now);
+
+		if (next != 0 && (wake == 0 || next < wake))
+			wake = next;
+	}
 	if (now - s->stale_checked >= stale_interval(s->bot->cfg) ||
 	    now < s->stale_checked) {
 		s->stale_checked = now;
@@ -707,8 +859,8 @@ sched_job_done(struct sched *s, const struct job *j)
 	if (!j->scheduled || t == NULL ||
 	    (j->kind != JOB_BACKUP && j->kind != JOB_VERIFY))
 		return;
-	en = entry_for(s, j->target, j->kind == JOB_BACKUP ? ENTRY_BACKUP :
-	    ENTRY_DRILL);
+	en = entry_for(s, j->target, j->kind == JOB_VERIFY ? ENTRY_DRILL :
+	    entry_of_backup(j));
 	if (!failed && strcmp(st, "partial") != 0) {
 		if (en != NULL && en->alerted) {
 			alert(s, "✅ resolved: the %s of %s succeeded%s", what,
@@ -845,8 +997,8 @@ sched_resume(struct sched *s, const char *target, const char *by,
 time_t
 sched_next_run(struct sched *s, const char *target, int drill)
 {
-	struct entry *en = entry_for(s, target, drill ? ENTRY_DRILL :
-	    ENTRY_BACKUP);
+	struct entry *en = drill ? entry_for(s, target, ENTRY_DRILL) :
+	    next_backup_entry(s, target);
 
 	if (en == NULL || en->next == (time_t)-1)
 		return 0;

@@ -30,6 +30,11 @@ void sched_startup(struct sched *s, time_t now);
 int64_t sched_tick(struct sched *s, time_t now);
 /* A job ended: retries and alerts for scheduled runs. */
 void sched_job_done(struct sched *s, const struct job *j);
+/*
+ * A scheduled probe of a pgbackrest target's WAL archive ended: alert when
+ * archiving fails or stalls (stale_after), resolve when it works again.
+ */
+void sched_archive_done(struct sched *s, const struct job *j);
 /* The configuration was reloaded: schedules may have changed. */
 void sched_reload(struct sched *s);
 /* The report room was upgraded: the day's thread starts again there. */

@@ -36,6 +36,7 @@
 #include "job.h"
 #include "job_parts.h"
 #include "log.h"
+#include "pgbackrest.h"
 #include "pipeline.h"
 #include "proc.h"
 #include "remote.h"
@@ -47,10 +48,6 @@
 
 volatile sig_atomic_t job_cancelled;
 
-struct run {
-	const struct job_out	*out;
-	struct job_ctx		 ctx;
-};
 
 static void
 ctx_progress(struct job_ctx *c, const char *phase, uint64_t done,
@@ -261,6 +258,16 @@ job_sync(const struct config *cfg, const struct target *t,
 		if (d != NULL)
 			cJSON_AddItemToObject(result, "destinations",
 			    cJSON_Duplicate(d, 1));
+		/* pgbackrest: each repository, the type and the delta */
+		d = cJSON_GetObjectItemCaseSensitive(manifest, "repos");
+		if (d != NULL) {
+			cJSON_AddItemToObject(result, "repos",
+			    cJSON_Duplicate(d, 1));
+			cJSON_AddStringToObject(result, "type",
+			    json_text(manifest, "type"));
+			cJSON_AddNumberToObject(result, "delta",
+			    json_num(manifest, "delta"));
+		}
 		/* What the operator must read (expiry failures...). */
 		d = cJSON_GetObjectItemCaseSensitive(manifest, "warnings");
 		if (cJSON_IsArray(d) && cJSON_GetArraySize(d) > 0)
@@ -291,6 +298,13 @@ cJSON *
 backup_run(const struct config *cfg, const char *target,
     const struct job_out *o)
 {
+	return job_backup_type(cfg, target, NULL, o);
+}
+
+cJSON *
+job_backup_type(const struct config *cfg, const char *target,
+    const char *type, const struct job_out *o)
+{
 	const struct target *t = config_target(cfg, target);
 	const struct backend *be;
 	unsigned char key[PIPE_KEYBYTES];
@@ -319,6 +333,10 @@ backup_run(const struct config *cfg, const char *target,
 	run.ctx.log = ctx_log;
 	run.ctx.cancelled = &job_cancelled;
 	run.ctx.arg = &run;
+	run.ctx.backup_type = type;
+	if (type != NULL && t->kind != TARGET_PGBACKREST)
+		return result_fail(result, "a backup type (full, diff, incr) "
+		    "is for pgbackrest targets");
 	if (be->sync != NULL)
 		return job_sync(cfg, t, be, &run, result, o);
 	if (be->prepare == NULL || be->backup == NULL)
@@ -919,7 +937,7 @@ as_restorer(const struct target *t, struct target *copy)
 	return copy;
 }
 
-static void
+void
 run_init(struct run *run, const struct config *cfg, const struct target *t,
     const char *id, const struct job_out *o)
 {
@@ -984,7 +1002,13 @@ restore_run(const struct config *cfg, const char *target, const char *id,
 	}
 	if (restore_check(t, opts, &cause) == -1)
 		goto done;
-	if (t->kind == TARGET_MEDIA) {
+	if (t->kind == TARGET_PGBACKREST) {
+		/* pgBackRest has the data: id is "latest" or its set label */
+		cJSON_AddStringToObject(result, "id", id);
+		run_init(&run, cfg, t, id, o);
+		say(o, "info", "restoring %s of %s", id, t->name);
+		r = be->restore(&run.ctx, NULL, NULL, opts, result, &cause);
+	} else if (t->kind == TARGET_MEDIA) {
 		if ((record = media_record(cfg, t, id, &cause)) == NULL)
 			goto done;
 		cJSON_AddStringToObject(result, "id", json_text(record, "id"));
@@ -1043,6 +1067,14 @@ job_check(const struct config *cfg, const char *target, const char *id,
 		    "no such target in the configuration");
 	be = backend_for(t);
 	result = result_new(t->name, be->kind);
+	if (t->kind == TARGET_PGBACKREST) {
+		struct run run;
+
+		run_init(&run, cfg, t, id, o);
+		if (pgbackrest_job_check(&run.ctx, id, result, &cause) == -1)
+			goto fail;
+		goto ok;
+	}
 	if (t->kind == TARGET_MEDIA) {
 		if ((record = media_record(cfg, t, id, &cause)) == NULL)
 			goto fail;
@@ -1150,75 +1182,6 @@ fail:
 	return result;
 }
 
-cJSON *
-job_probe(const struct config *cfg, const char *only, const struct job_out *o)
-{
-	cJSON *result = cJSON_CreateObject(), *targets, *remotes, *disk;
-	struct statvfs sv;
-
-	cJSON_AddStringToObject(result, "status", "ok");
-	targets = cJSON_AddObjectToObject(result, "targets");
-	remotes = cJSON_AddObjectToObject(result, "remotes");
-	for (size_t i = 0; i < cfg->ntargets && !job_cancelled; i++) {
-		const struct target *t = &cfg->targets[i];
-		const struct backend *be = backend_for(t);
-		cJSON *facts = cJSON_CreateObject();
-		char *cause = NULL;
-		struct run run;
-
-		if (only != NULL && strcmp(only, t->name) != 0) {
-			cJSON_Delete(facts);
-			continue;
-		}
-		run_init(&run, cfg, t, NULL, o);
-		if (be->probe != NULL && be->probe(&run.ctx, facts,
-		    &cause) == -1) {
-			cJSON_DeleteItemFromObjectCaseSensitive(facts, "error");
-			cJSON_AddStringToObject(facts, "error", cause ? cause :
-			    "unknown error");
-		}
-		free(cause);
-		cJSON_AddItemToObject(targets, t->name, facts);
-		/* each remote once, checked with the first target using it */
-		for (size_t k = 0; k < t->remotes.n; k++) {
-			const struct remote *r = config_remote(cfg,
-			    t->remotes.v[k]);
-			cJSON *st;
-			char **names = NULL;
-			long n;
-
-			if (r == NULL || cJSON_GetObjectItemCaseSensitive(
-			    remotes, r->name) != NULL)
-				continue;
-			st = cJSON_AddObjectToObject(remotes, r->name);
-			n = remote_list(cfg, r, t->name, &names, &cause);
-			if (n == -1) {
-				cJSON_AddFalseToObject(st, "reachable");
-				cJSON_AddStringToObject(st, "error", cause);
-				free(cause);
-				cause = NULL;
-				continue;
-			}
-			cJSON_AddTrueToObject(st, "reachable");
-			cJSON_AddNumberToObject(st, "files", (double)n);
-			cJSON_AddStringToObject(st, "checked_with", t->name);
-			for (long x = 0; x < n; x++)
-				free(names[x]);
-			free(names);
-		}
-	}
-	disk = cJSON_AddObjectToObject(result, "disk");
-	cJSON_AddStringToObject(disk, "path", cfg->backup_dir);
-	if (statvfs(cfg->backup_dir, &sv) == 0) {
-		cJSON_AddNumberToObject(disk, "free",
-		    (double)sv.f_bavail * (double)sv.f_frsize);
-		cJSON_AddNumberToObject(disk, "total",
-		    (double)sv.f_blocks * (double)sv.f_frsize);
-	} else
-		cJSON_AddStringToObject(disk, "error", strerror(errno));
-	return result;
-}
-
 /* Record a drill's outcome where !list and !status read it. */
 static void
 drill_record(const struct config *cfg, const struct target *t,
@@ -1234,7 +1197,7 @@ drill_record(const struct config *cfg, const struct target *t,
 	cJSON_AddNumberToObject(d, "compared", json_num(result, "compared"));
 	cJSON_DeleteItemFromObjectCaseSensitive(manifest, "drill");
 	cJSON_AddItemToObject(manifest, "drill", d);
-	if (t->kind == TARGET_MEDIA) {
+	if (config_records_runs(t)) {
 		char *path = xasprintf("%s/%s/%s.run.json", cfg->backup_dir,
 		    t->name, json_text(manifest, "id"));
 		char *text = cJSON_Print(manifest);
@@ -1278,7 +1241,7 @@ job_verify(const struct config *cfg, const char *target, const char *id,
 		    "no such target in the configuration");
 	be = backend_for(t);
 	result = result_new(target, be->kind);
-	if (t->kind == TARGET_MEDIA) {
+	if (config_records_runs(t)) {
 		if (be->restore == NULL) {
 			cause = xstrdup("media copies cannot be verified by "
 			    "this version of backupbot");
@@ -1436,8 +1399,9 @@ job_main(const struct config *cfg, int argc, char **argv)
 	sa.sa_handler = on_cancel;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	if (argc == 2 && !strcmp(argv[0], "backup"))
-		result = job_backup(cfg, argv[1], &o);
+	if ((argc == 2 || argc == 3) && !strcmp(argv[0], "backup"))
+		result = job_backup_type(cfg, argv[1], argc == 3 ? argv[2] :
+		    NULL, &o);
 	else if ((argc == 3 || argc == 4) && !strcmp(argv[0], "verify") &&
 	    (argc == 3 || !strcmp(argv[3], "--quick")))
 		result = job_verify(cfg, argv[1], argv[2], argc == 4, &o);

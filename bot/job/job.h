@@ -34,6 +34,9 @@ extern volatile sig_atomic_t job_cancelled;
 /* Back up one target.  Returns the result object (caller frees). */
 struct cJSON *job_backup(const struct config *cfg, const char *target,
     const struct job_out *out);
+/* The same, with a pgbackrest backup type ("full", "diff", "incr"). */
+struct cJSON *job_backup_type(const struct config *cfg, const char *target,
+    const char *type, const struct job_out *out);
 
 /*
  * Verify a backup: every byte (hash, decryption, decompression), then

@@ -8,9 +8,21 @@
 
 #include <cjson/cJSON.h>
 
+#include "backend.h"
+
 struct config;
 struct job_out;
 struct restore_opts;
+struct target;
+
+/* A backend's context for one run, reporting to out. */
+struct run {
+	const struct job_out	*out;
+	struct job_ctx		 ctx;
+};
+
+void	 run_init(struct run *run, const struct config *cfg,
+	    const struct target *t, const char *id, const struct job_out *o);
 
 /* A line in the job's log at level ("info", "warning", ...). */
 void	 say(const struct job_out *o, const char *level, const char *fmt, ...)

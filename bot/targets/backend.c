@@ -86,6 +86,8 @@ backend_for_kind(enum target_kind kind)
 		return &backend_media;
 	case TARGET_SCRIPT:
 		return &backend_script;
+	case TARGET_PGBACKREST:
+		return &backend_pgbackrest;
 	}
 	return NULL;
 }

@@ -36,6 +36,8 @@ struct job_ctx {
 	/* Set by SIGTERM/SIGINT: stop, clean up, fail with "cancelled". */
 	volatile sig_atomic_t	*cancelled;
 	void			*arg;
+	/* pgbackrest: "full", "diff", "incr"; NULL: the tool's default */
+	const char		*backup_type;
 };
 
 /* What a restore is asked to do (already checked by restore_check). */
@@ -50,6 +52,9 @@ struct restore_opts {
 					   overwrite existing files */
 	int		 flush;		/* redis: empty the database first */
 	int		 drill;		/* scratch copy, compare, remove */
+	/* pgbackrest: the point in time to recover to (checked by
+	   pgbackrest_valid_time); NULL: the end of the set or archive */
+	const char	*time;
 };
 
 struct backend {
@@ -135,6 +140,11 @@ extern const struct backend backend_files;
  * the manifest, which job.c writes as the record of the run.
  */
 extern const struct backend backend_media;
+/*
+ * pgBackRest keeps the data in its own repositories: like media, its
+ * `sync` does the whole run and job.c records it (pgbackrest.h).
+ */
+extern const struct backend backend_pgbackrest;
 
 /* [script NAME]: output = log, and output = backup (script.h). */
 extern const struct backend backend_script;

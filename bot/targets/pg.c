@@ -905,6 +905,13 @@ pg_count_rows(struct job_ctx *ctx, PGconn *conn, cJSON *tables,
 	return 0;
 }
 
+int
+pg_table_counts(struct job_ctx *ctx, PGconn *conn, cJSON *tables,
+    char **cause)
+{
+	return pg_count_rows(ctx, conn, tables, cause);
+}
+
 /* ---- the backend ---------------------------------------------------- */
 
 static int

@@ -97,4 +97,14 @@ int pg_compare_counts(const struct cJSON *backup,
 char *pg_unreadable_cause(const struct target *t, const char *err,
     const char *restore_text, int restore_num, const char *dump_version);
 
+struct job_ctx;
+struct pg_conn;
+/*
+ * Exact row counts of every user table of the database conn is on, into
+ * tables ("schema.table": rows), honouring ctx's cancel.  0, or -1 with
+ * *cause.  Used by other backends' drills (pgbackrest).
+ */
+int pg_table_counts(struct job_ctx *ctx, struct pg_conn *conn,
+    struct cJSON *tables, char **cause);
+
 #endif

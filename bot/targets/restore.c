@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "pgbackrest.h"
 #include "restore.h"
 #include "util.h"
 
@@ -98,6 +99,35 @@ restore_default_into(const struct target *t, time_t now)
 	return name;
 }
 
+/* Chat reaches no path here: --into is a name under restore_dir. */
+static int
+restore_check_pgbackrest(const struct target *t, const struct restore_opts *o,
+    char **cause)
+{
+	if (t->restore_dir == NULL) {
+		*cause = xstrdup("restore_dir is not set");
+		return -1;
+	}
+	if (o->into != NULL && (o->replace || !config_valid_name(o->into))) {
+		*cause = xstrdup(o->replace ? "--into and --replace exclude "
+		    "each other (--replace restores into pg_data)" : "--into "
+		    "needs a name (a-z, 0-9, _ and -, at most 32): the new "
+		    "data directory is created under restore_dir");
+		return -1;
+	}
+	if (o->replace && t->pg_conninfo == NULL) {
+		*cause = xstrdup("--replace needs pg_conninfo: it is how the "
+		    "restored cluster is checked once it is started again");
+		return -1;
+	}
+	if (o->time != NULL && !pgbackrest_valid_time(o->time)) {
+		*cause = xstrdup("--time needs a time with its UTC offset, "
+		    "like '2026-12-06 14:32:00+00'");
+		return -1;
+	}
+	return 0;
+}
+
 int
 restore_check(const struct target *t, const struct restore_opts *o,
     char **cause)
@@ -113,6 +143,11 @@ restore_check(const struct target *t, const struct restore_opts *o,
 	if (o->from != NULL && t->kind != TARGET_MEDIA) {
 		*cause = xasprintf("--from is for media targets; %s is a %s "
 		    "target", t->name, kind);
+		return -1;
+	}
+	if (o->time != NULL && t->kind != TARGET_PGBACKREST) {
+		*cause = xasprintf("--time is for pgbackrest targets; %s is a "
+		    "%s target", t->name, kind);
 		return -1;
 	}
 	if (o->replace && t->kind == TARGET_REDIS) {
@@ -199,6 +234,8 @@ restore_check(const struct target *t, const struct restore_opts *o,
 			return -1;
 		}
 		break;
+	case TARGET_PGBACKREST:
+		return restore_check_pgbackrest(t, o, cause);
 	}
 	return 0;
 }
@@ -212,6 +249,47 @@ step(char ***v, size_t *n, char *s)
 	(*v)[*n] = NULL;
 }
 
+static char **
+restore_steps_pgbackrest(const struct target *t, const struct restore_opts *o,
+    const char *id, char **v, size_t n)
+{
+	const char *from = strcmp(id, "latest") ? id : "the newest set";
+
+	if (o->replace) {
+		step(&v, &n, xasprintf("stop the cluster in %s (pg_ctl stop "
+		    "-m fast)", t->pg_data));
+		step(&v, &n, xasprintf("pgbackrest restore --delta into %s "
+		    "from %s%s%s: files that differ are replaced", t->pg_data,
+		    o->time ? "the set pgBackRest picks for " : from,
+		    o->time ? o->time : "", o->time ? "" : " and the WAL "
+		    "archive"));
+		step(&v, &n, xstrdup("start it; recovery replays WAL to the "
+		    "target and promotes"));
+	} else {
+		if (o->into != NULL)
+			step(&v, &n, xasprintf("pgbackrest restore into a new "
+			    "data directory %s/%s (archiving off, tablespaces "
+			    "inside it)", t->restore_dir, o->into));
+		else
+			step(&v, &n, xasprintf("pgbackrest restore into a new "
+			    "data directory %s/%s-restore-YYYYmmdd-HHMMSS "
+			    "(archiving off, tablespaces inside it)",
+			    t->restore_dir, t->name));
+		step(&v, &n, xasprintf("recover %s, then promote",
+		    o->time ? o->time : strcmp(id, "latest") ? "to the end of "
+		    "that set" : "to the end of the WAL archive"));
+		step(&v, &n, xstrdup("start it as a scratch cluster on a free "
+		    "port, on its own socket only; the live cluster is not "
+		    "touched"));
+	}
+	step(&v, &n, xstrdup("report the time reached and the row count of "
+	    "every table"));
+	if (!o->replace)
+		step(&v, &n, xstrdup("leave it running, with the commands to "
+		    "drop it or put it in place"));
+	return v;
+}
+
 char **
 restore_steps(const struct target *t, const struct restore_opts *o,
     const char *id, const char *database, const char *mode)
@@ -219,6 +297,8 @@ restore_steps(const struct target *t, const struct restore_opts *o,
 	char **v = NULL;
 	size_t n = 0;
 
+	if (t->kind == TARGET_PGBACKREST)
+		return restore_steps_pgbackrest(t, o, id, v, n);
 	if (t->kind != TARGET_MEDIA)
 		step(&v, &n, xasprintf("check every byte of %s (hash, "
 		    "decryption, decompression), fetching it from a remote "
@@ -259,6 +339,8 @@ restore_steps(const struct target *t, const struct restore_opts *o,
 		step(&v, &n, xstrdup(o->replace ? "existing files are "
 		    "overwritten (--replace)" : "stop before writing anything "
 		    "if a file already exists there"));
+		break;
+	case TARGET_PGBACKREST:
 		break;
 	case TARGET_MEDIA:
 		if (o->from != NULL)
@@ -304,6 +386,9 @@ restore_parse_args(int argc, char **argv, struct restore_opts *ro)
 		else if (!strcmp(argv[i], "--from") && i + 1 < argc &&
 		    ro->from == NULL)
 			ro->from = argv[++i];
+		else if (!strcmp(argv[i], "--time") && i + 1 < argc &&
+		    ro->time == NULL)
+			ro->time = argv[++i];
 		else
 			return -1;
 	}

@@ -11,3 +11,5 @@ echo "== Redis backup against redis-cli --rdb (keys: ${BENCH_REDIS_KEYS:-1000000
 /usr/bin/python3 tests/bench/redis_bench.py "${BENCH_REDIS_KEYS:-1000000}"
 echo "== media sync against rclone sync"
 /usr/bin/python3 tests/bench/media_bench.py
+echo "== PostgreSQL with pgBackRest: by hand, through backupbot, against pg_dump and pg_restore (size: ${BENCH_PG_MB:-1000} MB)"
+/usr/bin/python3 tests/bench/pgbackrest_bench.py "${BENCH_PG_MB:-1000}"

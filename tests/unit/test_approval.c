@@ -200,7 +200,7 @@ static int
 checks(enum target_kind kind, int allow, const char *into, const char *from,
     int replace, int flush)
 {
-	struct restore_opts o = { into, from, replace, flush, 0 };
+	struct restore_opts o = { into, from, replace, flush, 0, NULL };
 	char *cause = NULL;
 	int r = restore_check(target_of(kind, allow), &o, &cause);
 
