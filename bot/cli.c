@@ -24,7 +24,28 @@
 #include "remote.h"
 #include "restore.h"
 #include "retention.h"
+#include "seal.h"
 #include "util.h"
+
+/*
+ * Take the options every command that reads backups shares out of argv:
+ * --insecure-unauthenticated (job_insecure) and --no-wait (job_no_wait).
+ * Only here, on the command line: `backupbot job` (the daemon's child,
+ * so chat) never parses them.
+ */
+static void
+shared_opts(int *argc, char **argv)
+{
+	int k = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		if (!strcmp(argv[i], "--insecure-unauthenticated"))
+			job_insecure = 1;
+		else
+			argv[k++] = argv[i];
+	}
+	*argc = k;
+}
 
 void
 cli_size(char *out, size_t n, double b)
@@ -228,6 +249,8 @@ cli_list(const struct config *cfg, int argc, char **argv)
 	int json = 0;
 	cJSON *all = cJSON_CreateArray();
 	time_t now = time(NULL);
+	struct seal_keys keys;
+	char *kcause = NULL;
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
@@ -247,6 +270,11 @@ cli_list(const struct config *cfg, int argc, char **argv)
 		cJSON_Delete(all);
 		return 2;
 	}
+	/* Without a readable key, nothing can be said authenticated. */
+	if (seal_keys_load(cfg, &keys, &kcause) == -1) {
+		fprintf(stderr, "backupbot: warning: %s\n", kcause);
+		free(kcause);
+	}
 	if (!json)
 		printf("%-36s %6s %10s  %-14s %s\n", "ID", "AGE", "SIZE",
 		    "REMOTES", "KEPT AS");
@@ -265,6 +293,8 @@ cli_list(const struct config *cfg, int argc, char **argv)
 			    list[k].manifest, "remotes"), *it;
 			char age[16], size[16], remotes[128] = "";
 			size_t rl = 0;
+			int authentic = keys.have && seal_state(
+			    list[k].manifest, &keys) == SEAL_AUTHENTIC;
 
 			cJSON_ArrayForEach(it, rem) {
 				int ok = !strcmp(json_text(it, "status"), "ok");
@@ -281,15 +311,18 @@ cli_list(const struct config *cfg, int argc, char **argv)
 
 				cJSON_AddStringToObject(e, "kept_as",
 				    t->keep.set ? items[k].reasons : "all");
+				cJSON_AddBoolToObject(e, "authenticated",
+				    authentic);
 				cJSON_AddItemToArray(all, e);
 				continue;
 			}
 			cli_age(age, sizeof(age), difftime(now,
 			    list[k].started));
 			cli_size(size, sizeof(size), (double)list[k].bytes);
-			printf("%-36s %6s %10s  %-14s %s\n", list[k].id, age,
+			printf("%-36s %6s %10s  %-14s %s%s\n", list[k].id, age,
 			    size, remotes[0] ? remotes : "-", t->keep.set ?
-			    items[k].reasons : "all (no keep policy)");
+			    items[k].reasons : "all (no keep policy)",
+			    keys.have && !authentic ? "  UNAUTHENTICATED" : "");
 		}
 		free(items);
 		catalog_free(list, n);
@@ -300,6 +333,10 @@ cli_list(const struct config *cfg, int argc, char **argv)
 		printf("%s\n", s);
 		free(s);
 	}
+	if (!keys.have && !json)
+		fprintf(stderr, "backupbot: warning: %s\n",
+		    seal_no_key_warning);
+	seal_keys_wipe(&keys);
 	cJSON_Delete(all);
 	return 0;
 }
@@ -376,6 +413,7 @@ cli_verify(const struct config *cfg, int argc, char **argv)
 	int quick = 0, ok;
 	cJSON *r;
 
+	shared_opts(&argc, argv);
 	if (argc > 0 && !strcmp(argv[argc - 1], "--quick")) {
 		quick = 1;
 		argc--;
@@ -384,7 +422,8 @@ cli_verify(const struct config *cfg, int argc, char **argv)
 	    target_and_id(cfg, argc, argv, &target, &id, &owned) == -1) {
 		if (argc < 1 || argc > 2)
 			fprintf(stderr, "usage: backupbot verify ID | TARGET "
-			    "[ID|latest] [--quick]\n");
+			    "[ID|latest] [--quick] "
+			    "[--insecure-unauthenticated]\n");
 		free(owned);
 		return 2;
 	}
@@ -437,6 +476,7 @@ cli_restore(const struct config *cfg, int argc, char **argv)
 	cJSON *r;
 
 	/* positional TARGET [ID], then options (the job's own parser) */
+	shared_opts(&argc, argv);
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--yes"))
 			yes = 1;
@@ -509,13 +549,17 @@ usage:
 int
 cli_cat(const struct config *cfg, int argc, char **argv)
 {
-	unsigned char key[PIPE_KEYBYTES];
-	const char *target, *id, *enc, *algo;
-	char *owned = NULL, *path = NULL, *cause = NULL;
+	struct seal_keys keys;
+	struct pipe_seal seal;
+	const char *target, *id, *algo;
+	char *owned = NULL, *path = NULL, *cause = NULL, *bind = NULL;
 	struct backup b;
 	uint64_t raw;
-	int fd = -1, r = 1;
+	int fd = -1, r = 1, how;
 
+	memset(&b, 0, sizeof(b));
+	memset(&keys, 0, sizeof(keys));
+	shared_opts(&argc, argv);
 	if (argc == 1 && catalog_valid_id(argv[0])) {
 		owned = xstrndup(argv[0], strlen(argv[0]) - 17);
 		target = owned;
@@ -524,7 +568,8 @@ cli_cat(const struct config *cfg, int argc, char **argv)
 		target = argv[0];
 		id = argv[1];
 	} else {
-		fprintf(stderr, "usage: backupbot cat ID | TARGET ID|latest\n");
+		fprintf(stderr, "usage: backupbot cat ID | TARGET ID|latest "
+		    "[--insecure-unauthenticated]\n");
 		return 2;
 	}
 	if (config_target(cfg, target) == NULL || (strcmp(id, "latest") != 0 &&
@@ -540,19 +585,15 @@ cli_cat(const struct config *cfg, int argc, char **argv)
 		free(owned);
 		return 2;
 	}
-	if (catalog_get(cfg, target, id, &b, &cause) == -1)
+	if (catalog_get(cfg, target, id, &b, &cause) == -1 ||
+	    seal_keys_load(cfg, &keys, &cause) == -1 ||
+	    (how = seal_open(&keys, &b, job_insecure, &seal, &bind,
+	    &cause)) == -1)
 		goto done;
-	enc = cJSON_GetStringValue(cJSON_GetObjectItem(b.manifest,
-	    "encryption"));
-	if (enc != NULL && strcmp(enc, "none") != 0) {
-		if (cfg->encryption_key_file == NULL) {
-			cause = xstrdup("the backup is encrypted and no "
-			    "encryption_key_file is configured");
-			goto done;
-		}
-		if (pipe_key_load(cfg->encryption_key_file, key, &cause) == -1)
-			goto done;
-	}
+	if (how == 1)
+		fprintf(stderr, "backupbot: warning: %s is NOT authenticated: "
+		    "read anyway because of --insecure-unauthenticated\n",
+		    b.id);
 	algo = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(
 	    b.manifest, "compression_info"), "algorithm"));
 	path = xasprintf("%s/%s/%s", cfg->backup_dir, target, b.data_file);
@@ -561,8 +602,7 @@ cli_cat(const struct config *cfg, int argc, char **argv)
 		goto done;
 	}
 	if (pipe_in_run(fd, 1, algo && !strcmp(algo, "zstd") ? PIPE_ZSTD :
-	    PIPE_NONE, enc && strcmp(enc, "none") ? key : NULL, b.blake2b,
-	    &raw, &cause) == 0)
+	    PIPE_NONE, &seal, b.blake2b, &raw, &cause) == 0)
 		r = 0;
 done:
 	if (r != 0)
@@ -571,7 +611,8 @@ done:
 		    "");
 	if (fd != -1)
 		close(fd);
-	sodium_memzero(key, sizeof(key));
+	seal_keys_wipe(&keys);
+	free(bind);
 	free(cause);
 	free(path);
 	free(owned);
@@ -606,16 +647,25 @@ int
 cli_catalog(const struct config *cfg, int argc, char **argv)
 {
 	const struct remote *r;
+	struct seal_keys keys;
 	int fetched = 0, failed = 0;
+	char *kcause = NULL;
 
+	shared_opts(&argc, argv);
 	if (argc != 2 || strcmp(argv[0], "--from") != 0) {
-		fprintf(stderr, "usage: backupbot catalog --from REMOTE\n");
+		fprintf(stderr, "usage: backupbot catalog --from REMOTE "
+		    "[--insecure-unauthenticated]\n");
 		return 2;
 	}
 	if ((r = config_remote(cfg, argv[1])) == NULL) {
 		fprintf(stderr, "backupbot: no [remote %s] in %s\n", argv[1],
 		    cfg->path);
 		return 2;
+	}
+	if (seal_keys_load(cfg, &keys, &kcause) == -1) {
+		fprintf(stderr, "backupbot: %s\n", kcause);
+		free(kcause);
+		return 1;
 	}
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		const char *target = cfg->targets[i].name;
@@ -665,6 +715,31 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 				backup_release(&b);
 				failed++;
 				continue;
+			}
+			{
+				/* Its MAC before its data is even fetched. */
+				struct pipe_seal seal;
+				char *bind = NULL;
+				int how = seal_open(&keys, &b, job_insecure,
+				    &seal, &bind, &why);
+
+				free(bind);
+				if (how == -1) {
+					fprintf(stderr, "%s: not added: %s\n",
+					    names[k], why);
+					free(why);
+					free(text);
+					unlink(mpath);
+					free(mpath);
+					backup_release(&b);
+					failed++;
+					continue;
+				}
+				if (how == 1)
+					fprintf(stderr, "%s: warning: NOT "
+					    "authenticated, added because of "
+					    "--insecure-unauthenticated\n",
+					    names[k]);
 			}
 			{
 				/* Already in the local catalog: keep ours. */
@@ -723,6 +798,7 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 		free(names);
 		free(dir);
 	}
+	seal_keys_wipe(&keys);
 	printf("%d backup(s) added to the catalog from %s, %d problem(s)\n",
 	    fetched, r->name, failed);
 	return failed ? 1 : 0;

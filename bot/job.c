@@ -41,9 +41,11 @@
 #include "remote.h"
 #include "restore.h"
 #include "retention.h"
+#include "seal.h"
 #include "util.h"
 
 volatile sig_atomic_t job_cancelled;
+int job_insecure;
 
 struct run {
 	const struct job_out	*out;
@@ -110,18 +112,22 @@ result_fail(cJSON *r, const char *cause)
 	return r;
 }
 
-/* Load the encryption key when one is configured. */
+/*
+ * May b be read, and how (seal_open): the reason to refuse goes to
+ * *cause; reading an unauthenticated backup under the CLI's override is
+ * said as a warning.  0 or -1.
+ */
 static int
-load_key(const struct config *cfg, unsigned char *key, int *have,
+seal_check(const struct seal_keys *k, const struct backup *b,
+    struct pipe_seal *seal, char **bind, const struct job_out *o,
     char **cause)
 {
-	*have = 0;
-	if (cfg->encryption_key_file == NULL)
-		return 0;
-	if (pipe_key_load(cfg->encryption_key_file, key, cause) == -1)
-		return -1;
-	*have = 1;
-	return 0;
+	int r = seal_open(k, b, job_insecure, seal, bind, cause);
+
+	if (r == 1)
+		say(o, "warning", "%s is NOT authenticated: read anyway because "
+		    "of --insecure-unauthenticated", b->id);
+	return r == -1 ? -1 : 0;
 }
 
 /* Copy data + manifest to every remote; record each in the manifest. */
@@ -279,16 +285,16 @@ job_backup(const struct config *cfg, const char *target,
 {
 	const struct target *t = config_target(cfg, target);
 	const struct backend *be;
-	unsigned char key[PIPE_KEYBYTES];
+	struct seal_keys keys;
 	char hash[2 * PIPE_HASHBYTES + 1];
 	char *id = NULL, *dir = NULL, *partial = NULL, *final = NULL;
-	char *cause = NULL, *name = NULL;
+	char *cause = NULL, *name = NULL, *bind = NULL;
 	struct pipe_opts opts;
 	struct pipe_out *po = NULL;
 	uint64_t in_bytes = 0, out_bytes = 0;
 	cJSON *manifest = NULL, *result;
 	struct run run;
-	int fd = -1, have_key = 0, remote_failures;
+	int fd = -1, have_key, remote_failures;
 	time_t started = time(NULL);
 	int64_t t0 = mono_ms();
 
@@ -297,6 +303,7 @@ job_backup(const struct config *cfg, const char *target,
 		    "no such target in the configuration");
 	be = backend_for(t);
 	result = result_new(t->name, be->kind);
+	memset(&keys, 0, sizeof(keys));
 	memset(&run, 0, sizeof(run));
 	run.out = o;
 	run.ctx.cfg = cfg;
@@ -336,11 +343,12 @@ job_backup(const struct config *cfg, const char *target,
 	}
 	run.ctx.id = id;
 	cJSON_AddStringToObject(result, "id", id);
-	if (load_key(cfg, key, &have_key, &cause) == -1)
+	if (seal_keys_load(cfg, &keys, &cause) == -1)
 		goto fail;
+	have_key = keys.have;
 
 	manifest = cJSON_CreateObject();
-	cJSON_AddNumberToObject(manifest, "format_version", 1);
+	cJSON_AddNumberToObject(manifest, "format_version", have_key ? 2 : 1);
 	cJSON_AddStringToObject(manifest, "id", id);
 	cJSON_AddStringToObject(manifest, "target", t->name);
 	cJSON_AddStringToObject(manifest, "kind", be->kind);
@@ -355,7 +363,11 @@ job_backup(const struct config *cfg, const char *target,
 	    PIPE_NONE;
 	opts.level = t->level;
 	opts.threads = t->threads;
-	opts.key = have_key ? key : NULL;
+	if (have_key) {
+		bind = xasprintf("%s/%s", t->name, id);
+		opts.key = keys.stream;
+		opts.bind = bind;
+	}
 	partial = xasprintf("%s/%s.partial", dir, id);
 	fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd == -1) {
@@ -409,10 +421,12 @@ job_backup(const struct config *cfg, const char *target,
 			cJSON_AddNumberToObject(c, "level", opts.level);
 	}
 	cJSON_AddStringToObject(manifest, "encryption", have_key ?
-	    "secretstream-xchacha20poly1305" : "none");
+	    SEAL_ENCRYPTION : "none");
 	cJSON_AddNumberToObject(manifest, "ended", (double)time(NULL));
 	cJSON_AddStringToObject(manifest, "status", "ok");
 	cJSON_AddObjectToObject(manifest, "remotes");
+	if (have_key)
+		seal_manifest(manifest, &keys);
 	if (catalog_write_manifest(cfg, t->name, id, manifest, &cause) == -1) {
 		unlink(final);
 		goto fail;
@@ -425,7 +439,7 @@ job_backup(const struct config *cfg, const char *target,
 	cJSON_AddNumberToObject(result, "bytes_raw", (double)in_bytes);
 	cJSON_AddStringToObject(result, "blake2b", hash);
 	cJSON_AddStringToObject(result, "encryption", have_key ?
-	    "secretstream-xchacha20poly1305" : "none");
+	    SEAL_ENCRYPTION : "none");
 	/* What the backend wants the operator to read (missing paths...). */
 	{
 		cJSON *w = cJSON_GetObjectItemCaseSensitive(manifest,
@@ -454,10 +468,11 @@ job_backup(const struct config *cfg, const char *target,
 		job_retention(cfg, t->name, result, o);
 	cJSON_AddNumberToObject(result, "duration",
 	    (double)(mono_ms() - t0) / 1000.0);
-	sodium_memzero(key, sizeof(key));
+	seal_keys_wipe(&keys);
 	cJSON_Delete(manifest);
 	free(final);
 	free(name);
+	free(bind);
 	free(dir);
 	free(id);
 	return result;
@@ -469,7 +484,8 @@ fail:
 		close(fd);
 	if (partial != NULL)
 		unlink(partial);
-	sodium_memzero(key, sizeof(key));
+	seal_keys_wipe(&keys);
+	free(bind);
 	say(o, "warning", "backup of %s failed: %s", t->name,
 	    job_cancelled ? "cancelled" : cause ? cause : "?");
 	result_fail(result, cause ? cause : "unknown error");
@@ -607,8 +623,11 @@ remote_newest(const struct config *cfg, const struct remote *r,
 /* Fetch manifest and data of id from remote r into s->stage. */
 static int
 source_fetch(const struct config *cfg, const struct target *t,
-    const struct remote *r, const char *id, struct source *s, char **cause)
+    const struct remote *r, const char *id, const struct seal_keys *k,
+    struct source *s, const struct job_out *o, char **cause)
 {
+	struct pipe_seal seal;
+	char *bind = NULL;
 	char *mname = xasprintf("%s.json", id);
 	char *mpath = xasprintf("%s/%s", s->stage, mname);
 	char *text = NULL;
@@ -630,6 +649,11 @@ source_fetch(const struct config *cfg, const struct target *t,
 		backup_release(&s->b);
 		goto done;
 	}
+	/* Its MAC first: nothing unauthenticated is even fetched. */
+	if (seal_check(k, &s->b, &seal, &bind, o, cause) == -1) {
+		backup_release(&s->b);
+		goto done;
+	}
 	s->data = xasprintf("%s/%s", s->stage, s->b.data_file);
 	if (remote_get(cfg, r, t->name, s->b.data_file, s->data,
 	    cause) == -1) {
@@ -639,6 +663,7 @@ source_fetch(const struct config *cfg, const struct target *t,
 	s->remote = xstrdup(r->name);
 	rc = 0;
 done:
+	free(bind);
 	free(text);
 	free(mname);
 	free(mpath);
@@ -688,7 +713,7 @@ err_drain(void *arg)
  */
 static int
 feed_reader(struct proc *p, int in_fd, enum pipe_compression comp,
-    const unsigned char *key, const char *blake2b, uint64_t *bytes,
+    const struct pipe_seal *seal, const char *blake2b, uint64_t *bytes,
     struct tail *err, int *status, char **why)
 {
 	struct err_drain d = { p->err_fd, err };
@@ -701,7 +726,7 @@ feed_reader(struct proc *p, int in_fd, enum pipe_compression comp,
 		close(p->err_fd);	/* its complaints end it, not block it */
 		p->err_fd = -1;
 	}
-	rc = pipe_in_run(in_fd, p->in_fd, comp, key, blake2b, bytes, why);
+	rc = pipe_in_run(in_fd, p->in_fd, comp, seal, blake2b, bytes, why);
 	close(p->in_fd);
 	p->in_fd = -1;
 	if (drained)
@@ -723,7 +748,7 @@ feed_reader(struct proc *p, int in_fd, enum pipe_compression comp,
  */
 static int
 decode_untar(int in_fd, const char *dir, enum pipe_compression comp,
-    const unsigned char *key, const char *blake2b, uint64_t *bytes,
+    const struct pipe_seal *seal, const char *blake2b, uint64_t *bytes,
     char **cause)
 {
 	const char *argv[] = { "tar", "--no-same-owner", "-C", dir, "-xf",
@@ -740,7 +765,7 @@ decode_untar(int in_fd, const char *dir, enum pipe_compression comp,
 	if (proc_spawn(&p, argv, NULL, PROC_STDIN | PROC_STDOUT_NULL |
 	    PROC_STDERR, cause) == -1)
 		return -1;
-	rc = feed_reader(&p, in_fd, comp, key, blake2b, bytes, &err, &status,
+	rc = feed_reader(&p, in_fd, comp, seal, blake2b, bytes, &err, &status,
 	    &why);
 	/* The decoder's reason, unless it only saw tar give up. */
 	if (rc == -1 && (proc_ok(status) || strncmp(why, "write", 5) != 0)) {
@@ -762,15 +787,19 @@ static int
 source_open(const struct config *cfg, const struct target *t, const char *id,
     int unpack, const struct job_out *o, struct source *s, char **cause)
 {
-	unsigned char key[PIPE_KEYBYTES];
-	const char *enc, *algo, *container;
+	struct seal_keys keys;
+	struct pipe_seal seal;
+	const char *algo, *container;
 	const cJSON *ci;
 	enum pipe_compression comp;
-	char *local_cause = NULL, *dir;
-	int have_key = 0, in = -1, out = -1, rc = -1;
+	char *local_cause = NULL, *dir, *bind = NULL, *refused = NULL;
+	int in = -1, out = -1, rc = -1;
 	double raw_expect;
 
 	memset(s, 0, sizeof(*s));
+	memset(&seal, 0, sizeof(seal));
+	if (seal_keys_load(cfg, &keys, cause) == -1)
+		return -1;
 	dir = catalog_dir(cfg, t->name);
 	if (catalog_get(cfg, t->name, id, &s->b, &local_cause) == 0) {
 		s->data = xasprintf("%s/%s", dir, s->b.data_file);
@@ -795,27 +824,27 @@ source_open(const struct config *cfg, const struct target *t, const char *id,
 			continue;
 		say(o, "info", "%s is not in %s; fetching it from remote %s",
 		    want, dir, r->name);
-		if (source_fetch(cfg, t, r, want, s, &why) == -1) {
+		if (source_fetch(cfg, t, r, want, &keys, s, o, &why) == -1) {
 			say(o, "warning", "remote %s: %s", r->name, why);
+			free(refused);
+			refused = xasprintf("remote %s: %s", r->name, why);
 			free(why);
 		}
 		free(want);
 	}
 	if (s->b.id == NULL) {
-		*cause = t->remotes.n > 0 ? xasprintf("%s, nor on any remote",
-		    local_cause) : xstrdup(local_cause);
+		*cause = refused != NULL ? xstrdup(refused) : t->remotes.n > 0 ?
+		    xasprintf("%s, nor on any remote", local_cause) :
+		    xstrdup(local_cause);
 		goto done;
 	}
-	enc = json_str(s->b.manifest, "encryption");
-	if (enc != NULL && strcmp(enc, "none") != 0) {
-		if (cfg->encryption_key_file == NULL) {
-			*cause = xstrdup("the backup is encrypted and no "
-			    "encryption_key_file is configured");
-			goto done;
-		}
-		if (load_key(cfg, key, &have_key, cause) == -1)
-			goto done;
-	}
+	/* Before anything reads the data: is it ours, and how to read it. */
+	if (s->remote == NULL && seal_check(&keys, &s->b, &seal, &bind, o,
+	    cause) == -1)
+		goto done;
+	if (s->remote != NULL && seal_open(&keys, &s->b, job_insecure, &seal,
+	    &bind, cause) == -1)
+		goto done;
 	ci = cJSON_GetObjectItemCaseSensitive(s->b.manifest, "compression_info");
 	algo = json_str(ci, "algorithm");
 	comp = algo != NULL && !strcmp(algo, "zstd") ? PIPE_ZSTD : PIPE_NONE;
@@ -833,7 +862,7 @@ source_open(const struct config *cfg, const struct target *t, const char *id,
 	unpack = unpack && container != NULL && !strcmp(container, "tar");
 	s->raw = xasprintf(unpack ? "%s/raw.dir" : "%s/raw", s->stage);
 	say(o, "info", "checking %s (hash%s%s%s)", s->b.id,
-	    have_key ? ", decryption" : "", comp == PIPE_ZSTD ?
+	    seal.key != NULL ? ", decryption" : "", comp == PIPE_ZSTD ?
 	    ", decompression" : "", unpack ? ", unpacking" : "");
 	if (o->progress != NULL)
 		o->progress(o->arg, "checking the backup", 0, 0);
@@ -842,14 +871,14 @@ source_open(const struct config *cfg, const struct target *t, const char *id,
 		goto done;
 	}
 	if (unpack)
-		rc = decode_untar(in, s->raw, comp, have_key ? key : NULL,
+		rc = decode_untar(in, s->raw, comp, &seal,
 		    s->b.blake2b, &s->raw_bytes, cause);
 	else if ((out = open(s->raw, O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC, 0600)) == -1) {
 		*cause = xasprintf("%s: %s", s->raw, strerror(errno));
 		goto done;
 	} else {
-		rc = pipe_in_run(in, out, comp, have_key ? key : NULL,
+		rc = pipe_in_run(in, out, comp, &seal,
 		    s->b.blake2b, &s->raw_bytes, cause);
 		if (rc == 0 && close(out) == -1) {
 			*cause = xasprintf("%s: %s", s->raw, strerror(errno));
@@ -879,7 +908,9 @@ done:
 		close(in);
 	if (out != -1)
 		close(out);
-	sodium_memzero(key, sizeof(key));
+	seal_keys_wipe(&keys);
+	free(bind);
+	free(refused);
 	free(local_cause);
 	free(dir);
 	if (rc == -1)
@@ -1079,7 +1110,8 @@ job_check(const struct config *cfg, const char *target, const char *id,
 			    t->name, mname, mpath, &why) == 0 &&
 			    (text = file_read(mpath, 4 << 20, &len)) != NULL) {
 				if (catalog_parse_manifest(text, len, &b,
-				    &why) == 0 && strcmp(b.id, want) != 0)
+				    &why) == 0 && (strcmp(b.id, want) != 0 ||
+				    strcmp(b.target, t->name) != 0))
 					backup_release(&b);
 				free(text);
 			}
@@ -1104,6 +1136,23 @@ job_check(const struct config *cfg, const char *target, const char *id,
 		}
 		free(cause);
 		cause = NULL;
+	}
+	{
+		struct seal_keys keys;
+		struct pipe_seal seal;
+		char *bind = NULL;
+		int r = -1;
+
+		if (seal_keys_load(cfg, &keys, &cause) == 0)
+			r = seal_check(&keys, &b, &seal, &bind, o, &cause);
+		if (r == 0)
+			cJSON_AddBoolToObject(result, "authenticated",
+			    keys.have && seal_state(b.manifest, &keys) ==
+			    SEAL_AUTHENTIC);
+		seal_keys_wipe(&keys);
+		free(bind);
+		if (r == -1)
+			goto fail;
 	}
 	cJSON_AddStringToObject(result, "id", b.id);
 	cJSON_AddNumberToObject(result, "started", (double)b.started);
@@ -1135,6 +1184,36 @@ fail:
 	return result;
 }
 
+/*
+ * How many of t's backups do not authenticate with the key (facts
+ * "unauthenticated"); nothing without a key, which !status says itself.
+ */
+static void
+probe_auth(const struct config *cfg, const struct target *t, cJSON *facts)
+{
+	struct seal_keys keys;
+	struct backup *list;
+	char *cause = NULL;
+	size_t n, bad = 0;
+
+	if (t->kind == TARGET_MEDIA)
+		return;
+	if (seal_keys_load(cfg, &keys, &cause) == -1) {
+		cJSON_AddStringToObject(facts, "key_error", cause);
+		free(cause);
+		return;
+	}
+	if (!keys.have)
+		return;
+	n = catalog_list(cfg, t->name, &list);
+	for (size_t i = 0; i < n; i++)
+		if (seal_state(list[i].manifest, &keys) != SEAL_AUTHENTIC)
+			bad++;
+	catalog_free(list, n);
+	seal_keys_wipe(&keys);
+	cJSON_AddNumberToObject(facts, "unauthenticated", (double)bad);
+}
+
 cJSON *
 job_probe(const struct config *cfg, const char *only, const struct job_out *o)
 {
@@ -1163,6 +1242,8 @@ job_probe(const struct config *cfg, const char *only, const struct job_out *o)
 			    "unknown error");
 		}
 		free(cause);
+		cause = NULL;
+		probe_auth(cfg, t, facts);
 		cJSON_AddItemToObject(targets, t->name, facts);
 		/* each remote once, checked with the first target using it */
 		for (size_t k = 0; k < t->remotes.n; k++) {

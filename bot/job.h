@@ -31,6 +31,13 @@ struct job_out {
 /* Set from a signal handler: the job stops and cleans up. */
 extern volatile sig_atomic_t job_cancelled;
 
+/*
+ * Set only by the CLI's --insecure-unauthenticated (never by `backupbot
+ * job`, so never from chat): read backups whose manifests do not
+ * authenticate while a key is configured (seal.h).
+ */
+extern int job_insecure;
+
 /* Back up one target.  Returns the result object (caller frees). */
 struct cJSON *job_backup(const struct config *cfg, const char *target,
     const struct job_out *out);

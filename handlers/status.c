@@ -27,6 +27,7 @@
 #include "outbox.h"
 #include "schedule.h"
 #include "status.h"
+#include "seal.h"
 #include "util.h"
 
 /* Runs kept for !status TARGET. */
@@ -143,7 +144,16 @@ problems(struct bot *bot, const struct runs *runs, const cJSON *probe,
 		    t->name) : NULL;
 		if (facts != NULL && *json_text(facts, "error"))
 			PROBLEM("%s: %s", t->name, json_text(facts, "error"));
+		if (facts != NULL && *json_text(facts, "key_error"))
+			PROBLEM("%s: the key: %s", t->name,
+			    json_text(facts, "key_error"));
+		if (facts != NULL && json_num(facts, "unauthenticated") > 0)
+			PROBLEM("%s: %.0f backup(s) not authenticated (older, "
+			    "or changed); restores refuse them", t->name,
+			    json_num(facts, "unauthenticated"));
 	}
+	if (cfg->encryption_key_file == NULL && runs->target == NULL)
+		PROBLEM("%s", seal_no_key_warning);
 	if (probe != NULL) {
 		const cJSON *it, *disk = cJSON_GetObjectItemCaseSensitive(probe,
 		    "disk");

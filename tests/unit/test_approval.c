@@ -240,7 +240,14 @@ test_restore_checks(void **state)
 	assert_int_equal(checks(TARGET_MEDIA, 0, NULL, "s3:media-copy", 0, 0), 0);
 	assert_int_equal(checks(TARGET_MEDIA, 0, NULL, "s", 0, 0), -1);
 	assert_int_equal(checks(TARGET_MEDIA, 0, NULL, "other", 0, 0), -1);
-	assert_int_equal(checks(TARGET_MEDIA, 0, "s3:back/x", NULL, 0, 0), 0);
+	/* a remote path only under the target's own places */
+	assert_int_equal(checks(TARGET_MEDIA, 0, "s3:back/x", NULL, 0, 0), -1);
+	assert_int_equal(checks(TARGET_MEDIA, 0, "s3:media-copy/x", NULL, 0, 0),
+	    0);
+	assert_int_equal(checks(TARGET_MEDIA, 0, "s3:media-copyx", NULL, 0, 0),
+	    -1);
+	assert_int_equal(checks(TARGET_FILES, 0, "/", NULL, 0, 0), -1);
+	assert_int_equal(checks(TARGET_FILES, 0, "//", NULL, 0, 0), -1);
 	assert_int_equal(checks(TARGET_MEDIA, 0, "s3:../x", NULL, 0, 0), -1);
 	assert_int_equal(checks(TARGET_MEDIA, 0, "/srv/x", NULL, 0, 0), 0);
 }
