@@ -161,8 +161,8 @@ seal_open(const struct seal_keys *k, const struct backup *b, int insecure,
 	if (!insecure) {
 		if (st == SEAL_FORGED)
 			*cause = xasprintf("%s is refused: its manifest does "
-			    "not authenticate with this key, so it was changed "
-			    "after it was made (or made with another key)",
+			    "not authenticate with this key (a wrong key, or "
+			    "the manifest was changed after it was made)",
 			    b->id);
 		else if (st == SEAL_AUTHENTIC)
 			*cause = xasprintf("%s is refused: it is not "

@@ -130,3 +130,78 @@ def files_under(root):
             with open(p, 'rb') as f:
                 out[os.path.relpath(p, root)] = f.read()
     return out
+
+
+# ---- the chat side ------------------------------------------------------
+
+def bodies(t):
+    from harness import BOT, rel, replies
+    return [e['content'].get('body', '') for e in replies(t.hs.events(t.room_id, sender=BOT))
+            if rel(e).get('rel_type') != 'm.replace']
+
+
+def wait_body(t, text, timeout=60, count=1):
+    import time
+    from harness import BOT, TestFailure
+    deadline = time.time() + timeout
+    while True:
+        got = [b for b in bodies(t) if text in b]
+        if len(got) >= count:
+            return got
+        if time.time() > deadline:
+            raise TestFailure('no message with %r within %ss; the bot said: %r'
+                              % (text, timeout, bodies(t)))
+        t.hs.call('POST', '/_test/wait', dict(room_id=t.room_id, sender=BOT, count=10**9,
+                  timeout_ms=200), ok=(200, 408))
+
+
+def chat_bot(t, targets, admins, restore='', key=None):
+    """A daemon whose config has files targets ({name: [paths]}) and
+    [restore] lines; one good backup of each made first."""
+    b = t.bot(admins=admins)
+    set_chat_conf(t, b, targets, restore, key)
+    ids = {name: backup(t, b.conf, name) for name in targets}
+    b.start()
+    return b, ids
+
+
+def set_chat_conf(t, b, targets, restore='', key=None, admins=None):
+    import os
+    if admins is not None:
+        b.write_config(admins=admins)
+    else:
+        with open(b.conf) as f:
+            text = f.read()
+        b.write_config(admins=tuple(
+            x.strip() for x in text.split('admins = ')[1].split('\n')[0].split(',')))
+    with open(b.conf) as f:
+        conf = f.read()
+    conf = conf[:conf.index('[storage]')]
+    conf += '[storage]\nstate_dir = %s\nbackup_dir = %s\n%s\n[restore]\n%s\n\n' % (
+        b.state_dir, backup_dir(t), 'encryption_key_file = %s\n' % key if key else '', restore)
+    for name, paths in targets.items():
+        conf += '[files %s]\npaths = %s\n\n' % (name, ', '.join(paths))
+    with open(b.conf, 'w') as f:
+        f.write(conf)
+
+
+def plan_of(t, count=1):
+    import re
+    import time
+    from harness import BOT, TestFailure, replies
+    deadline = time.time() + 60
+    while True:
+        plans = [e for e in replies(t.hs.events(t.room_id, sender=BOT))
+                 if e['content']['body'].startswith('🔐 Restore request')]
+        if len(plans) >= count:
+            ev = plans[count - 1]
+            return ev, re.search(r'Restore request (\w{6})', ev['content']['body']).group(1)
+        if time.time() > deadline:
+            raise TestFailure('no plan; the bot said: %r' % bodies(t))
+        time.sleep(0.1)
+
+
+def react(t, sender, event_id, key='✅'):
+    return t.hs.send(t.room_id, sender, type='m.reaction',
+                     content={'m.relates_to': {'rel_type': 'm.annotation',
+                                               'event_id': event_id, 'key': key}})
