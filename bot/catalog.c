@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "json.h"
+#include "lock.h"
 #include "log.h"
 #include "retention.h"
 #include "util.h"
@@ -361,7 +362,7 @@ catalog_clean_partials(const struct config *cfg, const char *only)
 {
 	DIR *top, *d;
 	struct dirent *te, *de;
-	int removed = 0;
+	int removed = 0, lock;
 
 	if ((top = opendir(cfg->backup_dir)) == NULL)
 		return 0;
@@ -371,8 +372,15 @@ catalog_clean_partials(const struct config *cfg, const char *only)
 		if (te->d_name[0] == '.' || !config_valid_name(te->d_name) ||
 		    (only != NULL && strcmp(only, te->d_name) != 0))
 			continue;
+		/* Someone holds it: its partial files are work in progress. */
+		if ((lock = lock_try(cfg, te->d_name)) == -1) {
+			log_info("%s is in use by another backupbot process: "
+			    "its partial files are left alone", te->d_name);
+			continue;
+		}
 		dir = xasprintf("%s/%s", cfg->backup_dir, te->d_name);
 		if ((d = opendir(dir)) == NULL) {
+			lock_release(lock);
 			free(dir);
 			continue;
 		}
@@ -405,6 +413,7 @@ catalog_clean_partials(const struct config *cfg, const char *only)
 			free(path);
 		}
 		closedir(d);
+		lock_release(lock);
 		free(dir);
 	}
 	closedir(top);

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "config.h"
 #include "json.h"
+#include "lock.h"
 #include "job.h"
 #include "pipeline.h"
 #include "remote.h"
@@ -28,7 +29,7 @@
 #include "util.h"
 
 /*
- * Take the options every command that reads backups shares out of argv:
+ * Take the options every command that touches backups shares out of argv:
  * --insecure-unauthenticated (job_insecure) and --no-wait (job_no_wait).
  * Only here, on the command line: `backupbot job` (the daemon's child,
  * so chat) never parses them.
@@ -41,6 +42,8 @@ shared_opts(int *argc, char **argv)
 	for (int i = 0; i < *argc; i++) {
 		if (!strcmp(argv[i], "--insecure-unauthenticated"))
 			job_insecure = 1;
+		else if (!strcmp(argv[i], "--no-wait"))
+			job_no_wait = 1;
 		else
 			argv[k++] = argv[i];
 	}
@@ -207,8 +210,10 @@ cli_backup(const struct config *cfg, int argc, char **argv)
 	struct job_out o = { term_progress, term_log, &t };
 	int failed = 0, matched = 0;
 
+	shared_opts(&argc, argv);
 	if (argc != 1) {
-		fprintf(stderr, "usage: backupbot backup TARGET|KIND|all\n");
+		fprintf(stderr, "usage: backupbot backup TARGET|KIND|all "
+		    "[--no-wait]\n");
 		return 2;
 	}
 	catch_interrupts();
@@ -422,7 +427,7 @@ cli_verify(const struct config *cfg, int argc, char **argv)
 	    target_and_id(cfg, argc, argv, &target, &id, &owned) == -1) {
 		if (argc < 1 || argc > 2)
 			fprintf(stderr, "usage: backupbot verify ID | TARGET "
-			    "[ID|latest] [--quick] "
+			    "[ID|latest] [--quick] [--no-wait] "
 			    "[--insecure-unauthenticated]\n");
 		free(owned);
 		return 2;
@@ -542,7 +547,8 @@ cli_restore(const struct config *cfg, int argc, char **argv)
 
 usage:
 	fprintf(stderr, "usage: backupbot restore TARGET [ID|latest] "
-	    "[--into NAME] [--replace] [--flush] [--from DEST] [--yes]\n");
+	    "[--into NAME] [--replace] [--flush] [--from DEST] [--yes] "
+	    "[--no-wait] [--insecure-unauthenticated]\n");
 	return 2;
 }
 
@@ -555,7 +561,9 @@ cli_cat(const struct config *cfg, int argc, char **argv)
 	char *owned = NULL, *path = NULL, *cause = NULL, *bind = NULL;
 	struct backup b;
 	uint64_t raw;
-	int fd = -1, r = 1, how;
+	int fd = -1, r = 1, how, lock = -1;
+	struct term term = { isatty(2), mono_ms(), 0, 0 };
+	struct job_out o = { NULL, term_log, &term };
 
 	memset(&b, 0, sizeof(b));
 	memset(&keys, 0, sizeof(keys));
@@ -569,7 +577,7 @@ cli_cat(const struct config *cfg, int argc, char **argv)
 		id = argv[1];
 	} else {
 		fprintf(stderr, "usage: backupbot cat ID | TARGET ID|latest "
-		    "[--insecure-unauthenticated]\n");
+		    "[--insecure-unauthenticated] [--no-wait]\n");
 		return 2;
 	}
 	if (config_target(cfg, target) == NULL || (strcmp(id, "latest") != 0 &&
@@ -585,7 +593,8 @@ cli_cat(const struct config *cfg, int argc, char **argv)
 		free(owned);
 		return 2;
 	}
-	if (catalog_get(cfg, target, id, &b, &cause) == -1 ||
+	if ((lock = job_lock(cfg, target, &o, &cause)) == -1 ||
+	    catalog_get(cfg, target, id, &b, &cause) == -1 ||
 	    seal_keys_load(cfg, &keys, &cause) == -1 ||
 	    (how = seal_open(&keys, &b, job_insecure, &seal, &bind,
 	    &cause)) == -1)
@@ -611,6 +620,7 @@ done:
 		    "");
 	if (fd != -1)
 		close(fd);
+	lock_release(lock);
 	seal_keys_wipe(&keys);
 	free(bind);
 	free(cause);
@@ -648,13 +658,15 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 {
 	const struct remote *r;
 	struct seal_keys keys;
+	struct term term = { isatty(2), mono_ms(), 0, 0 };
+	struct job_out o = { NULL, term_log, &term };
 	int fetched = 0, failed = 0;
 	char *kcause = NULL;
 
 	shared_opts(&argc, argv);
 	if (argc != 2 || strcmp(argv[0], "--from") != 0) {
 		fprintf(stderr, "usage: backupbot catalog --from REMOTE "
-		    "[--insecure-unauthenticated]\n");
+		    "[--no-wait] [--insecure-unauthenticated]\n");
 		return 2;
 	}
 	if ((r = config_remote(cfg, argv[1])) == NULL) {
@@ -670,9 +682,18 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		const char *target = cfg->targets[i].name;
 		char **names = NULL, *cause = NULL, *dir;
-		long n = remote_list(cfg, r, target, &names, &cause);
+		long n;
+		int lock;
 
+		if ((lock = job_lock(cfg, target, &o, &cause)) == -1) {
+			fprintf(stderr, "%s: %s\n", target, cause);
+			free(cause);
+			failed++;
+			continue;
+		}
+		n = remote_list(cfg, r, target, &names, &cause);
 		if (n < 0) {
+			lock_release(lock);
 			fprintf(stderr, "%s: %s\n", target, cause);
 			free(cause);
 			failed++;
@@ -797,6 +818,7 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 			free(names[k]);
 		free(names);
 		free(dir);
+		lock_release(lock);
 	}
 	seal_keys_wipe(&keys);
 	printf("%d backup(s) added to the catalog from %s, %d problem(s)\n",

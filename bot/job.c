@@ -35,6 +35,7 @@
 #include "config.h"
 #include "json.h"
 #include "job.h"
+#include "lock.h"
 #include "log.h"
 #include "pipeline.h"
 #include "proc.h"
@@ -46,6 +47,7 @@
 
 volatile sig_atomic_t job_cancelled;
 int job_insecure;
+int job_no_wait;
 
 struct run {
 	const struct job_out	*out;
@@ -128,6 +130,46 @@ seal_check(const struct seal_keys *k, const struct backup *b,
 		say(o, "warning", "%s is NOT authenticated: read anyway because "
 		    "of --insecure-unauthenticated", b->id);
 	return r == -1 ? -1 : 0;
+}
+
+static void
+lock_waiting(void *arg, const char *msg)
+{
+	say(arg, "info", "%s", msg);
+}
+
+int
+job_lock(const struct config *cfg, const char *target,
+    const struct job_out *o, char **cause)
+{
+	return lock_target(cfg, target, !job_no_wait, lock_waiting,
+	    (void *)o, &job_cancelled, cause);
+}
+
+/*
+ * Run fn (a job of one target) while holding the target's lock; a target
+ * that is not configured is fn's to report.
+ */
+static cJSON *
+locked(const struct config *cfg, const char *target, const struct job_out *o,
+    cJSON *(*fn)(const struct config *, const char *, const void *,
+    const struct job_out *), const void *arg)
+{
+	char *cause = NULL;
+	cJSON *r;
+	int fd;
+
+	if (config_target(cfg, target) == NULL)
+		return fn(cfg, target, arg, o);
+	if ((fd = job_lock(cfg, target, o, &cause)) == -1) {
+		r = result_fail(result_new(target, config_kind_name(
+		    config_target(cfg, target)->kind)), cause);
+		free(cause);
+		return r;
+	}
+	r = fn(cfg, target, arg, o);
+	lock_release(fd);
+	return r;
 }
 
 /* Copy data + manifest to every remote; record each in the manifest. */
@@ -279,8 +321,8 @@ job_sync(const struct config *cfg, const struct target *t,
 	return result;
 }
 
-cJSON *
-job_backup(const struct config *cfg, const char *target,
+static cJSON *
+backup_run(const struct config *cfg, const char *target, const void *unused,
     const struct job_out *o)
 {
 	const struct target *t = config_target(cfg, target);
@@ -298,6 +340,7 @@ job_backup(const struct config *cfg, const char *target,
 	time_t started = time(NULL);
 	int64_t t0 = mono_ms();
 
+	(void)unused;
 	if (t == NULL)
 		return result_fail(result_new(target, NULL),
 		    "no such target in the configuration");
@@ -499,6 +542,13 @@ fail:
 	free(dir);
 	free(id);
 	return result;
+}
+
+cJSON *
+job_backup(const struct config *cfg, const char *target,
+    const struct job_out *o)
+{
+	return locked(cfg, target, o, backup_run, NULL);
 }
 
 void
@@ -973,10 +1023,18 @@ media_record(const struct config *cfg, const struct target *t,
 	return good;
 }
 
-cJSON *
-job_restore(const struct config *cfg, const char *target, const char *id,
-    const struct restore_opts *opts, const struct job_out *o)
+struct restore_args {
+	const char			*id;
+	const struct restore_opts	*opts;
+};
+
+static cJSON *
+restore_run(const struct config *cfg, const char *target, const void *arg,
+    const struct job_out *o)
 {
+	const char *id = ((const struct restore_args *)arg)->id;
+	const struct restore_opts *opts =
+	    ((const struct restore_args *)arg)->opts;
 	const struct target *t = config_target(cfg, target);
 	const struct backend *be;
 	struct target restorer;
@@ -1038,6 +1096,15 @@ done:
 	cJSON_Delete(record);
 	source_release(&s);
 	return result;
+}
+
+cJSON *
+job_restore(const struct config *cfg, const char *target, const char *id,
+    const struct restore_opts *opts, const struct job_out *o)
+{
+	struct restore_args a = { id, opts };
+
+	return locked(cfg, target, o, restore_run, &a);
 }
 
 cJSON *
@@ -1321,10 +1388,17 @@ drill_record(const struct config *cfg, const struct target *t,
 	}
 }
 
-cJSON *
-job_verify(const struct config *cfg, const char *target, const char *id,
-    int quick, const struct job_out *o)
+struct verify_args {
+	const char	*id;
+	int		 quick;
+};
+
+static cJSON *
+verify_run(const struct config *cfg, const char *target, const void *arg,
+    const struct job_out *o)
 {
+	const char *id = ((const struct verify_args *)arg)->id;
+	int quick = ((const struct verify_args *)arg)->quick;
 	const struct target *t = config_target(cfg, target);
 	const struct backend *be;
 	struct target restorer;
@@ -1427,6 +1501,15 @@ done:
 	cJSON_Delete(record);
 	source_release(&s);
 	return result;
+}
+
+cJSON *
+job_verify(const struct config *cfg, const char *target, const char *id,
+    int quick, const struct job_out *o)
+{
+	struct verify_args a = { id, quick };
+
+	return locked(cfg, target, o, verify_run, &a);
 }
 
 /* ---- the daemon's child: JSON lines on stdout ------------------------- */
