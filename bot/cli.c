@@ -338,9 +338,6 @@ cli_list(const struct config *cfg, int argc, char **argv)
 		printf("%s\n", s);
 		free(s);
 	}
-	if (!keys.have && !json)
-		fprintf(stderr, "backupbot: warning: %s\n",
-		    seal_no_key_warning);
 	seal_keys_wipe(&keys);
 	cJSON_Delete(all);
 	return 0;
