@@ -1556,6 +1556,32 @@ json_log(void *arg, const char *level, const char *msg)
 	emit(j);
 }
 
+/*
+ * The lists of a result the daemon posts (a drill's differing tables, a
+ * retention's removed ids, warnings): the first LIST_SHOWN, then "… and N
+ * more", so the report stays readable and one line stays small.
+ */
+#define LIST_SHOWN	100
+
+static void
+cap_lists(cJSON *result)
+{
+	static const char *const lists[] = {
+		"differences", "notes", "warnings", "removed", NULL
+	};
+
+	for (size_t i = 0; lists[i] != NULL; i++) {
+		cJSON *a = cJSON_GetObjectItemCaseSensitive(result, lists[i]);
+		int n = cJSON_GetArraySize(a);
+
+		if (!cJSON_IsArray(a) || n <= LIST_SHOWN + 1)
+			continue;
+		while (cJSON_GetArraySize(a) > LIST_SHOWN)
+			cJSON_DeleteItemFromArray(a, LIST_SHOWN);
+		json_addf(a, "… and %d more", n - LIST_SHOWN);
+	}
+}
+
 static void
 on_cancel(int sig)
 {
@@ -1623,6 +1649,7 @@ job_main(const struct config *cfg, int argc, char **argv)
 	status = json_str(result, "status");
 	ok = status != NULL && (!strcmp(status, "ok") ||
 	    !strcmp(status, "partial"));
+	cap_lists(result);
 	line = cJSON_CreateObject();
 	cJSON_AddStringToObject(line, "event", "result");
 	cJSON_AddItemToObject(line, "result", result);
