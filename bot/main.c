@@ -2,6 +2,9 @@
  * main.c - the command line: backupbot [-c FILE] run|check, --help,
  * --version.
  */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -99,6 +102,20 @@ usage(FILE *f)
 "SIGHUP reloads the configuration if it is valid.\n");
 }
 
+/*
+ * The process holds secrets (the access token, database passwords, the
+ * encryption key): no core file, and no ptrace by other processes of the
+ * same user.  Tools exec'd later are dumpable again (execve resets it).
+ */
+static void
+no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -111,6 +128,7 @@ main(int argc, char **argv)
 	const char *config = CONFIG_DEFAULT_PATH;
 	int ch, r;
 
+	no_core_dumps();
 	log_init(LOG_LVL_INFO, "backupbot");
 	while ((ch = getopt_long(argc, argv, "+c:dhV", longopts, NULL)) != -1) {
 		switch (ch) {

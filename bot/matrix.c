@@ -57,6 +57,10 @@ call_free(struct mx_call *call)
 {
 	if (call->easy != NULL)
 		curl_easy_cleanup(call->easy);
+	/* curl_slist_append copied the Authorization header: wipe the copy,
+	 * so an old token does not linger in freed memory. */
+	for (struct curl_slist *h = call->headers; h != NULL; h = h->next)
+		secure_wipe(h->data, strlen(h->data));
 	curl_slist_free_all(call->headers);
 	buf_release(&call->body);
 	free(call->req_body);
