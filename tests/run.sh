@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/run.sh - every test: cmocka unit tests, integration tests against
-# the test homeserver, the fault-injection suite (tests/fault/), and a
-# short fuzz run.  Ends with "N passed, N failed".
+# the test homeserver, the security suite (tests/security/), the
+# fault-injection suite (tests/fault/), and a short fuzz run.  Ends with "N passed, N failed".
 #
 #   BUILD=build-asan BACKUPBOT=./backupbot-asan tests/run.sh   (sanitizers)
 #   FUZZ_SECONDS=0 skips fuzzing.
@@ -57,6 +57,10 @@ export BB_TEST_JOBS="${BB_TEST_JOBS:-3}"
 
 echo "== integration tests"
 /usr/bin/python3 tests/integration/run.py | tee "$log"
+count "$log"
+
+echo "== security (tests/security: swapped backups, approvals, locks, hostile input)"
+/usr/bin/python3 tests/security/run.py | tee "$log"
 count "$log"
 
 echo "== fault injection"

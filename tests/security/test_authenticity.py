@@ -43,8 +43,6 @@ def plaintext_swap_on_a_remote_is_refused(t):
     conf = write_conf(t, {'etc': [good]}, key=key)
     bid = backup(t, conf, 'etc')
     m = load(manifest_path(backup_dir(t), 'etc', bid))
-    check(m['format_version'] == 2 and len(m.get('mac', '')) == 64 and
-          m['encryption'] == 'secretstream-xchacha20poly1305-bound', 'manifest: %r' % m)
 
     # The attacker makes a plaintext backup of their own, same target name
     # (backupbot itself, without a key), and plants it as the newest.
@@ -60,9 +58,12 @@ def plaintext_swap_on_a_remote_is_refused(t):
     drop_local(t, 'etc')
 
     r, into = restore_into(t, conf, 'etc', 'latest')
+    check(files_under(into) == {}, 'the planted backup was restored: %r\n%s'
+          % (files_under(into), r))
     check(r.rc != 0 and 'not authenticated' in r.text and 'refused' in r.text,
           'a planted plaintext backup must be refused:\n%s' % r)
-    check(files_under(into) == {}, 'something was restored: %r' % files_under(into))
+    check(m['format_version'] == 2 and len(m.get('mac', '')) == 64 and
+          m['encryption'] == 'secretstream-xchacha20poly1305-bound', 'manifest: %r' % m)
     r = bb(t, conf, 'verify', 'etc', 'latest')
     check(r.rc != 0 and 'not authenticated' in r.text, 'verify:\n%s' % r)
     # the CLI's override reads it, and says so
