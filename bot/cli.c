@@ -700,13 +700,15 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 		dir_make(dir, 0700);
 		for (long k = 0; k < n; k++) {
 			size_t len = strlen(names[k]);
-			char *mpath, *dpath, *text, *why = NULL;
+			char *mpath, *dpath, *text, *why = NULL, *bind = NULL;
+			char *refused = NULL;
+			struct pipe_seal seal;
 			struct backup b;
 			struct stat st;
 			size_t tl;
 			char hash[2 * PIPE_HASHBYTES + 1];
 			uint64_t bytes;
-			int fd = -1, local;
+			int fd = -1, local, how = 0;
 
 			if (len < 6 || strcmp(names[k] + len - 5, ".json"))
 				continue;
@@ -722,11 +724,23 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 				failed++;
 				continue;
 			}
+			/* A manifest of this target, and its MAC checked before
+			 * its data is even fetched. */
 			if (catalog_parse_manifest(text, tl, &b, &why) == -1 ||
-			    strcmp(b.target, target) != 0) {
-				fprintf(stderr, "%s: not a manifest of %s: %s\n",
-				    names[k], target, why ? why : "target");
-				free(why);
+			    strcmp(b.target, target) != 0)
+				refused = xasprintf("not a manifest of %s: %s",
+				    target, why ? why : "target");
+			else if ((how = seal_open(&keys, &b, job_insecure,
+			    &seal, &bind, &why)) == -1)
+				refused = xasprintf("not added: %s", why);
+			free(bind);
+			bind = NULL;
+			free(why);
+			why = NULL;
+			if (refused != NULL) {
+				fprintf(stderr, "%s: %s\n", names[k], refused);
+				free(refused);
+				refused = NULL;
 				free(text);
 				unlink(mpath);
 				free(mpath);
@@ -734,31 +748,10 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 				failed++;
 				continue;
 			}
-			{
-				/* Its MAC before its data is even fetched. */
-				struct pipe_seal seal;
-				char *bind = NULL;
-				int how = seal_open(&keys, &b, job_insecure,
-				    &seal, &bind, &why);
-
-				free(bind);
-				if (how == -1) {
-					fprintf(stderr, "%s: not added: %s\n",
-					    names[k], why);
-					free(why);
-					free(text);
-					unlink(mpath);
-					free(mpath);
-					backup_release(&b);
-					failed++;
-					continue;
-				}
-				if (how == 1)
-					fprintf(stderr, "%s: warning: NOT "
-					    "authenticated, added because of "
-					    "--insecure-unauthenticated\n",
-					    names[k]);
-			}
+			if (how == 1)
+				fprintf(stderr, "%s: warning: NOT authenticated, "
+				    "added because of --insecure-unauthenticated\n",
+				    names[k]);
 			{
 				/* Already in the local catalog: keep ours. */
 				char *mine = xasprintf("%s/%s.json", dir, b.id);

@@ -4,9 +4,12 @@ target and a local-directory remote, backupbot runs, manifests."""
 import json
 import os
 import re
-import subprocess
 
-from harness import BACKUPBOT, BOT_TOKEN, check
+from harness import BOT_TOKEN, check
+# the integration suite's own helpers (run.py keeps only our tests)
+from test_backup_chat import bodies, wait_body  # noqa: F401
+from test_backup_cli import bb  # noqa: F401
+from test_restore_chat import plan_of, react  # noqa: F401
 
 
 def tree(root, files):
@@ -56,27 +59,6 @@ def backup_dir(t):
 
 def remote_dir(t):
     return os.path.join(t.tmp, 'remote')
-
-
-class Run:
-    def __init__(self, args, rc, out, err):
-        self.args, self.rc, self.out, self.err = args, rc, out, err
-
-    @property
-    def text(self):
-        return '%s\n%s' % (self.out, self.err)
-
-    def __str__(self):
-        return 'backupbot %s -> exit %s\n--- stdout:\n%s\n--- stderr:\n%s' % (
-            ' '.join(self.args), self.rc, self.out, self.err)
-
-
-def bb(t, conf, *args, timeout=120, stdout=subprocess.PIPE, env=None):
-    argv = [BACKUPBOT] + (['-c', conf] if conf else []) + list(args)
-    p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=stdout,
-                       stderr=subprocess.PIPE, timeout=timeout, env=env)
-    out = p.stdout.decode('utf-8', 'replace') if p.stdout is not None else ''
-    return Run(list(args), p.returncode, out, p.stderr.decode('utf-8', 'replace'))
 
 
 def backup(t, conf, target):
@@ -134,27 +116,6 @@ def files_under(root):
 
 # ---- the chat side ------------------------------------------------------
 
-def bodies(t):
-    from harness import BOT, rel, replies
-    return [e['content'].get('body', '') for e in replies(t.hs.events(t.room_id, sender=BOT))
-            if rel(e).get('rel_type') != 'm.replace']
-
-
-def wait_body(t, text, timeout=60, count=1):
-    import time
-    from harness import BOT, TestFailure
-    deadline = time.time() + timeout
-    while True:
-        got = [b for b in bodies(t) if text in b]
-        if len(got) >= count:
-            return got
-        if time.time() > deadline:
-            raise TestFailure('no message with %r within %ss; the bot said: %r'
-                              % (text, timeout, bodies(t)))
-        t.hs.call('POST', '/_test/wait', dict(room_id=t.room_id, sender=BOT, count=10**9,
-                  timeout_ms=200), ok=(200, 408))
-
-
 def chat_bot(t, targets, admins, restore='', key=None):
     """A daemon whose config has files targets ({name: [paths]}) and
     [restore] lines; one good backup of each made first."""
@@ -183,25 +144,3 @@ def set_chat_conf(t, b, targets, restore='', key=None, admins=None):
         conf += '[files %s]\npaths = %s\n\n' % (name, ', '.join(paths))
     with open(b.conf, 'w') as f:
         f.write(conf)
-
-
-def plan_of(t, count=1):
-    import re
-    import time
-    from harness import BOT, TestFailure, replies
-    deadline = time.time() + 60
-    while True:
-        plans = [e for e in replies(t.hs.events(t.room_id, sender=BOT))
-                 if e['content']['body'].startswith('🔐 Restore request')]
-        if len(plans) >= count:
-            ev = plans[count - 1]
-            return ev, re.search(r'Restore request (\w{6})', ev['content']['body']).group(1)
-        if time.time() > deadline:
-            raise TestFailure('no plan; the bot said: %r' % bodies(t))
-        time.sleep(0.1)
-
-
-def react(t, sender, event_id, key='✅'):
-    return t.hs.send(t.room_id, sender, type='m.reaction',
-                     content={'m.relates_to': {'rel_type': 'm.annotation',
-                                               'event_id': event_id, 'key': key}})

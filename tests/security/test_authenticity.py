@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 from harness import check, test
 from seclib import (backup, backup_dir, bb, drop_local, files_under, keyfile,
@@ -76,6 +77,20 @@ def plaintext_swap_on_a_remote_is_refused(t):
           'the genuine backup: %s\n%r' % (r, got))
 
 
+def replant_refused(t, conf, old, new_id, what):
+    """Back up everything, plant backup old (of any target) on etc's
+    remote as new_id, lose the local catalog: the restore of latest must
+    refuse it and restore nothing."""
+    local = os.path.join(t.tmp, 'keep')
+    shutil.copytree(backup_dir(t), local)
+    plant(t, local, 'etc', old, new_id)
+    drop_local(t, 'etc')
+    r, into = restore_into(t, conf, 'etc', 'latest')
+    check(files_under(into) == {}, '%s was restored: %r' % (what, files_under(into)))
+    check(r.rc != 0 and 'does not authenticate' in r.text,
+          '%s must be refused:\n%s' % (what, r))
+
+
 @test
 def replay_under_a_new_id_is_refused(t):
     src = os.path.join(t.tmp, 'src')
@@ -83,17 +98,9 @@ def replay_under_a_new_id_is_refused(t):
     conf = write_conf(t, {'etc': [src]}, key=keyfile(t))
     old = backup(t, conf, 'etc')
     tree(src, {'a.conf': b'version 2\n'})
-    import time
     time.sleep(1.1)
     new = backup(t, conf, 'etc')
-    local = os.path.join(t.tmp, 'keep')
-    shutil.copytree(backup_dir(t), local)
-    plant(t, local, 'etc', old, later_id(new))
-    drop_local(t, 'etc')
-    r, into = restore_into(t, conf, 'etc', 'latest')
-    check(r.rc != 0 and 'does not authenticate' in r.text,
-          'an old backup replayed under a new id must be refused:\n%s' % r)
-    check(files_under(into) == {}, 'something was restored')
+    replant_refused(t, conf, old, later_id(new), 'an old backup replayed under a new id')
 
 
 @test
@@ -104,14 +111,7 @@ def cross_target_copy_is_refused(t):
     conf = write_conf(t, {'etc': [a], 'www': [b]}, key=keyfile(t))
     eid = backup(t, conf, 'etc')
     wid = backup(t, conf, 'www')
-    local = os.path.join(t.tmp, 'keep')
-    shutil.copytree(backup_dir(t), local)
-    plant(t, local, 'etc', wid, later_id(eid))
-    drop_local(t, 'etc')
-    r, into = restore_into(t, conf, 'etc', 'latest')
-    check(r.rc != 0 and 'does not authenticate' in r.text,
-          'the backup of another target must be refused:\n%s' % r)
-    check(files_under(into) == {}, 'something was restored')
+    replant_refused(t, conf, wid, later_id(eid), 'the backup of another target')
     # catalog --from does not take it either (nor fetch its data)
     r = bb(t, conf, 'catalog', '--from', 'r1')
     check('does not authenticate' in r.text and
