@@ -23,6 +23,8 @@
 #include "util.h"
 
 #define MANIFEST_MAX	(4 * 1024 * 1024)
+/* How long cleanup waits, in all, for targets other processes hold. */
+#define CATALOG_LOCK_GRACE_MS	3000
 
 char *
 catalog_new_id(const char *target, time_t t)
@@ -363,6 +365,7 @@ catalog_clean_partials(const struct config *cfg, const char *only)
 	DIR *top, *d;
 	struct dirent *te, *de;
 	int removed = 0, lock;
+	int64_t grace_end = mono_ms() + CATALOG_LOCK_GRACE_MS;
 
 	if ((top = opendir(cfg->backup_dir)) == NULL)
 		return 0;
@@ -372,8 +375,13 @@ catalog_clean_partials(const struct config *cfg, const char *only)
 		if (te->d_name[0] == '.' || !config_valid_name(te->d_name) ||
 		    (only != NULL && strcmp(only, te->d_name) != 0))
 			continue;
-		/* Someone holds it: its partial files are work in progress. */
-		if ((lock = lock_try(cfg, te->d_name)) == -1) {
+		/* Someone holds it: its partial files are work in progress
+		 * (a job of a daemon killed a moment ago may still be
+		 * finishing: it gets until the grace period ends). */
+		while ((lock = lock_try(cfg, te->d_name)) == -1 &&
+		    mono_ms() < grace_end)
+			usleep(50 * 1000);
+		if (lock == -1) {
 			log_info("%s is in use by another backupbot process: "
 			    "its partial files are left alone", te->d_name);
 			continue;

@@ -889,12 +889,15 @@ source_open(const struct config *cfg, const struct target *t, const char *id,
 		goto done;
 	}
 	/* Before anything reads the data: is it ours, and how to read it. */
-	if (s->remote == NULL && seal_check(&keys, &s->b, &seal, &bind, o,
-	    cause) == -1)
+	if ((s->remote == NULL ? seal_check(&keys, &s->b, &seal, &bind, o,
+	    cause) : seal_open(&keys, &s->b, job_insecure, &seal, &bind,
+	    cause)) == -1) {
+		char *c = xasprintf("%s; nothing was restored", *cause);
+
+		free(*cause);
+		*cause = c;
 		goto done;
-	if (s->remote != NULL && seal_open(&keys, &s->b, job_insecure, &seal,
-	    &bind, cause) == -1)
-		goto done;
+	}
 	ci = cJSON_GetObjectItemCaseSensitive(s->b.manifest, "compression_info");
 	algo = json_str(ci, "algorithm");
 	comp = algo != NULL && !strcmp(algo, "zstd") ? PIPE_ZSTD : PIPE_NONE;
