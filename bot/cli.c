@@ -20,13 +20,37 @@
 #include "config.h"
 #include "human.h"
 #include "json.h"
+#include "lock.h"
 #include "job.h"
 #include "pgbackrest.h"
 #include "pipeline.h"
 #include "remote.h"
 #include "restore.h"
 #include "retention.h"
+#include "seal.h"
 #include "util.h"
+
+/*
+ * Take the options every command that touches backups shares out of argv:
+ * --insecure-unauthenticated (job_insecure) and --no-wait (job_no_wait).
+ * Only here, on the command line: `backupbot job` (the daemon's child,
+ * so chat) never parses them.
+ */
+static void
+shared_opts(int *argc, char **argv)
+{
+	int k = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		if (!strcmp(argv[i], "--insecure-unauthenticated"))
+			job_insecure = 1;
+		else if (!strcmp(argv[i], "--no-wait"))
+			job_no_wait = 1;
+		else
+			argv[k++] = argv[i];
+	}
+	*argc = k;
+}
 
 /* ---- terminal reporting ---------------------------------------------- */
 
@@ -168,9 +192,10 @@ cli_backup(const struct config *cfg, int argc, char **argv)
 	struct job_out o = { term_progress, term_log, &t };
 	int failed = 0, matched = 0;
 
+	shared_opts(&argc, argv);
 	if (argc != 1 && (argc != 2 || !pgbackrest_valid_type(argv[1]))) {
 		fprintf(stderr, "usage: backupbot backup TARGET|KIND|all "
-		    "[full|diff|incr]\n");
+		    "[full|diff|incr] [--no-wait]\n");
 		return 2;
 	}
 	catch_interrupts();
@@ -212,6 +237,8 @@ cli_list(const struct config *cfg, int argc, char **argv)
 	int json = 0;
 	cJSON *all = cJSON_CreateArray();
 	time_t now = time(NULL);
+	struct seal_keys keys;
+	char *kcause = NULL;
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
@@ -231,6 +258,11 @@ cli_list(const struct config *cfg, int argc, char **argv)
 		cJSON_Delete(all);
 		return 2;
 	}
+	/* Without a readable key, nothing can be said authenticated. */
+	if (seal_keys_load(cfg, &keys, &kcause) == -1) {
+		fprintf(stderr, "backupbot: warning: %s\n", kcause);
+		free(kcause);
+	}
 	if (!json)
 		printf("%-36s %6s %10s  %-14s %s\n", "ID", "AGE", "SIZE",
 		    "REMOTES", "KEPT AS");
@@ -249,6 +281,8 @@ cli_list(const struct config *cfg, int argc, char **argv)
 			    list[k].manifest, "remotes"), *it;
 			char age[16], size[16], remotes[128] = "";
 			size_t rl = 0;
+			int authentic = keys.have && seal_state(
+			    list[k].manifest, &keys) == SEAL_AUTHENTIC;
 
 			cJSON_ArrayForEach(it, rem) {
 				int ok = !strcmp(json_text(it, "status"), "ok");
@@ -265,15 +299,18 @@ cli_list(const struct config *cfg, int argc, char **argv)
 
 				cJSON_AddStringToObject(e, "kept_as",
 				    t->keep.set ? items[k].reasons : "all");
+				cJSON_AddBoolToObject(e, "authenticated",
+				    authentic);
 				cJSON_AddItemToArray(all, e);
 				continue;
 			}
 			human_age(age, sizeof(age), difftime(now,
 			    list[k].started));
 			human_size(size, sizeof(size), (double)list[k].bytes);
-			printf("%-36s %6s %10s  %-14s %s\n", list[k].id, age,
+			printf("%-36s %6s %10s  %-14s %s%s\n", list[k].id, age,
 			    size, remotes[0] ? remotes : "-", t->keep.set ?
-			    items[k].reasons : "all (no keep policy)");
+			    items[k].reasons : "all (no keep policy)",
+			    keys.have && !authentic ? "  UNAUTHENTICATED" : "");
 		}
 		free(items);
 		catalog_free(list, n);
@@ -284,6 +321,7 @@ cli_list(const struct config *cfg, int argc, char **argv)
 		printf("%s\n", s);
 		free(s);
 	}
+	seal_keys_wipe(&keys);
 	cJSON_Delete(all);
 	return 0;
 }
@@ -362,6 +400,7 @@ cli_verify(const struct config *cfg, int argc, char **argv)
 	int quick = 0, ok;
 	cJSON *r;
 
+	shared_opts(&argc, argv);
 	if (argc > 0 && !strcmp(argv[argc - 1], "--quick")) {
 		quick = 1;
 		argc--;
@@ -370,7 +409,8 @@ cli_verify(const struct config *cfg, int argc, char **argv)
 	    target_and_id(cfg, argc, argv, &target, &id, &owned) == -1) {
 		if (argc < 1 || argc > 2)
 			fprintf(stderr, "usage: backupbot verify ID | TARGET "
-			    "[ID|latest] [--quick]\n");
+			    "[ID|latest] [--quick] [--no-wait] "
+			    "[--insecure-unauthenticated]\n");
 		free(owned);
 		return 2;
 	}
@@ -423,6 +463,7 @@ cli_restore(const struct config *cfg, int argc, char **argv)
 	cJSON *r;
 
 	/* positional TARGET [ID], then options (the job's own parser) */
+	shared_opts(&argc, argv);
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--yes"))
 			yes = 1;
@@ -493,20 +534,26 @@ cli_restore(const struct config *cfg, int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: backupbot restore TARGET [ID|latest] "
 	    "[--into NAME] [--replace] [--flush] [--from DEST] "
-	    "[--time TIME] [--yes]\n");
+	    "[--time TIME] [--yes] [--no-wait] [--insecure-unauthenticated]\n");
 	return 2;
 }
 
 int
 cli_cat(const struct config *cfg, int argc, char **argv)
 {
-	unsigned char key[PIPE_KEYBYTES];
-	const char *target, *id, *enc, *algo;
-	char *owned = NULL, *path = NULL, *cause = NULL;
+	struct seal_keys keys;
+	struct pipe_seal seal;
+	const char *target, *id, *algo;
+	char *owned = NULL, *path = NULL, *cause = NULL, *bind = NULL;
 	struct backup b;
 	uint64_t raw;
-	int fd = -1, r = 1;
+	int fd = -1, r = 1, how, lock = -1;
+	struct term term = { isatty(2), mono_ms(), 0, 0 };
+	struct job_out o = { NULL, term_log, &term };
 
+	memset(&b, 0, sizeof(b));
+	memset(&keys, 0, sizeof(keys));
+	shared_opts(&argc, argv);
 	if (argc == 1 && catalog_valid_id(argv[0])) {
 		owned = xstrndup(argv[0], strlen(argv[0]) - 17);
 		target = owned;
@@ -515,7 +562,8 @@ cli_cat(const struct config *cfg, int argc, char **argv)
 		target = argv[0];
 		id = argv[1];
 	} else {
-		fprintf(stderr, "usage: backupbot cat ID | TARGET ID|latest\n");
+		fprintf(stderr, "usage: backupbot cat ID | TARGET ID|latest "
+		    "[--insecure-unauthenticated] [--no-wait]\n");
 		return 2;
 	}
 	if (config_target(cfg, target) == NULL || (strcmp(id, "latest") != 0 &&
@@ -531,19 +579,16 @@ cli_cat(const struct config *cfg, int argc, char **argv)
 		free(owned);
 		return 2;
 	}
-	if (catalog_get(cfg, target, id, &b, &cause) == -1)
+	if ((lock = job_lock(cfg, target, &o, &cause)) == -1 ||
+	    catalog_get(cfg, target, id, &b, &cause) == -1 ||
+	    seal_keys_load(cfg, &keys, &cause) == -1 ||
+	    (how = seal_open(&keys, &b, job_insecure, &seal, &bind,
+	    &cause)) == -1)
 		goto done;
-	enc = cJSON_GetStringValue(cJSON_GetObjectItem(b.manifest,
-	    "encryption"));
-	if (enc != NULL && strcmp(enc, "none") != 0) {
-		if (cfg->encryption_key_file == NULL) {
-			cause = xstrdup("the backup is encrypted and no "
-			    "encryption_key_file is configured");
-			goto done;
-		}
-		if (pipe_key_load(cfg->encryption_key_file, key, &cause) == -1)
-			goto done;
-	}
+	if (how == 1)
+		fprintf(stderr, "backupbot: warning: %s is NOT authenticated: "
+		    "read anyway because of --insecure-unauthenticated\n",
+		    b.id);
 	algo = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(
 	    b.manifest, "compression_info"), "algorithm"));
 	path = xasprintf("%s/%s/%s", cfg->backup_dir, target, b.data_file);
@@ -552,8 +597,7 @@ cli_cat(const struct config *cfg, int argc, char **argv)
 		goto done;
 	}
 	if (pipe_in_run(fd, 1, algo && !strcmp(algo, "zstd") ? PIPE_ZSTD :
-	    PIPE_NONE, enc && strcmp(enc, "none") ? key : NULL, b.blake2b,
-	    &raw, &cause) == 0)
+	    PIPE_NONE, &seal, b.blake2b, &raw, &cause) == 0)
 		r = 0;
 done:
 	if (r != 0)
@@ -562,7 +606,9 @@ done:
 		    "");
 	if (fd != -1)
 		close(fd);
-	sodium_memzero(key, sizeof(key));
+	lock_release(lock);
+	seal_keys_wipe(&keys);
+	free(bind);
 	free(cause);
 	free(path);
 	free(owned);
@@ -597,10 +643,16 @@ int
 cli_catalog(const struct config *cfg, int argc, char **argv)
 {
 	const struct remote *r;
+	struct seal_keys keys;
+	struct term term = { isatty(2), mono_ms(), 0, 0 };
+	struct job_out o = { NULL, term_log, &term };
 	int fetched = 0, failed = 0;
+	char *kcause = NULL;
 
+	shared_opts(&argc, argv);
 	if (argc != 2 || strcmp(argv[0], "--from") != 0) {
-		fprintf(stderr, "usage: backupbot catalog --from REMOTE\n");
+		fprintf(stderr, "usage: backupbot catalog --from REMOTE "
+		    "[--no-wait] [--insecure-unauthenticated]\n");
 		return 2;
 	}
 	if ((r = config_remote(cfg, argv[1])) == NULL) {
@@ -608,12 +660,26 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 		    cfg->path);
 		return 2;
 	}
+	if (seal_keys_load(cfg, &keys, &kcause) == -1) {
+		fprintf(stderr, "backupbot: %s\n", kcause);
+		free(kcause);
+		return 1;
+	}
 	for (size_t i = 0; i < cfg->ntargets; i++) {
 		const char *target = cfg->targets[i].name;
 		char **names = NULL, *cause = NULL, *dir;
-		long n = remote_list(cfg, r, target, &names, &cause);
+		long n;
+		int lock;
 
+		if ((lock = job_lock(cfg, target, &o, &cause)) == -1) {
+			fprintf(stderr, "%s: %s\n", target, cause);
+			free(cause);
+			failed++;
+			continue;
+		}
+		n = remote_list(cfg, r, target, &names, &cause);
 		if (n < 0) {
+			lock_release(lock);
 			fprintf(stderr, "%s: %s\n", target, cause);
 			free(cause);
 			failed++;
@@ -623,13 +689,15 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 		dir_make(dir, 0700);
 		for (long k = 0; k < n; k++) {
 			size_t len = strlen(names[k]);
-			char *mpath, *dpath, *text, *why = NULL;
+			char *mpath, *dpath, *text, *why = NULL, *bind = NULL;
+			char *refused = NULL;
+			struct pipe_seal seal;
 			struct backup b;
 			struct stat st;
 			size_t tl;
 			char hash[2 * PIPE_HASHBYTES + 1];
 			uint64_t bytes;
-			int fd = -1, local;
+			int fd = -1, local, how = 0;
 
 			if (len < 6 || strcmp(names[k] + len - 5, ".json"))
 				continue;
@@ -645,11 +713,23 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 				failed++;
 				continue;
 			}
+			/* A manifest of this target, and its MAC checked before
+			 * its data is even fetched. */
 			if (catalog_parse_manifest(text, tl, &b, &why) == -1 ||
-			    strcmp(b.target, target) != 0) {
-				fprintf(stderr, "%s: not a manifest of %s: %s\n",
-				    names[k], target, why ? why : "target");
-				free(why);
+			    strcmp(b.target, target) != 0)
+				refused = xasprintf("not a manifest of %s: %s",
+				    target, why ? why : "target");
+			else if ((how = seal_open(&keys, &b, job_insecure,
+			    &seal, &bind, &why)) == -1)
+				refused = xasprintf("not added: %s", why);
+			free(bind);
+			bind = NULL;
+			free(why);
+			why = NULL;
+			if (refused != NULL) {
+				fprintf(stderr, "%s: %s\n", names[k], refused);
+				free(refused);
+				refused = NULL;
 				free(text);
 				unlink(mpath);
 				free(mpath);
@@ -657,6 +737,10 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 				failed++;
 				continue;
 			}
+			if (how == 1)
+				fprintf(stderr, "%s: warning: NOT authenticated, "
+				    "added because of --insecure-unauthenticated\n",
+				    names[k]);
 			{
 				/* Already in the local catalog: keep ours. */
 				char *mine = xasprintf("%s/%s.json", dir, b.id);
@@ -713,7 +797,9 @@ cli_catalog(const struct config *cfg, int argc, char **argv)
 			free(names[k]);
 		free(names);
 		free(dir);
+		lock_release(lock);
 	}
+	seal_keys_wipe(&keys);
 	printf("%d backup(s) added to the catalog from %s, %d problem(s)\n",
 	    fetched, r->name, failed);
 	return failed ? 1 : 0;

@@ -2,6 +2,9 @@
  * main.c - the command line: backupbot [-c FILE] run|check, --help,
  * --version.
  */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -83,6 +86,13 @@ usage(FILE *f)
 "  catalog --from REMOTE  rebuild the local catalog from a remote's copies\n"
 "  job ...                (internal) a job of the daemon, JSON lines on stdout\n"
 "\n"
+"backup, verify, restore, cat and catalog also take:\n"
+"  --no-wait  refuse a target another backupbot process is working on,\n"
+"             instead of waiting for it\n"
+"  --insecure-unauthenticated  (not backup) read a backup whose manifest\n"
+"             does not authenticate while a key is configured; never\n"
+"             available from chat\n"
+"\n"
 "options:\n"
 "  -c FILE    configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 "  -d         debug logging\n"
@@ -91,6 +101,20 @@ usage(FILE *f)
 "\n"
 "Signals to `run`: SIGTERM/SIGINT finish the current write and exit 0;\n"
 "SIGHUP reloads the configuration if it is valid.\n");
+}
+
+/*
+ * The process holds secrets (the access token, database passwords, the
+ * encryption key): no core file, and no ptrace by other processes of the
+ * same user.  Tools exec'd later are dumpable again (execve resets it).
+ */
+static void
+no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 int
@@ -105,6 +129,7 @@ main(int argc, char **argv)
 	const char *config = CONFIG_DEFAULT_PATH;
 	int ch, r;
 
+	no_core_dumps();
 	log_init(LOG_LVL_INFO, "backupbot");
 	config_set_checks(&backend_config_checks);
 	while ((ch = getopt_long(argc, argv, "+c:dhV", longopts, NULL)) != -1) {

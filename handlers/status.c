@@ -28,6 +28,7 @@
 #include "msg.h"
 #include "outbox.h"
 #include "schedule.h"
+#include "seal.h"
 #include "util.h"
 
 /* Runs kept for !status TARGET. */
@@ -151,7 +152,16 @@ problems(struct bot *bot, const struct runs *runs, const cJSON *probe,
 				PROBLEM("%s: %s", t->name, why);
 			free(why);
 		}
+		if (facts != NULL && *json_text(facts, "key_error"))
+			PROBLEM("%s: the key: %s", t->name,
+			    json_text(facts, "key_error"));
+		if (facts != NULL && json_num(facts, "unauthenticated") > 0)
+			PROBLEM("%s: %.0f backup(s) not authenticated (older, "
+			    "or changed); restores refuse them", t->name,
+			    json_num(facts, "unauthenticated"));
 	}
+	if (cfg->encryption_key_file == NULL && runs->target == NULL)
+		PROBLEM("%s", seal_no_key_warning);
 	if (probe != NULL) {
 		const cJSON *it, *disk = cJSON_GetObjectItemCaseSensitive(probe,
 		    "disk");
@@ -535,6 +545,33 @@ build(struct bot *bot, const char *only, const cJSON *probe, int running,
 }
 
 static void status_probe_done(struct bot *bot, const struct job *j);
+/*
+ * !status messages waiting for a probe that was already running when
+ * they came: one probe at a time (per TARGET or for all), and every
+ * message waiting for it is edited with its answer.
+ */
+struct probe_waiter {
+	int			 job;		/* the probe's job number */
+	char			*room;
+	uint64_t		 seq;		/* the message to edit */
+	struct probe_waiter	*next;
+};
+static struct probe_waiter *probe_waiters;
+
+/* The probe of the same scope still running, or NULL. */
+static struct job *
+probe_running(struct bot *bot, const char *only)
+{
+	for (struct job *j = jobs_first(bot->jobs); j != NULL; j = j->next) {
+		const char *its = j->args != NULL ? j->args[0] : NULL;
+
+		if (j->kind == JOB_PROBE && j->state != JOB_DONE &&
+		    (its == NULL) == (only == NULL) &&
+		    (only == NULL || !strcmp(its, only)))
+			return j;
+	}
+	return NULL;
+}
 
 static int
 status_exec(struct cmd_ctx *ctx)
@@ -565,6 +602,16 @@ status_exec(struct cmd_ctx *ctx)
 	build(bot, only, NULL, 1, &m);
 	seq = bot_reply(ctx, &m);
 	msg_release(&m);
+	if ((j = probe_running(bot, only)) != NULL) {
+		struct probe_waiter *w = xcalloc(1, sizeof(*w));
+
+		w->job = j->number;
+		w->room = xstrdup(ctx->room_id);
+		w->seq = seq;
+		w->next = probe_waiters;
+		probe_waiters = w;
+		return 0;
+	}
 	j = jobs_submit(bot->jobs, JOB_PROBE, only ? only : "-", only ? args :
 	    NULL, ctx->sender, ctx->room_id, ctx->thread_root, ctx->event_id,
 	    0);
@@ -589,8 +636,14 @@ status_probe_done(struct bot *bot, const struct job *j)
 	const cJSON *probe = j->result;
 	struct msg m;
 
-	if (j->reply_seq == 0)
-		return;
+	{
+		const struct probe_waiter *w = probe_waiters;
+
+		while (w != NULL && w->job != j->number)
+			w = w->next;
+		if (j->reply_seq == 0 && w == NULL)
+			return;	/* nobody asked */
+	}
 	if (probe == NULL) {
 		failed = cJSON_CreateObject();
 		cJSON_AddStringToObject(failed, "status", "failed");
@@ -601,7 +654,21 @@ status_probe_done(struct bot *bot, const struct job *j)
 	}
 	msg_init(&m);
 	build(bot, only, probe, 0, &m);
-	bot_edit(bot, j->room, j->reply_seq, &m);
+	if (j->reply_seq != 0)
+		bot_edit(bot, j->room, j->reply_seq, &m);
+	/* the same answer for those who asked while it ran */
+	for (struct probe_waiter **wp = &probe_waiters; *wp != NULL; ) {
+		struct probe_waiter *w = *wp;
+
+		if (w->job != j->number) {
+			wp = &w->next;
+			continue;
+		}
+		bot_edit(bot, w->room, w->seq, &m);
+		*wp = w->next;
+		free(w->room);
+		free(w);
+	}
 	msg_release(&m);
 	cJSON_Delete(failed);
 }

@@ -1,8 +1,8 @@
 #!/bin/bash
 # tests/run.sh - every test: cmocka unit tests, the layout check
 # (tests/layout/), integration tests against the test homeserver, the
-# fault-injection suite (tests/fault/), and a short fuzz run.  Ends with
-# "N passed, N failed".
+# security suite (tests/security/), the fault-injection suite
+# (tests/fault/), and a short fuzz run.  Ends with "N passed, N failed".
 #
 #   BUILD=build-asan BACKUPBOT=./backupbot-asan tests/run.sh   (sanitizers)
 #   FUZZ_SECONDS=0 skips fuzzing.
@@ -65,6 +65,10 @@ export BB_TEST_JOBS="${BB_TEST_JOBS:-3}"
 
 echo "== integration tests"
 /usr/bin/python3 tests/integration/run.py | tee "$log"
+count "$log"
+
+echo "== security (tests/security: swapped backups, approvals, locks, hostile input)"
+/usr/bin/python3 tests/security/run.py | tee "$log"
 count "$log"
 
 echo "== fault injection"

@@ -11,6 +11,66 @@
 #include "json.h"
 #include "util.h"
 
+/* Count values and keys, and the nesting, of JSON text without
+ * building it; -1 with *cause past a bound.  Shape errors are cJSON's. */
+static int
+json_scan(const char *s, size_t len, char **cause)
+{
+	size_t nodes = 0;
+	int depth = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		switch (s[i]) {
+		case '"':
+			nodes++;
+			for (i++; i < len && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			break;
+		case '{':
+		case '[':
+			nodes++;
+			/* beyond cJSON's own nesting limit: it would not
+			 * parse either, so no cause of our own */
+			if (++depth > JSON_MAX_DEPTH)
+				return -1;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			break;
+		case '-': case '0': case '1': case '2': case '3': case '4':
+		case '5': case '6': case '7': case '8': case '9':
+		case 't': case 'f': case 'n':
+			nodes++;
+			while (i + 1 < len && s[i + 1] != ',' && s[i + 1] != ']' &&
+			    s[i + 1] != '}' && s[i + 1] != ' ' &&
+			    s[i + 1] != '\n' && s[i + 1] != '"')
+				i++;
+			break;
+		default:
+			break;
+		}
+		if (nodes > JSON_MAX_NODES) {
+			if (cause != NULL)
+				*cause = xasprintf("JSON with more than %d "
+				    "values", JSON_MAX_NODES);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+cJSON *
+json_parse_bounded(const char *text, size_t len, char **cause)
+{
+	if (cause != NULL)
+		*cause = NULL;
+	if (text == NULL || json_scan(text, len, cause) == -1)
+		return NULL;
+	return cJSON_ParseWithLength(text, len);
+}
+
 const char *
 json_str(const cJSON *j, const char *key)
 {

@@ -5,9 +5,24 @@
 #ifndef BB_JSON_H
 #define BB_JSON_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct cJSON;
+
+/*
+ * Parse text from outside (a homeserver's body) within bounds: at most
+ * JSON_MAX_NODES values and keys, nested at most JSON_MAX_DEPTH deep.  A
+ * scan without allocation checks both before cJSON builds anything, so
+ * 32 MiB of [0,0,...] costs nothing but the scan (a tree of it would be
+ * over a GiB).  NULL if it has too many values (*cause says so, when
+ * cause is not NULL; caller frees), or does not parse, or nests deeper
+ * than cJSON's own limit (checked before cJSON recurses) (*cause NULL:
+ * the caller says what it expected).
+ */
+#define JSON_MAX_NODES	200000
+#define JSON_MAX_DEPTH	1000
+struct cJSON *json_parse_bounded(const char *text, size_t len, char **cause);
 
 /* The string at key, or NULL when absent or not a string. */
 const char *json_str(const struct cJSON *j, const char *key);

@@ -22,17 +22,46 @@ log_init(enum log_level level, const char *progname)
 		log_name = progname;
 }
 
+/*
+ * Text as one log line: control characters (a newline in a command, an
+ * escape sequence in a room id or a tool's stderr) are written escaped,
+ * \n, \r, \t, \\ or \xNN, so nothing from outside can start a line of
+ * its own or rewrite the terminal.
+ */
+static void
+log_escaped(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0';
+	    p++) {
+		if (*p == '\n')
+			fputs("\\n", stderr);
+		else if (*p == '\r')
+			fputs("\\r", stderr);
+		else if (*p == '\t')
+			fputs("\\t", stderr);
+		else if (*p == '\\')
+			fputs("\\\\", stderr);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", *p);
+		else
+			fputc(*p, stderr);
+	}
+}
+
 static void
 log_vemit(const char *tag, const char *fmt, va_list ap, const char *err)
 {
-	char stamp[32];
+	char stamp[32], *text = NULL;
 	struct tm tm;
 	time_t t = time(NULL);
 
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fprintf(stderr, "%s %s %s: ", stamp, log_name, tag);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&text, fmt, ap) == -1)
+		text = NULL;
+	log_escaped(text != NULL ? text : "(out of memory)");
+	free(text);
 	if (err != NULL)
 		fprintf(stderr, ": %s", err);
 	fputc('\n', stderr);

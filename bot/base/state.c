@@ -23,6 +23,7 @@ struct state {
 	char	*unflushed[STATE_SEEN_KEEP];
 	size_t	 nunflushed;
 	int	 journal;		/* fd of state_dir/seen, append */
+	size_t	 journal_lines;		/* ids in the file */
 };
 
 static char *
@@ -39,12 +40,49 @@ ring_add(struct state *st, const char *id)
 	st->seen_next = (st->seen_next + 1) % STATE_SEEN_KEEP;
 }
 
+/*
+ * Rewrite the journal as the ring holds it (the last STATE_SEEN_KEEP ids)
+ * and reopen it for appending: at start, and whenever it has grown to
+ * twice that, so it stays bounded however long the daemon runs.
+ */
+static int
+seen_compact(struct state *st, char **cause)
+{
+	char *path = path_of(st, "seen");
+	struct buf out;
+	int fd;
+
+	buf_init(&out, 2 * 1024 * 1024);
+	st->journal_lines = 0;
+	for (size_t i = 0; i < STATE_SEEN_KEEP; i++) {
+		const char *id = st->seen[(st->seen_next + i) % STATE_SEEN_KEEP];
+
+		if (id != NULL) {
+			buf_addf(&out, "%s\n", id);
+			st->journal_lines++;
+		}
+	}
+	if (file_write_atomic(path, out.data ? out.data : "", out.len,
+	    0600) == -1 || (fd = open(path, O_WRONLY | O_APPEND |
+	    O_CLOEXEC)) == -1) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		buf_release(&out);
+		free(path);
+		return -1;
+	}
+	buf_release(&out);
+	if (st->journal != -1)
+		close(st->journal);
+	st->journal = fd;
+	free(path);
+	return 0;
+}
+
 /* Load the journal, keep its last STATE_SEEN_KEEP ids, rewrite it. */
 static int
 seen_load(struct state *st, char **cause)
 {
 	char *path = path_of(st, "seen"), *text, *line, *nl;
-	struct buf out;
 	size_t len;
 
 	text = file_read(path, 64 * 1024 * 1024, &len);
@@ -62,29 +100,8 @@ seen_load(struct state *st, char **cause)
 			ring_add(st, line);
 	}
 	free(text);
-	buf_init(&out, 2 * 1024 * 1024);
-	for (size_t i = 0; i < STATE_SEEN_KEEP; i++) {
-		const char *id = st->seen[(st->seen_next + i) % STATE_SEEN_KEEP];
-
-		if (id != NULL)
-			buf_addf(&out, "%s\n", id);
-	}
-	if (file_write_atomic(path, out.data ? out.data : "", out.len,
-	    0600) == -1) {
-		*cause = xasprintf("%s: %s", path, strerror(errno));
-		buf_release(&out);
-		free(path);
-		return -1;
-	}
-	buf_release(&out);
-	st->journal = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (st->journal == -1) {
-		*cause = xasprintf("%s: %s", path, strerror(errno));
-		free(path);
-		return -1;
-	}
 	free(path);
-	return 0;
+	return seen_compact(st, cause);
 }
 
 struct state *
@@ -247,6 +264,7 @@ state_flush_seen(struct state *st)
 		buf_addf(&b, "%s\n", st->unflushed[i]);
 		free(st->unflushed[i]);
 	}
+	st->journal_lines += st->nunflushed;
 	st->nunflushed = 0;
 	for (size_t off = 0; off < b.len; ) {
 		ssize_t n = write(st->journal, b.data + off, b.len - off);
@@ -265,6 +283,17 @@ state_flush_seen(struct state *st)
 		r = -1;
 	}
 	buf_release(&b);
+	/* The ring already holds every id just appended: compacting keeps
+	 * them all, durably (tmp + fsync + rename). */
+	if (r == 0 && st->journal_lines >= 2 * STATE_SEEN_KEEP) {
+		char *cause = NULL;
+
+		if (seen_compact(st, &cause) == -1) {
+			log_warnx("state: cannot compact the seen journal: %s",
+			    cause);
+			free(cause);
+		}
+	}
 	return r;
 }
 

@@ -2,7 +2,8 @@
  * state.h - what the bot remembers across restarts, in state_dir:
  *
  *   next_batch   the sync position, saved after a batch is recorded
- *   seen         ids of handled events (append-only, compacted at start)
+ *   seen         ids of handled events (append-only; compacted at start
+ *                and whenever it reaches 2 * STATE_SEEN_KEEP ids)
  *   session      access token and device id from a password login (0600)
  *   first_start  when this state_dir was first used (ms since the epoch,
  *                the bot's clock): nothing older is ever executed

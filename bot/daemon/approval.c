@@ -49,7 +49,8 @@ static const char id_chars[] = "abcdefghijkmnpqrstuvwxyz23456789";
 static const char *const state_names[] = {
 	[REQ_PENDING] = "pending", [REQ_RUNNING] = "running",
 	[REQ_DONE] = "done", [REQ_DENIED] = "denied",
-	[REQ_EXPIRED] = "expired", [REQ_INTERRUPTED] = "interrupted"
+	[REQ_EXPIRED] = "expired", [REQ_INTERRUPTED] = "interrupted",
+	[REQ_CANCELLED] = "cancelled"
 };
 
 /*
@@ -492,13 +493,90 @@ restore_args(const struct request *r, const char **v)
 	return v;
 }
 
-/* Enough approvals: make "running" durable, then start the job. */
+int
+approval_recheck(const struct request *r, const struct config *cfg,
+    int (*authorised)(void *arg, const char *who), void *arg, char **cause)
+{
+	const struct target *t = config_target(cfg, r->target);
+	struct restore_opts o;
+	int still = 0, needed;
+	char *why = NULL;
+
+	*cause = NULL;
+	if (t == NULL) {
+		*cause = xasprintf("the target %s is no longer in the "
+		    "configuration", r->target);
+		return -1;
+	}
+	if (!authorised(arg, r->requester)) {
+		*cause = xasprintf("%s, who asked for it, is no longer an "
+		    "admin", r->requester);
+		return -1;
+	}
+	for (size_t i = 0; r->approvers != NULL && r->approvers[i] != NULL;
+	    i++) {
+		/* the requester's own vote counts only under self-confirm */
+		if (!strcmp(r->approvers[i], r->requester) &&
+		    cfg->approvals_required > 0)
+			continue;
+		if (authorised(arg, r->approvers[i]))
+			still++;
+	}
+	needed = cfg->approvals_required > 0 ? cfg->approvals_required : 1;
+	if (still < needed) {
+		*cause = xasprintf("%d approval(s) from current admins, and "
+		    "approvals_required now asks for %d", still, needed);
+		return -1;
+	}
+	memset(&o, 0, sizeof(o));
+	o.into = r->into;
+	o.from = r->from;
+	o.replace = r->replace;
+	o.flush = r->flush;
+	if (restore_check(t, &o, &why) == -1) {
+		*cause = xasprintf("the configuration no longer allows it: %s",
+		    why);
+		free(why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Who may approve in the request's room now (admins, power floor). */
+struct room_of {
+	struct bot	*bot;
+	const char	*room;
+};
+
+static int
+still_admin(void *arg, const char *who)
+{
+	struct room_of *ro = arg;
+
+	return bot_authorised(ro->bot, bot_room(ro->bot, ro->room), who);
+}
+
+/* Enough approvals: check them again, make "running" durable, then start
+ * the job. */
 static void
-start(struct bot *bot, struct request *r)
+start(struct bot *bot, struct request *r, const char *announce)
 {
 	const char *args[10];
 	struct job *j;
+	struct room_of ro = { bot, r->room };
+	char *why = NULL;
 
+	if (approval_recheck(r, bot->cfg, still_admin, &ro, &why) == -1) {
+		r->state = REQ_CANCELLED;
+		approvals_save(bot->approvals, r);
+		log_info("request %s cancelled: %s", r->id, why);
+		sayf(bot, r, "🚫 %s is cancelled, nothing was restored: %s.",
+		    r->id, why);
+		free(why);
+		return;
+	}
+	if (announce != NULL)
+		sayf(bot, r, "%s", announce);
 	r->state = REQ_RUNNING;
 	if (approvals_save(bot->approvals, r) == -1) {
 		r->state = REQ_PENDING;
@@ -533,7 +611,7 @@ vote(struct bot *bot, struct request *r, const char *who, time_t at,
 	/* Approved earlier but could not start: any approval starts it. */
 	if (r->state == REQ_PENDING && approval_count(r) >= r->needed &&
 	    !quiet) {
-		start(bot, r);
+		start(bot, r, NULL);
 		return;
 	}
 	v = approval_vote(r, who, at);
@@ -549,9 +627,13 @@ vote(struct bot *bot, struct request *r, const char *who, time_t at,
 			    "is not writable); nothing starts.");
 			break;
 		}
-		sayf(bot, r, "✅ %s approved by %s (%s). Restoring %s now.",
-		    r->id, who, how, r->target);
-		start(bot, r);
+		{
+			char *go = xasprintf("✅ %s approved by %s (%s). "
+			    "Restoring %s now.", r->id, who, how, r->target);
+
+			start(bot, r, go);
+			free(go);
+		}
 		break;
 	case VOTE_SELF:
 		if (!quiet)

@@ -23,6 +23,7 @@
 #include <time.h>
 
 struct bot;
+struct config;
 struct job;
 struct cJSON;
 struct mx_event;
@@ -33,7 +34,8 @@ enum req_state {
 	REQ_DONE,		/* the restore job ended (either way) */
 	REQ_DENIED,
 	REQ_EXPIRED,
-	REQ_INTERRUPTED		/* the bot stopped while it ran */
+	REQ_INTERRUPTED,	/* the bot stopped while it ran */
+	REQ_CANCELLED		/* no longer passes the config in force */
 };
 
 #define REQ_ID_LEN	6
@@ -101,6 +103,16 @@ int approvals_save(struct approvals *a, struct request *r);
 enum vote approval_vote(struct request *r, const char *who, time_t at);
 /* Number of approvals counted so far. */
 int approval_count(const struct request *r);
+/*
+ * At the moment a restore starts, against the configuration in force
+ * (it may have been reloaded since the votes): the requester and every
+ * counted approver still authorised (authorised(arg, who)), their number
+ * still meeting approvals_required, the target still there and still
+ * allowing what is asked (restore_check: allow_replace...).  0, or -1
+ * with *cause (caller frees), worded for the request's thread.
+ */
+int approval_recheck(const struct request *r, const struct config *cfg,
+    int (*authorised)(void *arg, const char *who), void *arg, char **cause);
 /* 1 if s looks like a request id: REQ_ID_LEN of [a-z2-9]. */
 int approval_valid_id(const char *s);
 const char *approval_state_name(enum req_state s);

@@ -36,6 +36,7 @@
 #include "session.h"
 #include "state.h"
 #include "sync.h"
+#include "seal.h"
 #include "util.h"
 
 #define REFUSAL_INTERVAL_MS	(3600 * 1000)
@@ -1285,6 +1286,22 @@ bot_check(const char *config_path)
 		errors++;
 	} else
 		printf("ok: backup_dir %s is writable\n", bot.cfg->backup_dir);
+	if (bot.cfg->encryption_key_file == NULL)
+		printf("warning: %s\n", seal_no_key_warning);
+	else {
+		struct seal_keys keys;
+
+		if (seal_keys_load(bot.cfg, &keys, &cause) == -1) {
+			printf("error: encryption_key_file: %s\n", cause);
+			free(cause);
+			cause = NULL;
+			errors++;
+		} else
+			printf("ok: encryption_key_file %s: backups are "
+			    "encrypted and authenticated\n",
+			    bot.cfg->encryption_key_file);
+		seal_keys_wipe(&keys);
+	}
 	if ((s = rooms_login(&bot, &cause)) != STEP_OK) {
 		printf("error: login: %s\n", cause ? cause : "failed");
 		free(cause);

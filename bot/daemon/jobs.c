@@ -138,6 +138,7 @@ job_free(struct job *j)
 	free(j->command);
 	free(j->phase);
 	free(j->cancelled_by);
+	buf_release(&j->line);
 	cJSON_Delete(j->result);
 	if (j->fd != -1)
 		close(j->fd);
@@ -755,6 +756,7 @@ jobs_submit_in(struct jobs *js, enum job_kind kind, const char *target,
 	}
 make:
 	j = xcalloc(1, sizeof(*j));
+	buf_init(&j->line, JOBS_LINE_MAX);
 	j->number = js->next_number++;
 	j->kind = kind;
 	j->state = JOB_QUEUED;
@@ -856,17 +858,22 @@ read_child(struct jobs *js, struct job *j)
 			return errno == EAGAIN ? 0 : 1;
 		if (n == 0)
 			return 1;
-		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] == '\n') {
-				if (j->linelen < sizeof(j->line)) {
-					j->line[j->linelen] = '\0';
-					handle_line(js, j, j->line);
-				}
-				j->linelen = 0;
-			} else if (j->linelen < sizeof(j->line) - 1)
-				j->line[j->linelen++] = buf[i];
-			else
-				j->linelen = sizeof(j->line); /* too long */
+		for (ssize_t i = 0, start = 0; i <= n; i++) {
+			if (i < n && buf[i] != '\n')
+				continue;
+			/* a line too long is never half-read: it is lost,
+			 * and finish() says so */
+			if (buf_add(&j->line, buf + start,
+			    (size_t)(i - start)) == -1)
+				j->line_lost = 1;
+			if (i < n) {
+				if (!j->line.overflow)
+					handle_line(js, j, j->line.data ?
+					    j->line.data : "");
+				buf_release(&j->line);
+				buf_init(&j->line, JOBS_LINE_MAX);
+			}
+			start = i + 1;
 		}
 	}
 }
@@ -886,7 +893,10 @@ finish(struct jobs *js, struct job *j, int status)
 	if (j->result == NULL) {
 		char *st = proc_status_text(status);
 
-		crash = xasprintf("the job ended without a result (%s)", st);
+		crash = j->line_lost ? xasprintf("the job's report was larger "
+		    "than %d MiB and could not be read (%s)",
+		    JOBS_LINE_MAX >> 20, st) :
+		    xasprintf("the job ended without a result (%s)", st);
 		free(st);
 		/* A crashed job cannot clean up after itself. */
 		catalog_clean_partials(js->bot->cfg, j->target);

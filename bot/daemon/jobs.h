@@ -11,6 +11,8 @@
 #ifndef BB_JOBS_H
 #define BB_JOBS_H
 
+#include "util.h"
+
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -25,6 +27,12 @@ struct bot;
 enum job_kind { JOB_BACKUP, JOB_VERIFY, JOB_RESTORE, JOB_CHECK, JOB_PROBE };
 
 #define JOB_MAX_ARGS	12
+/*
+ * A child's JSON line (progress, log, result) may be this long; the
+ * child caps its long lists ("… and N more") well below it.  A longer
+ * line is not read, and the job's end says so.
+ */
+#define JOBS_LINE_MAX	(16 << 20)
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
 struct job {
@@ -48,8 +56,9 @@ struct job {
 	int64_t		 started_mono;
 	pid_t		 pid;
 	int		 fd;		/* its stdout, JSON lines */
-	char		 line[8192];
-	size_t		 linelen;
+	struct buf	 line;		/* the JSON line being read: one
+					   line may be up to JOBS_LINE_MAX */
+	int		 line_lost;	/* a longer one came: said at the end */
 	uint64_t	 progress_seq;	/* the message edited in place */
 	int64_t		 last_edit;
 	char		*phase;

@@ -73,13 +73,20 @@ cJSON *
 job_backup(const struct config *cfg, const char *target,
     const struct job_out *o)
 {
+	return job_backup_type(cfg, target, NULL, o);
+}
+
+cJSON *
+job_backup_type(const struct config *cfg, const char *target,
+    const char *type, const struct job_out *o)
+{
 	const struct target *t = config_target(cfg, target);
 	cJSON *result;
 	char *cause = NULL, *file;
 	const char *status;
 
 	if (t == NULL)
-		return backup_run(cfg, target, o);
+		return backup_run(cfg, target, type, o);
 	if (hook(cfg, t, "pre_hook", t->pre_hook, NULL, "started", NULL, o,
 	    &cause) == -1) {
 		result = result_new(t->name, backend_for(t)->kind);
@@ -88,7 +95,7 @@ job_backup(const struct config *cfg, const char *target,
 		free(cause);
 		cause = NULL;
 	} else
-		result = backup_run(cfg, target, o);
+		result = backup_run(cfg, target, type, o);
 	status = json_text(result, "status");
 	file = result_file(cfg, t, result);
 	if (!strcmp(status, "ok") || !strcmp(status, "partial")) {

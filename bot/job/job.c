@@ -35,6 +35,7 @@
 #include "json.h"
 #include "job.h"
 #include "job_parts.h"
+#include "lock.h"
 #include "log.h"
 #include "pgbackrest.h"
 #include "pipeline.h"
@@ -43,10 +44,13 @@
 #include "restore.h"
 #include "retention.h"
 #include "script.h"
+#include "seal.h"
 #include "util.h"
 #include "version.h"
 
 volatile sig_atomic_t job_cancelled;
+int job_insecure;
+int job_no_wait;
 
 
 static void
@@ -120,18 +124,62 @@ result_script_facts(cJSON *result, const cJSON *manifest)
 	}
 }
 
-/* Load the encryption key when one is configured. */
+/*
+ * May b be read, and how (seal_open): the reason to refuse goes to
+ * *cause; reading an unauthenticated backup under the CLI's override is
+ * said as a warning.  0 or -1.
+ */
 static int
-load_key(const struct config *cfg, unsigned char *key, int *have,
+seal_check(const struct seal_keys *k, const struct backup *b,
+    struct pipe_seal *seal, char **bind, const struct job_out *o,
     char **cause)
 {
-	*have = 0;
-	if (cfg->encryption_key_file == NULL)
-		return 0;
-	if (pipe_key_load(cfg->encryption_key_file, key, cause) == -1)
-		return -1;
-	*have = 1;
-	return 0;
+	int r = seal_open(k, b, job_insecure, seal, bind, cause);
+
+	if (r == 1)
+		say(o, "warning", "%s is NOT authenticated: read anyway because "
+		    "of --insecure-unauthenticated", b->id);
+	return r == -1 ? -1 : 0;
+}
+
+static void
+lock_waiting(void *arg, const char *msg)
+{
+	say(arg, "info", "%s", msg);
+}
+
+int
+job_lock(const struct config *cfg, const char *target,
+    const struct job_out *o, char **cause)
+{
+	return lock_target(cfg, target, !job_no_wait, lock_waiting,
+	    (void *)o, &job_cancelled, cause);
+}
+
+/*
+ * Run fn (a job of one target) while holding the target's lock; a target
+ * that is not configured is fn's to report.
+ */
+static cJSON *
+locked(const struct config *cfg, const char *target, const struct job_out *o,
+    cJSON *(*fn)(const struct config *, const char *, const void *,
+    const struct job_out *), const void *arg)
+{
+	char *cause = NULL;
+	cJSON *r;
+	int fd;
+
+	if (config_target(cfg, target) == NULL)
+		return fn(cfg, target, arg, o);
+	if ((fd = job_lock(cfg, target, o, &cause)) == -1) {
+		r = result_fail(result_new(target, config_kind_name(
+		    config_target(cfg, target)->kind)), cause);
+		free(cause);
+		return r;
+	}
+	r = fn(cfg, target, arg, o);
+	lock_release(fd);
+	return r;
 }
 
 /* Copy data + manifest to every remote; record each in the manifest. */
@@ -294,29 +342,23 @@ job_sync(const struct config *cfg, const struct target *t,
 	return result;
 }
 
-cJSON *
-backup_run(const struct config *cfg, const char *target,
+/* A backup of one target, type for pgbackrest (NULL: its default). */
+static cJSON *
+backup_body(const struct config *cfg, const char *target, const char *type,
     const struct job_out *o)
-{
-	return job_backup_type(cfg, target, NULL, o);
-}
-
-cJSON *
-job_backup_type(const struct config *cfg, const char *target,
-    const char *type, const struct job_out *o)
 {
 	const struct target *t = config_target(cfg, target);
 	const struct backend *be;
-	unsigned char key[PIPE_KEYBYTES];
+	struct seal_keys keys;
 	char hash[2 * PIPE_HASHBYTES + 1];
 	char *id = NULL, *dir = NULL, *partial = NULL, *final = NULL;
-	char *cause = NULL, *name = NULL;
+	char *cause = NULL, *name = NULL, *bind = NULL;
 	struct pipe_opts opts;
 	struct pipe_out *po = NULL;
 	uint64_t in_bytes = 0, out_bytes = 0;
 	cJSON *manifest = NULL, *result;
 	struct run run;
-	int fd = -1, have_key = 0, remote_failures;
+	int fd = -1, have_key, remote_failures;
 	time_t started = time(NULL);
 	int64_t t0 = mono_ms();
 
@@ -325,6 +367,7 @@ job_backup_type(const struct config *cfg, const char *target,
 		    "no such target in the configuration");
 	be = backend_for(t);
 	result = result_new(t->name, be->kind);
+	memset(&keys, 0, sizeof(keys));
 	memset(&run, 0, sizeof(run));
 	run.out = o;
 	run.ctx.cfg = cfg;
@@ -368,11 +411,12 @@ job_backup_type(const struct config *cfg, const char *target,
 	}
 	run.ctx.id = id;
 	cJSON_AddStringToObject(result, "id", id);
-	if (load_key(cfg, key, &have_key, &cause) == -1)
+	if (seal_keys_load(cfg, &keys, &cause) == -1)
 		goto fail;
+	have_key = keys.have;
 
 	manifest = cJSON_CreateObject();
-	cJSON_AddNumberToObject(manifest, "format_version", 1);
+	cJSON_AddNumberToObject(manifest, "format_version", have_key ? 2 : 1);
 	cJSON_AddStringToObject(manifest, "id", id);
 	cJSON_AddStringToObject(manifest, "target", t->name);
 	cJSON_AddStringToObject(manifest, "kind", be->kind);
@@ -387,7 +431,11 @@ job_backup_type(const struct config *cfg, const char *target,
 	    PIPE_NONE;
 	opts.level = t->level;
 	opts.threads = t->threads;
-	opts.key = have_key ? key : NULL;
+	if (have_key) {
+		bind = xasprintf("%s/%s", t->name, id);
+		opts.key = keys.stream;
+		opts.bind = bind;
+	}
 	partial = xasprintf("%s/%s.partial", dir, id);
 	fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd == -1) {
@@ -441,10 +489,12 @@ job_backup_type(const struct config *cfg, const char *target,
 			cJSON_AddNumberToObject(c, "level", opts.level);
 	}
 	cJSON_AddStringToObject(manifest, "encryption", have_key ?
-	    "secretstream-xchacha20poly1305" : "none");
+	    SEAL_ENCRYPTION : "none");
 	cJSON_AddNumberToObject(manifest, "ended", (double)time(NULL));
 	cJSON_AddStringToObject(manifest, "status", "ok");
 	cJSON_AddObjectToObject(manifest, "remotes");
+	if (have_key)
+		seal_manifest(manifest, &keys);
 	if (catalog_write_manifest(cfg, t->name, id, manifest, &cause) == -1) {
 		unlink(final);
 		goto fail;
@@ -458,7 +508,7 @@ job_backup_type(const struct config *cfg, const char *target,
 	cJSON_AddNumberToObject(result, "bytes_raw", (double)in_bytes);
 	cJSON_AddStringToObject(result, "blake2b", hash);
 	cJSON_AddStringToObject(result, "encryption", have_key ?
-	    "secretstream-xchacha20poly1305" : "none");
+	    SEAL_ENCRYPTION : "none");
 	/* What the backend wants the operator to read (missing paths...). */
 	{
 		cJSON *w = cJSON_GetObjectItemCaseSensitive(manifest,
@@ -487,10 +537,11 @@ job_backup_type(const struct config *cfg, const char *target,
 		job_retention(cfg, t->name, result, o);
 	cJSON_AddNumberToObject(result, "duration",
 	    (double)(mono_ms() - t0) / 1000.0);
-	sodium_memzero(key, sizeof(key));
+	seal_keys_wipe(&keys);
 	cJSON_Delete(manifest);
 	free(final);
 	free(name);
+	free(bind);
 	free(dir);
 	free(id);
 	return result;
@@ -502,7 +553,8 @@ fail:
 		close(fd);
 	if (partial != NULL)
 		unlink(partial);
-	sodium_memzero(key, sizeof(key));
+	seal_keys_wipe(&keys);
+	free(bind);
 	say(o, "warning", "backup of %s failed: %s", t->name,
 	    job_cancelled ? "cancelled" : cause ? cause : "?");
 	result_fail(result, cause ? cause : "unknown error");
@@ -516,6 +568,20 @@ fail:
 	free(dir);
 	free(id);
 	return result;
+}
+
+static cJSON *
+backup_locked(const struct config *cfg, const char *target, const void *type,
+    const struct job_out *o)
+{
+	return backup_body(cfg, target, type, o);
+}
+
+cJSON *
+backup_run(const struct config *cfg, const char *target, const char *type,
+    const struct job_out *o)
+{
+	return locked(cfg, target, o, backup_locked, type);
 }
 
 void
@@ -640,8 +706,11 @@ remote_newest(const struct config *cfg, const struct remote *r,
 /* Fetch manifest and data of id from remote r into s->stage. */
 static int
 source_fetch(const struct config *cfg, const struct target *t,
-    const struct remote *r, const char *id, struct source *s, char **cause)
+    const struct remote *r, const char *id, const struct seal_keys *k,
+    struct source *s, const struct job_out *o, char **cause)
 {
+	struct pipe_seal seal;
+	char *bind = NULL;
 	char *mname = xasprintf("%s.json", id);
 	char *mpath = xasprintf("%s/%s", s->stage, mname);
 	char *text = NULL;
@@ -663,6 +732,11 @@ source_fetch(const struct config *cfg, const struct target *t,
 		backup_release(&s->b);
 		goto done;
 	}
+	/* Its MAC first: nothing unauthenticated is even fetched. */
+	if (seal_check(k, &s->b, &seal, &bind, o, cause) == -1) {
+		backup_release(&s->b);
+		goto done;
+	}
 	s->data = xasprintf("%s/%s", s->stage, s->b.data_file);
 	if (remote_get(cfg, r, t->name, s->b.data_file, s->data,
 	    cause) == -1) {
@@ -672,6 +746,7 @@ source_fetch(const struct config *cfg, const struct target *t,
 	s->remote = xstrdup(r->name);
 	rc = 0;
 done:
+	free(bind);
 	free(text);
 	free(mname);
 	free(mpath);
@@ -721,7 +796,7 @@ err_drain(void *arg)
  */
 static int
 feed_reader(struct proc *p, int in_fd, enum pipe_compression comp,
-    const unsigned char *key, const char *blake2b, uint64_t *bytes,
+    const struct pipe_seal *seal, const char *blake2b, uint64_t *bytes,
     struct tail *err, int *status, char **why)
 {
 	struct err_drain d = { p->err_fd, err };
@@ -734,7 +809,7 @@ feed_reader(struct proc *p, int in_fd, enum pipe_compression comp,
 		close(p->err_fd);	/* its complaints end it, not block it */
 		p->err_fd = -1;
 	}
-	rc = pipe_in_run(in_fd, p->in_fd, comp, key, blake2b, bytes, why);
+	rc = pipe_in_run(in_fd, p->in_fd, comp, seal, blake2b, bytes, why);
 	close(p->in_fd);
 	p->in_fd = -1;
 	if (drained)
@@ -756,7 +831,7 @@ feed_reader(struct proc *p, int in_fd, enum pipe_compression comp,
  */
 static int
 decode_untar(int in_fd, const char *dir, enum pipe_compression comp,
-    const unsigned char *key, const char *blake2b, uint64_t *bytes,
+    const struct pipe_seal *seal, const char *blake2b, uint64_t *bytes,
     char **cause)
 {
 	const char *argv[] = { "tar", "--no-same-owner", "-C", dir, "-xf",
@@ -773,7 +848,7 @@ decode_untar(int in_fd, const char *dir, enum pipe_compression comp,
 	if (proc_spawn(&p, argv, NULL, PROC_STDIN | PROC_STDOUT_NULL |
 	    PROC_STDERR, cause) == -1)
 		return -1;
-	rc = feed_reader(&p, in_fd, comp, key, blake2b, bytes, &err, &status,
+	rc = feed_reader(&p, in_fd, comp, seal, blake2b, bytes, &err, &status,
 	    &why);
 	/* The decoder's reason, unless it only saw tar give up. */
 	if (rc == -1 && (proc_ok(status) || strncmp(why, "write", 5) != 0)) {
@@ -795,15 +870,19 @@ static int
 source_open(const struct config *cfg, const struct target *t, const char *id,
     int unpack, const struct job_out *o, struct source *s, char **cause)
 {
-	unsigned char key[PIPE_KEYBYTES];
-	const char *enc, *algo, *container;
+	struct seal_keys keys;
+	struct pipe_seal seal;
+	const char *algo, *container;
 	const cJSON *ci;
 	enum pipe_compression comp;
-	char *local_cause = NULL, *dir;
-	int have_key = 0, in = -1, out = -1, rc = -1;
+	char *local_cause = NULL, *dir, *bind = NULL, *refused = NULL;
+	int in = -1, out = -1, rc = -1;
 	double raw_expect;
 
 	memset(s, 0, sizeof(*s));
+	memset(&seal, 0, sizeof(seal));
+	if (seal_keys_load(cfg, &keys, cause) == -1)
+		return -1;
 	dir = catalog_dir(cfg, t->name);
 	if (catalog_get(cfg, t->name, id, &s->b, &local_cause) == 0) {
 		s->data = xasprintf("%s/%s", dir, s->b.data_file);
@@ -828,26 +907,29 @@ source_open(const struct config *cfg, const struct target *t, const char *id,
 			continue;
 		say(o, "info", "%s is not in %s; fetching it from remote %s",
 		    want, dir, r->name);
-		if (source_fetch(cfg, t, r, want, s, &why) == -1) {
+		if (source_fetch(cfg, t, r, want, &keys, s, o, &why) == -1) {
 			say(o, "warning", "remote %s: %s", r->name, why);
+			free(refused);
+			refused = xasprintf("remote %s: %s", r->name, why);
 			free(why);
 		}
 		free(want);
 	}
 	if (s->b.id == NULL) {
-		*cause = t->remotes.n > 0 ? xasprintf("%s, nor on any remote",
-		    local_cause) : xstrdup(local_cause);
+		*cause = refused != NULL ? xstrdup(refused) : t->remotes.n > 0 ?
+		    xasprintf("%s, nor on any remote", local_cause) :
+		    xstrdup(local_cause);
 		goto done;
 	}
-	enc = json_str(s->b.manifest, "encryption");
-	if (enc != NULL && strcmp(enc, "none") != 0) {
-		if (cfg->encryption_key_file == NULL) {
-			*cause = xstrdup("the backup is encrypted and no "
-			    "encryption_key_file is configured");
-			goto done;
-		}
-		if (load_key(cfg, key, &have_key, cause) == -1)
-			goto done;
+	/* Before anything reads the data: is it ours, and how to read it. */
+	if ((s->remote == NULL ? seal_check(&keys, &s->b, &seal, &bind, o,
+	    cause) : seal_open(&keys, &s->b, job_insecure, &seal, &bind,
+	    cause)) == -1) {
+		char *c = xasprintf("%s; nothing was restored", *cause);
+
+		free(*cause);
+		*cause = c;
+		goto done;
 	}
 	ci = cJSON_GetObjectItemCaseSensitive(s->b.manifest, "compression_info");
 	algo = json_str(ci, "algorithm");
@@ -866,7 +948,7 @@ source_open(const struct config *cfg, const struct target *t, const char *id,
 	unpack = unpack && container != NULL && !strcmp(container, "tar");
 	s->raw = xasprintf(unpack ? "%s/raw.dir" : "%s/raw", s->stage);
 	say(o, "info", "checking %s (hash%s%s%s)", s->b.id,
-	    have_key ? ", decryption" : "", comp == PIPE_ZSTD ?
+	    seal.key != NULL ? ", decryption" : "", comp == PIPE_ZSTD ?
 	    ", decompression" : "", unpack ? ", unpacking" : "");
 	if (o->progress != NULL)
 		o->progress(o->arg, "checking the backup", 0, 0);
@@ -875,14 +957,14 @@ source_open(const struct config *cfg, const struct target *t, const char *id,
 		goto done;
 	}
 	if (unpack)
-		rc = decode_untar(in, s->raw, comp, have_key ? key : NULL,
+		rc = decode_untar(in, s->raw, comp, &seal,
 		    s->b.blake2b, &s->raw_bytes, cause);
 	else if ((out = open(s->raw, O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC, 0600)) == -1) {
 		*cause = xasprintf("%s: %s", s->raw, strerror(errno));
 		goto done;
 	} else {
-		rc = pipe_in_run(in, out, comp, have_key ? key : NULL,
+		rc = pipe_in_run(in, out, comp, &seal,
 		    s->b.blake2b, &s->raw_bytes, cause);
 		if (rc == 0 && close(out) == -1) {
 			*cause = xasprintf("%s: %s", s->raw, strerror(errno));
@@ -912,7 +994,9 @@ done:
 		close(in);
 	if (out != -1)
 		close(out);
-	sodium_memzero(key, sizeof(key));
+	seal_keys_wipe(&keys);
+	free(bind);
+	free(refused);
 	free(local_cause);
 	free(dir);
 	if (rc == -1)
@@ -975,10 +1059,18 @@ media_record(const struct config *cfg, const struct target *t,
 	return good;
 }
 
-cJSON *
-restore_run(const struct config *cfg, const char *target, const char *id,
-    const struct restore_opts *opts, const struct job_out *o)
+struct restore_args {
+	const char			*id;
+	const struct restore_opts	*opts;
+};
+
+static cJSON *
+restore_body(const struct config *cfg, const char *target, const void *arg,
+    const struct job_out *o)
 {
+	const char *id = ((const struct restore_args *)arg)->id;
+	const struct restore_opts *opts =
+	    ((const struct restore_args *)arg)->opts;
 	const struct target *t = config_target(cfg, target);
 	const struct backend *be;
 	struct target restorer;
@@ -1046,6 +1138,15 @@ done:
 	cJSON_Delete(record);
 	source_release(&s);
 	return result;
+}
+
+cJSON *
+restore_run(const struct config *cfg, const char *target, const char *id,
+    const struct restore_opts *opts, const struct job_out *o)
+{
+	struct restore_args a = { id, opts };
+
+	return locked(cfg, target, o, restore_body, &a);
 }
 
 cJSON *
@@ -1126,7 +1227,8 @@ job_check(const struct config *cfg, const char *target, const char *id,
 			    t->name, mname, mpath, &why) == 0 &&
 			    (text = file_read(mpath, 4 << 20, &len)) != NULL) {
 				if (catalog_parse_manifest(text, len, &b,
-				    &why) == 0 && strcmp(b.id, want) != 0)
+				    &why) == 0 && (strcmp(b.id, want) != 0 ||
+				    strcmp(b.target, t->name) != 0))
 					backup_release(&b);
 				free(text);
 			}
@@ -1151,6 +1253,23 @@ job_check(const struct config *cfg, const char *target, const char *id,
 		}
 		free(cause);
 		cause = NULL;
+	}
+	{
+		struct seal_keys keys;
+		struct pipe_seal seal;
+		char *bind = NULL;
+		int r = -1;
+
+		if (seal_keys_load(cfg, &keys, &cause) == 0)
+			r = seal_check(&keys, &b, &seal, &bind, o, &cause);
+		if (r == 0)
+			cJSON_AddBoolToObject(result, "authenticated",
+			    keys.have && seal_state(b.manifest, &keys) ==
+			    SEAL_AUTHENTIC);
+		seal_keys_wipe(&keys);
+		free(bind);
+		if (r == -1)
+			goto fail;
 	}
 	cJSON_AddStringToObject(result, "id", b.id);
 	cJSON_AddNumberToObject(result, "started", (double)b.started);
@@ -1218,10 +1337,17 @@ drill_record(const struct config *cfg, const struct target *t,
 	}
 }
 
-cJSON *
-job_verify(const struct config *cfg, const char *target, const char *id,
-    int quick, const struct job_out *o)
+struct verify_args {
+	const char	*id;
+	int		 quick;
+};
+
+static cJSON *
+verify_run(const struct config *cfg, const char *target, const void *arg,
+    const struct job_out *o)
 {
+	const char *id = ((const struct verify_args *)arg)->id;
+	int quick = ((const struct verify_args *)arg)->quick;
 	const struct target *t = config_target(cfg, target);
 	const struct backend *be;
 	struct target restorer;
@@ -1326,109 +1452,11 @@ done:
 	return result;
 }
 
-/* ---- the daemon's child: JSON lines on stdout ------------------------- */
-
-static void
-emit(cJSON *j)
+cJSON *
+job_verify(const struct config *cfg, const char *target, const char *id,
+    int quick, const struct job_out *o)
 {
-	char *s = cJSON_PrintUnformatted(j);
+	struct verify_args a = { id, quick };
 
-	fprintf(stdout, "%s\n", s);
-	fflush(stdout);
-	free(s);
-	cJSON_Delete(j);
-}
-
-static void
-json_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
-{
-	static int64_t last;
-	int64_t now = mono_ms();
-	cJSON *j;
-
-	(void)arg;
-	if (now - last < 500 && done != 0 && done != total)
-		return;
-	last = now;
-	j = cJSON_CreateObject();
-	cJSON_AddStringToObject(j, "event", "progress");
-	cJSON_AddStringToObject(j, "phase", phase);
-	cJSON_AddNumberToObject(j, "done", (double)done);
-	cJSON_AddNumberToObject(j, "total", (double)total);
-	emit(j);
-}
-
-static void
-json_log(void *arg, const char *level, const char *msg)
-{
-	cJSON *j = cJSON_CreateObject();
-
-	(void)arg;
-	cJSON_AddStringToObject(j, "event", "log");
-	cJSON_AddStringToObject(j, "level", level);
-	cJSON_AddStringToObject(j, "msg", msg);
-	emit(j);
-}
-
-static void
-on_cancel(int sig)
-{
-	(void)sig;
-	job_cancelled = 1;
-}
-
-int
-job_main(const struct config *cfg, int argc, char **argv)
-{
-	struct job_out o = { json_progress, json_log, NULL };
-	struct sigaction sa;
-	cJSON *result, *line;
-	const char *status;
-	int ok;
-
-	/* who started this job, for the operators' scripts (script.h) */
-	if (getenv("BACKUPBOT_TRIGGER") != NULL &&
-	    (!strcmp(getenv("BACKUPBOT_TRIGGER"), "schedule") ||
-	    !strcmp(getenv("BACKUPBOT_TRIGGER"), "chat")))
-		script_trigger = getenv("BACKUPBOT_TRIGGER");
-	if (getenv("BACKUPBOT_JOB") != NULL &&
-	    strspn(getenv("BACKUPBOT_JOB"), "0123456789") ==
-	    strlen(getenv("BACKUPBOT_JOB")) && *getenv("BACKUPBOT_JOB"))
-		script_job = getenv("BACKUPBOT_JOB");
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_cancel;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	if ((argc == 2 || argc == 3) && !strcmp(argv[0], "backup"))
-		result = job_backup_type(cfg, argv[1], argc == 3 ? argv[2] :
-		    NULL, &o);
-	else if ((argc == 3 || argc == 4) && !strcmp(argv[0], "verify") &&
-	    (argc == 3 || !strcmp(argv[3], "--quick")))
-		result = job_verify(cfg, argv[1], argv[2], argc == 4, &o);
-	else if ((argc == 1 || argc == 2) && !strcmp(argv[0], "probe"))
-		result = job_probe(cfg, argc == 2 ? argv[1] : NULL, &o);
-	else if (argc == 3 && !strcmp(argv[0], "check"))
-		result = job_check(cfg, argv[1], argv[2], &o);
-	else if (argc >= 3 && !strcmp(argv[0], "restore")) {
-		struct restore_opts ro;
-
-		if (restore_parse_args(argc - 3, argv + 3, &ro) == -1) {
-			fprintf(stderr, "backupbot job restore: bad options\n");
-			return 2;
-		}
-		result = job_restore(cfg, argv[1], argv[2], &ro, &o);
-	} else {
-		fprintf(stderr, "usage: backupbot job backup TARGET | "
-		    "verify TARGET ID [--quick] | restore TARGET ID "
-		    "[OPTIONS]\n");
-		return 2;
-	}
-	status = json_str(result, "status");
-	ok = status != NULL && (!strcmp(status, "ok") ||
-	    !strcmp(status, "partial"));
-	line = cJSON_CreateObject();
-	cJSON_AddStringToObject(line, "event", "result");
-	cJSON_AddItemToObject(line, "result", result);
-	emit(line);
-	return ok ? 0 : 1;
+	return locked(cfg, target, o, verify_run, &a);
 }

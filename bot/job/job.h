@@ -31,6 +31,27 @@ struct job_out {
 /* Set from a signal handler: the job stops and cleans up. */
 extern volatile sig_atomic_t job_cancelled;
 
+/*
+ * Set only by the CLI's --insecure-unauthenticated (never by `backupbot
+ * job`, so never from chat): read backups whose manifests do not
+ * authenticate while a key is configured (seal.h).
+ */
+extern int job_insecure;
+
+/*
+ * Set only by the CLI's --no-wait: a target another process holds
+ * (lock.h) is refused at once instead of waited for.
+ */
+extern int job_no_wait;
+
+/*
+ * Take target's lock for a job (lock.h): waits, saying so through o,
+ * unless job_no_wait.  The fd for lock_release, or -1 with *cause.
+ * job_backup, job_restore and job_verify take it themselves.
+ */
+int job_lock(const struct config *cfg, const char *target,
+    const struct job_out *o, char **cause);
+
 /* Back up one target.  Returns the result object (caller frees). */
 struct cJSON *job_backup(const struct config *cfg, const char *target,
     const struct job_out *out);

@@ -31,9 +31,10 @@ void	 say(const struct job_out *o, const char *level, const char *fmt, ...)
 cJSON	*result_new(const char *target, const char *kind);
 /* Mark r failed (or cancelled) with cause; returns r. */
 cJSON	*result_fail(cJSON *r, const char *cause);
-/* A backup, and a restore, without their hooks. */
+/* A backup (type: pgbackrest's, or NULL), and a restore, without their
+ * hooks, each holding the target's lock. */
 cJSON	*backup_run(const struct config *cfg, const char *target,
-	    const struct job_out *o);
+	    const char *type, const struct job_out *o);
 cJSON	*restore_run(const struct config *cfg, const char *target,
 	    const char *id, const struct restore_opts *opts,
 	    const struct job_out *o);

@@ -15,7 +15,39 @@
 #include "config.h"
 #include "job.h"
 #include "job_parts.h"
+#include "catalog.h"
 #include "remote.h"
+#include "seal.h"
+
+/*
+ * How many of t's backups do not authenticate with the key (facts
+ * "unauthenticated"); nothing without a key, which !status says itself.
+ */
+static void
+probe_auth(const struct config *cfg, const struct target *t, cJSON *facts)
+{
+	struct seal_keys keys;
+	struct backup *list;
+	char *cause = NULL;
+	size_t n, bad = 0;
+
+	if (t->kind == TARGET_MEDIA)
+		return;
+	if (seal_keys_load(cfg, &keys, &cause) == -1) {
+		cJSON_AddStringToObject(facts, "key_error", cause);
+		free(cause);
+		return;
+	}
+	if (!keys.have)
+		return;
+	n = catalog_list(cfg, t->name, &list);
+	for (size_t i = 0; i < n; i++)
+		if (seal_state(list[i].manifest, &keys) != SEAL_AUTHENTIC)
+			bad++;
+	catalog_free(list, n);
+	seal_keys_wipe(&keys);
+	cJSON_AddNumberToObject(facts, "unauthenticated", (double)bad);
+}
 
 cJSON *
 job_probe(const struct config *cfg, const char *only, const struct job_out *o)
@@ -45,6 +77,8 @@ job_probe(const struct config *cfg, const char *only, const struct job_out *o)
 			    "unknown error");
 		}
 		free(cause);
+		cause = NULL;
+		probe_auth(cfg, t, facts);
 		cJSON_AddItemToObject(targets, t->name, facts);
 		/* each remote once, checked with the first target using it */
 		for (size_t k = 0; k < t->remotes.n; k++) {

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "json.h"
 #include "log.h"
 #include "matrix.h"
 #include "util.h"
@@ -75,6 +76,10 @@ call_free(struct mx_call *call)
 {
 	if (call->easy != NULL)
 		curl_easy_cleanup(call->easy);
+	/* curl_slist_append copied the Authorization header: wipe the copy,
+	 * so an old token does not linger in freed memory. */
+	for (struct curl_slist *h = call->headers; h != NULL; h = h->next)
+		secure_wipe(h->data, strlen(h->data));
 	curl_slist_free_all(call->headers);
 	buf_release(&call->body);
 	free(call->req_body);
@@ -225,7 +230,13 @@ call_response(struct mx_call *call, CURLcode rc, struct mx_resp *r)
 	}
 	curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &r->status);
 	r->body = buf_detach(&call->body, &r->len);
-	r->json = cJSON_ParseWithLength(r->body, r->len);
+	/*
+	 * Parsed once: a large 2xx body (a sync, a page of messages) is
+	 * left to the reader that parses it (sync_parse...); an error body,
+	 * or a small answer, is parsed here.  Both within json.h's bounds.
+	 */
+	if (r->status / 100 != 2 || r->len <= MX_PARSE_INLINE)
+		r->json = json_parse_bounded(r->body, r->len, NULL);
 	if (cJSON_IsObject(r->json)) {
 		const cJSON *ec, *er;
 

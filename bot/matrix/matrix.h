@@ -16,6 +16,9 @@
 #include <stddef.h>
 
 #define MX_BODY_CAP	(32 * 1024 * 1024)
+/* A 2xx body larger than this is not parsed into mx_resp.json: its
+ * reader parses the text (once).  Everything smaller is. */
+#define MX_PARSE_INLINE	(1024 * 1024)
 #define MX_V3		"/_matrix/client/v3"
 #define MX_V1		"/_matrix/client/v1"
 

@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
 #include "sync.h"
 #include "util.h"
 
@@ -251,9 +252,13 @@ sync_parse(const char *json, size_t len, const char *user_id,
 
 	memset(out, 0, sizeof(*out));
 	*cause = NULL;
-	j = cJSON_ParseWithLength(json, len);
+	j = json_parse_bounded(json, len, cause);
 	if (!cJSON_IsObject(j)) {
-		*cause = xstrdup("sync response is not a JSON object");
+		char *why = *cause;
+
+		*cause = why != NULL ? xasprintf("sync response refused: %s",
+		    why) : xstrdup("sync response is not a JSON object");
+		free(why);
 		cJSON_Delete(j);
 		return -1;
 	}
@@ -317,7 +322,7 @@ sync_parse_messages(const char *json, size_t len, struct mx_event **evp,
 	*nev = 0;
 	*end = NULL;
 	*cause = NULL;
-	j = cJSON_ParseWithLength(json, len);
+	j = json_parse_bounded(json, len, NULL);
 	if (!cJSON_IsObject(j) ||
 	    !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "chunk"))) {
 		*cause = xstrdup("messages response has no chunk array");
@@ -350,7 +355,7 @@ sync_parse_relations(const char *json, size_t len, struct mx_event **evp,
 	*nev = 0;
 	*next = NULL;
 	*cause = NULL;
-	j = cJSON_ParseWithLength(json, len);
+	j = json_parse_bounded(json, len, NULL);
 	if (!cJSON_IsObject(j) ||
 	    !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "chunk"))) {
 		*cause = xstrdup("relations response has no chunk array");

@@ -17,11 +17,14 @@
 #include "catalog.h"
 #include "config.h"
 #include "json.h"
+#include "lock.h"
 #include "log.h"
 #include "retention.h"
 #include "util.h"
 
 #define MANIFEST_MAX	(4 * 1024 * 1024)
+/* How long cleanup waits, in all, for targets other processes hold. */
+#define CATALOG_LOCK_GRACE_MS	3000
 
 char *
 catalog_new_id(const char *target, time_t t)
@@ -361,7 +364,8 @@ catalog_clean_partials(const struct config *cfg, const char *only)
 {
 	DIR *top, *d;
 	struct dirent *te, *de;
-	int removed = 0;
+	int removed = 0, lock;
+	int64_t grace_end = mono_ms() + CATALOG_LOCK_GRACE_MS;
 
 	if ((top = opendir(cfg->backup_dir)) == NULL)
 		return 0;
@@ -371,8 +375,20 @@ catalog_clean_partials(const struct config *cfg, const char *only)
 		if (te->d_name[0] == '.' || !config_valid_name(te->d_name) ||
 		    (only != NULL && strcmp(only, te->d_name) != 0))
 			continue;
+		/* Someone holds it: its partial files are work in progress
+		 * (a job of a daemon killed a moment ago may still be
+		 * finishing: it gets until the grace period ends). */
+		while ((lock = lock_try(cfg, te->d_name)) == -1 &&
+		    mono_ms() < grace_end)
+			usleep(50 * 1000);
+		if (lock == -1) {
+			log_info("%s is in use by another backupbot process: "
+			    "its partial files are left alone", te->d_name);
+			continue;
+		}
 		dir = xasprintf("%s/%s", cfg->backup_dir, te->d_name);
 		if ((d = opendir(dir)) == NULL) {
+			lock_release(lock);
 			free(dir);
 			continue;
 		}
@@ -405,6 +421,7 @@ catalog_clean_partials(const struct config *cfg, const char *only)
 			free(path);
 		}
 		closedir(d);
+		lock_release(lock);
 		free(dir);
 	}
 	closedir(top);

@@ -94,8 +94,10 @@ int catalog_parse_manifest(const char *text, size_t len, struct backup *out,
 /*
  * Remove *.partial and *.tmp files and .ID.dir staging directories left by
  * an interrupted job, in one target's directory (or every target's when
- * target is NULL).  Only while no job of that target runs.  Returns how
- * many were removed.
+ * target is NULL).  A target whose lock (lock.h) another process still
+ * holds after a grace of a few seconds (a dying job of a killed daemon
+ * lets go by then; a command running for long does not) is left alone.
+ * Returns how many were removed.
  */
 int catalog_clean_partials(const struct config *cfg, const char *target);
 

@@ -26,7 +26,8 @@
 #include "pipeline.h"
 #include "util.h"
 
-#define MAGIC		"BBENC1\n"
+#define MAGIC		"BBENC1\n"	/* format 1: not bound */
+#define MAGIC2		"BBENC2\n"	/* format 2: bound to TARGET/ID */
 #define MAGICLEN	7
 #define SS_HEADERBYTES	crypto_secretstream_xchacha20poly1305_HEADERBYTES
 #define SS_ABYTES	crypto_secretstream_xchacha20poly1305_ABYTES
@@ -41,6 +42,7 @@ struct pipe_out {
 	ZSTD_CCtx		*zc;
 	int			 encrypt;
 	crypto_secretstream_xchacha20poly1305_state ss;
+	char			*bind;		/* additional data, or NULL */
 	crypto_generichash_state hash;
 	unsigned char		*stage;		/* PIPE_BLOCK bytes */
 	size_t			 staged;
@@ -164,7 +166,8 @@ out_emit(struct pipe_out *p, unsigned char tag, char **cause)
 		return 0;
 	}
 	if (crypto_secretstream_xchacha20poly1305_push(&p->ss, p->frame + 4,
-	    &clen, p->stage, p->staged, NULL, 0, tag) != 0) {
+	    &clen, p->stage, p->staged, (const unsigned char *)p->bind,
+	    p->bind != NULL ? strlen(p->bind) : 0, tag) != 0) {
 		*cause = xstrdup("encryption failed");
 		return -1;
 	}
@@ -265,7 +268,8 @@ pipe_out_new(int fd, const struct pipe_opts *o, char **cause)
 	if (o->key != NULL) {
 		p->encrypt = 1;
 		p->frame = xmalloc(4 + FRAME_MAX);
-		memcpy(head, MAGIC, MAGICLEN);
+		p->bind = o->bind != NULL ? xstrdup(o->bind) : NULL;
+		memcpy(head, o->bind != NULL ? MAGIC2 : MAGIC, MAGICLEN);
 		if (crypto_secretstream_xchacha20poly1305_init_push(&p->ss,
 		    head + MAGICLEN, o->key) != 0) {
 			*cause = xstrdup("encryption: cannot initialise");
@@ -377,6 +381,7 @@ pipe_out_free(struct pipe_out *p)
 		sodium_memzero(p->stage, PIPE_BLOCK);
 	free(p->stage);
 	free(p->frame);
+	free(p->bind);
 	free(p);
 }
 
@@ -460,7 +465,8 @@ in_plain(struct pipe_in *r, unsigned char *buf, char **cause)
 		if (got == 0)
 			return 0;
 		if (first && r->zd != NULL && got >= MAGICLEN &&
-		    memcmp(buf, MAGIC, MAGICLEN) == 0) {
+		    (memcmp(buf, MAGIC, MAGICLEN) == 0 ||
+		    memcmp(buf, MAGIC2, MAGICLEN) == 0)) {
 			*cause = xstrdup("the file is encrypted: a key is "
 			    "needed");
 			return -1;
@@ -472,9 +478,12 @@ in_plain(struct pipe_in *r, unsigned char *buf, char **cause)
 }
 
 static int
-in_decrypt(struct pipe_in *r, const unsigned char *key, unsigned char *cbuf,
-    char **cause)
+in_decrypt(struct pipe_in *r, const struct pipe_seal *seal,
+    unsigned char *cbuf, char **cause)
 {
+	const char *magic = seal->bind != NULL ? MAGIC2 : MAGIC;
+	const unsigned char *ad = (const unsigned char *)seal->bind;
+	size_t adlen = seal->bind != NULL ? strlen(seal->bind) : 0;
 	crypto_secretstream_xchacha20poly1305_state ss;
 	unsigned char head[MAGICLEN + SS_HEADERBYTES], tag, *plain;
 	unsigned long long mlen;
@@ -485,10 +494,14 @@ in_decrypt(struct pipe_in *r, const unsigned char *key, unsigned char *cbuf,
 	plain = xmalloc(PIPE_BLOCK);
 	if (in_read(r, head, sizeof(head), &got, cause) == -1)
 		goto done;
-	if (got < MAGICLEN || memcmp(head, MAGIC, MAGICLEN) != 0) {
-		if (got < MAGICLEN && memcmp(head, MAGIC, got) == 0)
+	if (got < MAGICLEN || memcmp(head, magic, MAGICLEN) != 0) {
+		if (got < MAGICLEN && memcmp(head, magic, got) == 0)
 			*cause = xstrdup("truncated: the file ends inside its "
 			    "header");
+		else if (got >= MAGICLEN && seal->bind != NULL &&
+		    memcmp(head, MAGIC, MAGICLEN) == 0)
+			*cause = xstrdup("the data is in the old format, not "
+			    "bound to its target and id");
 		else
 			*cause = xstrdup("not an encrypted backup (bad magic)");
 		goto done;
@@ -498,7 +511,7 @@ in_decrypt(struct pipe_in *r, const unsigned char *key, unsigned char *cbuf,
 		goto done;
 	}
 	if (crypto_secretstream_xchacha20poly1305_init_pull(&ss,
-	    head + MAGICLEN, key) != 0) {
+	    head + MAGICLEN, seal->key) != 0) {
 		r->auth_failed = 1;
 		*cause = xstrdup("wrong key or corrupted data");
 		goto done;
@@ -538,9 +551,12 @@ in_decrypt(struct pipe_in *r, const unsigned char *key, unsigned char *cbuf,
 			goto done;
 		}
 		if (crypto_secretstream_xchacha20poly1305_pull(&ss, plain,
-		    &mlen, &tag, cbuf, len, NULL, 0) != 0) {
+		    &mlen, &tag, cbuf, len, ad, adlen) != 0) {
 			r->auth_failed = 1;
-			*cause = xstrdup("wrong key or corrupted data");
+			*cause = xstrdup(seal->bind != NULL ? "wrong key, "
+			    "corrupted data, or the data of another backup "
+			    "(it is bound to another target or id)" :
+			    "wrong key or corrupted data");
 			goto done;
 		}
 		if (tag == TAG_FINAL)
@@ -579,7 +595,7 @@ in_drain(struct pipe_in *r, unsigned char *buf)
 
 int
 pipe_in_run(int in_fd, int out_fd, enum pipe_compression compression,
-    const unsigned char *key, const char *expect_hex, uint64_t *bytes_out,
+    const struct pipe_seal *seal, const char *expect_hex, uint64_t *bytes_out,
     char **cause)
 {
 	struct pipe_in r;
@@ -612,8 +628,8 @@ pipe_in_run(int in_fd, int out_fd, enum pipe_compression compression,
 	}
 	buf = xmalloc(4 + FRAME_MAX);
 
-	if (key != NULL)
-		rc = in_decrypt(&r, key, buf, &err);
+	if (seal != NULL && seal->key != NULL)
+		rc = in_decrypt(&r, seal, buf, &err);
 	else
 		rc = in_plain(&r, buf, &err);
 	if (rc == 0 && r.zd != NULL && r.zlast != 0) {
@@ -638,8 +654,12 @@ pipe_in_run(int in_fd, int out_fd, enum pipe_compression compression,
 			rc = -1;
 		} else if (r.auth_failed) {
 			free(err);
-			err = xstrdup("wrong key: the file is intact (its "
-			    "hash matches) but does not decrypt with this key");
+			err = xstrdup(seal->bind != NULL ? "the file is intact "
+			    "(its hash matches) but does not decrypt with this "
+			    "key as the data of this target and id: a wrong "
+			    "key, or a copy of another backup" : "wrong key: "
+			    "the file is intact (its hash matches) but does not "
+			    "decrypt with this key");
 		}
 	}
 	if (rc == -1 && *cause == NULL) {
@@ -749,11 +769,19 @@ int
 pipe_key_load(const char *path, unsigned char key[PIPE_KEYBYTES],
     char **cause)
 {
+	struct stat st;
 	char *text;
 	size_t len, binlen = 0;
 	int rc = -1;
 
 	*cause = NULL;
+	/* Whoever owns the file can swap the key: the bot's user or root. */
+	if (lstat(path, &st) == 0 && st.st_uid != geteuid() && st.st_uid != 0) {
+		*cause = xasprintf("%s: owned by uid %u; a key file must belong "
+		    "to the bot's user (uid %u) or root (chown)", path,
+		    (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
 	if ((text = secret_read(path, cause)) == NULL)
 		return -1;
 	len = strlen(text);

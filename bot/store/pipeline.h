@@ -7,12 +7,19 @@
  * Memory is bounded whatever the size: a few blocks plus zstd's window.
  *
  * Stored format with encryption (the file is named *.enc):
- *   "BBENC1\n" (7 bytes) | secretstream header (24 bytes) |
+ *   "BBENC2\n" (7 bytes) | secretstream header (24 bytes) |
  *   repeated: 4-byte big-endian ciphertext length | ciphertext
  * Each ciphertext carries up to PIPE_BLOCK bytes of plaintext; the last
- * one is tagged FINAL, so a truncated file is detected.  The compressed
- * stream is a standard zstd frame with a content checksum (`zstd -d`
- * reads and checks an unencrypted one).
+ * one is tagged FINAL, so a truncated file is detected.  Every frame is
+ * pushed with the additional data "TARGET/ID" (the bind string, not
+ * stored): the same bytes under another id or target fail to decrypt.
+ * The stream key is a subkey (seal.h), never the key file's key itself.
+ *
+ * Format 1 ("BBENC1\n", before manifests were authenticated) is the same
+ * without additional data, under the key file's key; it is still read,
+ * as unauthenticated (seal.h decides when).  The compressed stream is a
+ * standard zstd frame with a content checksum (`zstd -d` reads and
+ * checks an unencrypted one).
  */
 #ifndef BB_PIPELINE_H
 #define BB_PIPELINE_H
@@ -33,6 +40,14 @@ struct pipe_opts {
 	int			 level;		/* zstd level, 1..19 */
 	int			 threads;	/* zstd workers, 0 = none */
 	const unsigned char	*key;		/* PIPE_KEYBYTES or NULL */
+	const char		*bind;		/* "TARGET/ID": format 2;
+						   NULL: format 1 */
+};
+
+/* How to open a stored file: no key is plain; a bind asks for format 2. */
+struct pipe_seal {
+	const unsigned char	*key;		/* PIPE_KEYBYTES or NULL */
+	const char		*bind;		/* as in pipe_opts */
 };
 
 struct pipe_out;
@@ -57,7 +72,8 @@ void pipe_out_free(struct pipe_out *p);
 
 /*
  * Read a stored file back: verify the BLAKE2b hash of its bytes against
- * expect_hex (if not NULL), decrypt (key needed iff encrypted) and
+ * expect_hex (if not NULL), decrypt (seal with a key needed iff
+ * encrypted; seal->bind must be the one it was written with) and
  * decompress, writing the original bytes to out_fd (-1: discard, just
  * verify).  Detects truncation, tampering and a wrong key.  0, or -1 with
  * *cause.
@@ -68,7 +84,7 @@ void pipe_out_free(struct pipe_out *p);
  * damage.  bytes_out (may be NULL) counts the bytes written to out_fd.
  */
 int pipe_in_run(int in_fd, int out_fd, enum pipe_compression compression,
-    const unsigned char *key, const char *expect_hex, uint64_t *bytes_out,
+    const struct pipe_seal *seal, const char *expect_hex, uint64_t *bytes_out,
     char **cause);
 
 /* BLAKE2b of a whole file (from offset 0 if fd is seekable), hex.
@@ -77,7 +93,8 @@ int pipe_hash_fd(int fd, char *hash_hex, uint64_t *bytes, char **cause);
 
 /*
  * Keys: a key file holds the key as 64 hex characters and a newline,
- * mode 0600.  keygen refuses to overwrite an existing file.
+ * mode 0600, owned by the bot's user or root (pipe_key_load refuses any
+ * other).  keygen refuses to overwrite an existing file.
  */
 int pipe_keygen(const char *path, char **cause);
 int pipe_key_load(const char *path, unsigned char key[PIPE_KEYBYTES],

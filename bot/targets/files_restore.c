@@ -334,7 +334,34 @@ files_tar_list(struct job_ctx *ctx, const char *path, struct files_list *l,
 			}
 			free(data);
 			continue;
-		case 'g':
+		case 'g': {
+			/*
+			 * GNU tar applies a global header's path, linkpath or
+			 * size to the members that follow: a name this reader
+			 * would not see.  backupbot never writes one.
+			 */
+			char *gpath = NULL, *glink = NULL;
+			uint64_t gsize = 0;
+			int gsized = 0, bad;
+
+			if ((data = files_tar_data(&T, size, cause)) == NULL)
+				goto done;
+			bad = files_tar_pax(data, size, &gpath, &glink, &gsize,
+			    &gsized) == -1 || gpath != NULL || glink != NULL ||
+			    gsized;
+			free(data);
+			free(gpath);
+			free(glink);
+			if (bad) {
+				*cause = xasprintf("a pax global header at byte "
+				    "%llu sets names or sizes for the members "
+				    "after it: not an archive backupbot writes; "
+				    "not restoring anything from it",
+				    (unsigned long long)T.offset);
+				goto done;
+			}
+			continue;
+		}
 		case 'V':
 			if (files_tar_skip(&T, size, cause) == -1)
 				goto done;
@@ -419,12 +446,20 @@ files_tar_list(struct job_ctx *ctx, const char *path, struct files_list *l,
 			break;
 		case '1':
 		case '2':
-		case '3':
-		case '4':
 		case '5':
-		case '6':
 			size = 0;	/* no data follows */
 			break;
+		case '3':
+		case '4':
+		case '6':
+			/* tar would make a device node or a FIFO (as root,
+			 * owned as archived): never from a config backup */
+			shown = files_shown(m.name);
+			*cause = xasprintf("%s: the archive holds a %s: not "
+			    "restoring anything from it", shown,
+			    h[156] == '6' ? "FIFO" : "device node");
+			free(shown);
+			goto done;
 		default:
 			shown = files_shown(m.name);
 			*cause = xasprintf("%s: a member of type '%c' is not "

@@ -128,6 +128,28 @@ restore_check_pgbackrest(const struct target *t, const struct restore_opts *o,
 	return 0;
 }
 
+/* 1 if path is t's source or a destination, or a path under one. */
+static int
+media_known_place(const struct target *t, const char *path)
+{
+	size_t n;
+
+	for (size_t i = 0; i <= t->destinations.n; i++) {
+		const char *d = i < t->destinations.n ? t->destinations.v[i] :
+		    t->source;
+
+		if (d == NULL)
+			continue;
+		n = strlen(d);
+		while (n > 0 && d[n - 1] == '/')
+			n--;
+		if (!strncmp(path, d, n) && (path[n] == '\0' ||
+		    path[n] == '/' || (n > 0 && d[n - 1] == ':')))
+			return 1;
+	}
+	return 0;
+}
+
 int
 restore_check(const struct target *t, const struct restore_opts *o,
     char **cause)
@@ -186,6 +208,15 @@ restore_check(const struct target *t, const struct restore_opts *o,
 			    "components");
 			return -1;
 		}
+		/* "/" is everything in place: that is --replace's job, under
+		 * allow_replace, with its own checks. */
+		if (o->into != NULL && o->into[strspn(o->into, "/")] == '\0') {
+			*cause = xstrdup("--into / is refused: to put the files "
+			    "back where they were, use --replace (allowed by "
+			    "allow_replace = yes); --into is for a directory to "
+			    "look at first");
+			return -1;
+		}
 		if (o->into == NULL && !o->replace) {
 			*cause = xstrdup("say where the files go: --into DIR "
 			    "(a directory to look at first), or --replace to "
@@ -198,6 +229,15 @@ restore_check(const struct target *t, const struct restore_opts *o,
 			*cause = xstrdup("--into needs an absolute path or an "
 			    "rclone remote path (name:path) of letters, digits "
 			    "and ._/- without . or .. components");
+			return -1;
+		}
+		/* A remote path: only one this target already writes to or
+		 * reads from, never any remote of rclone.conf. */
+		if (o->into != NULL && strchr(o->into, ':') != NULL &&
+		    !media_known_place(t, o->into)) {
+			*cause = xasprintf("--into %s: a remote path must be "
+			    "%s's source or one of its destinations (or a path "
+			    "under one)", o->into, t->name);
 			return -1;
 		}
 		if (o->from != NULL) {

@@ -146,11 +146,13 @@ def backup_damaged_after_its_plan_and_wrong_key(t):
     with open(os.path.join(tdir, bid + '.json'), 'wb') as f:
         f.write(good_manifest)
 
-    # 3. the key was replaced by another one: the hash is right, the
-    # decryption is not
-    os.unlink(key)
-    check(subprocess.run([BACKUPBOT, 'keygen', key], capture_output=True).returncode == 0, 'keygen')
-    msg = approved_restore_fails(t, pg, b, 3)
+    # 3. the key was replaced by another one between the plan and the
+    # approval: the manifest no longer authenticates
+    def new_key():
+        os.unlink(key)
+        check(subprocess.run([BACKUPBOT, 'keygen', key], capture_output=True).returncode == 0,
+              'keygen')
+    msg = approved_restore_fails(t, pg, b, 3, new_key)
     check('wrong key' in msg and 'nothing was restored' in msg, msg)
 
     # with the right key back, the same backup restores: nothing was lost

@@ -323,8 +323,8 @@ def encryption_round_trip_and_wrong_or_missing_key(t):
     check(m['file'] == bid + '.dump.zst.enc' and os.path.exists(data),
           'encrypted file name: %r, dir %r' % (m['file'], ls(os.path.join(bdir, 'main'))))
     check(m['encryption'].startswith('secretstream') and m['encryption'] ==
-          'secretstream-xchacha20poly1305', 'manifest encryption %r' % m['encryption'])
-    check(read(data)[:7] == b'BBENC1\n', 'no BBENC1 header')
+          'secretstream-xchacha20poly1305-bound', 'manifest encryption %r' % m['encryption'])
+    check(read(data)[:7] == b'BBENC2\n', 'no BBENC2 header')
     check(m['blake2b'] == blake2b(data), 'hash of the stored (encrypted) bytes')
     verify_ok(t, conf, bid)
     pg.restore_copy(conf, bid, 'restored')

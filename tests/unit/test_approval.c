@@ -240,9 +240,87 @@ test_restore_checks(void **state)
 	assert_int_equal(checks(TARGET_MEDIA, 0, NULL, "s3:media-copy", 0, 0), 0);
 	assert_int_equal(checks(TARGET_MEDIA, 0, NULL, "s", 0, 0), -1);
 	assert_int_equal(checks(TARGET_MEDIA, 0, NULL, "other", 0, 0), -1);
-	assert_int_equal(checks(TARGET_MEDIA, 0, "s3:back/x", NULL, 0, 0), 0);
+	/* a remote path only under the target's own places */
+	assert_int_equal(checks(TARGET_MEDIA, 0, "s3:back/x", NULL, 0, 0), -1);
+	assert_int_equal(checks(TARGET_MEDIA, 0, "s3:media-copy/x", NULL, 0, 0),
+	    0);
+	assert_int_equal(checks(TARGET_MEDIA, 0, "s3:media-copyx", NULL, 0, 0),
+	    -1);
+	assert_int_equal(checks(TARGET_FILES, 0, "/", NULL, 0, 0), -1);
+	assert_int_equal(checks(TARGET_FILES, 0, "//", NULL, 0, 0), -1);
 	assert_int_equal(checks(TARGET_MEDIA, 0, "s3:../x", NULL, 0, 0), -1);
 	assert_int_equal(checks(TARGET_MEDIA, 0, "/srv/x", NULL, 0, 0), 0);
+}
+
+/* Who the "configuration in force" of the recheck tests has as admins. */
+static int
+in_list(void *arg, const char *who)
+{
+	for (const char *const *p = arg; *p != NULL; p++)
+		if (!strcmp(*p, who))
+			return 1;
+	return 0;
+}
+
+static int
+recheck(struct request *r, int required, int allow_replace,
+    const char *const *admins, const char *want)
+{
+	struct config cfg;
+	char *cause = NULL;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.targets = target_of(TARGET_POSTGRES, allow_replace);
+	cfg.ntargets = 1;
+	cfg.approvals_required = required;
+	rc = approval_recheck(r, &cfg, in_list, (void *)admins, &cause);
+	if (want == NULL)
+		assert_null(cause);
+	else {
+		assert_non_null(cause);
+		assert_non_null(strstr(cause, want));
+	}
+	free(cause);
+	return rc;
+}
+
+static void
+test_recheck_at_start(void **state)
+{
+	static const char *const all[] = { "@a:x", "@b:x", "@c:x", NULL };
+	static const char *const no_b[] = { "@a:x", "@c:x", NULL };
+	static const char *const no_a[] = { "@b:x", "@c:x", NULL };
+	char *approvers[] = { "@b:x", "@c:x", NULL };
+	struct request r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.target = "main";
+	r.requester = "@a:x";
+	r.approvers = approvers;
+	r.needed = 2;
+	assert_int_equal(recheck(&r, 2, 0, all, NULL), 0);
+	/* a removed approver's vote no longer counts */
+	assert_int_equal(recheck(&r, 2, 0, no_b, "now asks for 2"), -1);
+	assert_int_equal(recheck(&r, 1, 0, no_b, NULL), 0);
+	/* approvals_required raised meanwhile */
+	assert_int_equal(recheck(&r, 3, 0, all, "now asks for 3"), -1);
+	/* the requester removed */
+	assert_int_equal(recheck(&r, 1, 0, no_a, "no longer an admin"), -1);
+	/* the target gone, or no longer allowing --replace */
+	r.target = "gone";
+	assert_int_equal(recheck(&r, 1, 0, all, "no longer in the"), -1);
+	r.target = "main";
+	r.replace = 1;
+	assert_int_equal(recheck(&r, 1, 1, all, NULL), 0);
+	assert_int_equal(recheck(&r, 1, 0, all, "allow_replace"), -1);
+	/* the requester's own vote counts only under self-confirm */
+	r.replace = 0;
+	approvers[0] = "@a:x";
+	approvers[1] = NULL;
+	assert_int_equal(recheck(&r, 1, 0, all, "now asks for 1"), -1);
+	assert_int_equal(recheck(&r, 0, 0, all, NULL), 0);
 }
 
 static void
@@ -271,6 +349,7 @@ main(void)
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_store_survives_reopen),
 		cmocka_unit_test(test_restore_checks),
+		cmocka_unit_test(test_recheck_at_start),
 		cmocka_unit_test(test_default_into),
 	};
 

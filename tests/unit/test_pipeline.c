@@ -133,7 +133,7 @@ store(const char *path, enum pipe_compression comp, int threads,
     char *hash)
 {
 	static const size_t pieces[] = { 1, 7, 4096, 65536, 100000, 65535 };
-	struct pipe_opts o = { comp, 3, threads, key };
+	struct pipe_opts o = { comp, 3, threads, key, NULL };
 	struct pipe_out *p;
 	uint64_t in = 0, out = 0;
 	char *cause = NULL;
@@ -167,6 +167,7 @@ restore(const char *path, const char *out, enum pipe_compression comp,
     const unsigned char *key, const char *expect, uint64_t *bytes,
     char **cause)
 {
+	struct pipe_seal seal = { key, NULL };
 	int in_fd, out_fd = -1, rc;
 
 	in_fd = open(path, O_RDONLY);
@@ -176,7 +177,8 @@ restore(const char *path, const char *out, enum pipe_compression comp,
 		assert_true(out_fd >= 0);
 	}
 	*cause = NULL;
-	rc = pipe_in_run(in_fd, out_fd, comp, key, expect, bytes, cause);
+	rc = pipe_in_run(in_fd, out_fd, comp, key != NULL ? &seal : NULL,
+	    expect, bytes, cause);
 	close(in_fd);
 	if (out_fd != -1)
 		close(out_fd);
@@ -392,6 +394,70 @@ static void
 write_bytes(const char *path, const unsigned char *d, size_t n)
 {
 	tu_write(path, d, n, 0600);
+}
+
+/* Read path with a seal; 0 or -1 with *cause. */
+static int
+read_sealed(const char *path, const unsigned char *key, const char *bind,
+    char **cause)
+{
+	struct pipe_seal seal = { key, bind };
+	int fd = open(path, O_RDONLY), rc;
+
+	assert_true(fd >= 0);
+	*cause = NULL;
+	rc = pipe_in_run(fd, -1, PIPE_ZSTD, &seal, NULL, NULL, cause);
+	close(fd);
+	return rc;
+}
+
+/* Format 2: the data is bound to TARGET/ID; nothing else opens it. */
+static void
+test_bound_stream(void **state)
+{
+	struct fx *f = *state;
+	struct pipe_opts o = { PIPE_ZSTD, 3, 0, f->key, "etc/etc-20261207T000000Z" };
+	char hash[2 * PIPE_HASHBYTES + 1], *cause = NULL;
+	char *path = tu_path(f->dir, "bound"), *old;
+	unsigned char data[200000], head[7];
+	struct pipe_out *p;
+	int fd;
+
+	randombytes_buf(data, sizeof(data));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	p = pipe_out_new(fd, &o, &cause);
+	assert_non_null(p);
+	assert_int_equal(pipe_out_write(p, data, sizeof(data), &cause), 0);
+	assert_int_equal(pipe_out_finish(p, hash, NULL, NULL, &cause), 0);
+	pipe_out_free(p);
+	close(fd);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(read(fd, head, 7), 7);
+	close(fd);
+	assert_memory_equal(head, "BBENC2\n", 7);
+
+	assert_int_equal(read_sealed(path, f->key, "etc/etc-20261207T000000Z",
+	    &cause), 0);
+	/* another id, another target: the same key does not open it */
+	assert_int_equal(read_sealed(path, f->key, "etc/etc-20261207T010000Z",
+	    &cause), -1);
+	assert_non_null(strstr(cause, "another"));
+	free(cause);
+	assert_int_equal(read_sealed(path, f->key, "www/etc-20261207T000000Z",
+	    &cause), -1);
+	free(cause);
+	/* nor as the old, unbound format */
+	assert_int_equal(read_sealed(path, f->key, NULL, &cause), -1);
+	free(cause);
+	/* and an old file is not taken for a bound one */
+	old = make_file(f, PIPE_ZSTD, f->key, 1000, hash);
+	assert_int_equal(read_sealed(old, f->key, "etc/etc-20261207T000000Z",
+	    &cause), -1);
+	assert_non_null(strstr(cause, "not bound"));
+	free(cause);
+	assert_int_equal(read_sealed(old, f->key, NULL, &cause), 0);
+	free(old);
+	free(path);
 }
 
 static void
@@ -668,7 +734,7 @@ static void
 test_disk_full(void **state)
 {
 	struct fx *f = *state;
-	struct pipe_opts o = { PIPE_ZSTD, 3, 0, NULL };
+	struct pipe_opts o = { PIPE_ZSTD, 3, 0, NULL, NULL };
 	struct pipe_out *p;
 	unsigned char *data = gen_data(MiB, 1);
 	char hash[2 * PIPE_HASHBYTES + 1], *cause = NULL, *path;
@@ -729,7 +795,7 @@ test_disk_full(void **state)
 static void
 test_bad_opts(void **state)
 {
-	struct pipe_opts o = { PIPE_ZSTD, 0, 0, NULL };
+	struct pipe_opts o = { PIPE_ZSTD, 0, 0, NULL, NULL };
 	char *cause = NULL;
 
 	(void)state;
@@ -857,7 +923,7 @@ static void
 test_memory_bound(void **state)
 {
 	struct fx *f = *state;
-	struct pipe_opts o = { PIPE_ZSTD, 3, 0, f->key };
+	struct pipe_opts o = { PIPE_ZSTD, 3, 0, f->key, NULL };
 	char *path = tu_path(f->dir, "big.dump"), *cause = NULL;
 	char hash[2 * PIPE_HASHBYTES + 1];
 	uint64_t *block = xmalloc(65536), x = 0x9e3779b97f4a7c15ull;
@@ -913,6 +979,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_bound_stream, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_memory_bound, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_zstd, setup,

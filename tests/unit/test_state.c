@@ -205,6 +205,41 @@ test_seen_compaction(void **state)
 	assert_int_equal(tu_count_files(f->dir, ".tmp"), 0);
 }
 
+/* A daemon that runs for months: the journal is compacted as it goes,
+ * never larger than twice what is kept, never losing a recent id. */
+static void
+test_seen_compacted_while_running(void **state)
+{
+	struct fx *f = *state;
+	const int total = 5 * STATE_SEEN_KEEP + 17;
+	char id[32], *text;
+	int lines;
+
+	for (int i = 0; i < total; i++) {
+		snprintf(id, sizeof(id), "$run%06d:x", i);
+		state_mark_seen(f->st, id);
+		if (i % 100 == 99)
+			assert_int_equal(state_flush_seen(f->st), 0);
+		if (i % 1000 == 999) {
+			text = read_in(f, "seen");
+			lines = tu_count(text, "\n");
+			free(text);
+			assert_true(lines <= 2 * STATE_SEEN_KEEP);
+		}
+	}
+	assert_int_equal(state_flush_seen(f->st), 0);
+	text = read_in(f, "seen");
+	assert_true(tu_count(text, "\n") <= 2 * STATE_SEEN_KEEP);
+	free(text);
+	/* what a restart reads: the last STATE_SEEN_KEEP ids, all of them */
+	reopen(f);
+	for (int i = total - STATE_SEEN_KEEP; i < total; i++) {
+		snprintf(id, sizeof(id), "$run%06d:x", i);
+		assert_int_equal(state_seen(f->st, id), 1);
+	}
+	assert_int_equal(tu_count_files(f->dir, ".tmp"), 0);
+}
+
 static void
 test_seen_torn_line(void **state)
 {
@@ -378,6 +413,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seen_compaction, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_seen_compacted_while_running,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seen_torn_line, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_session, setup, teardown),
