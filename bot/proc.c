@@ -198,15 +198,17 @@ proc_pump(struct proc *p, const struct pump *pm, char **cause)
 
 	*cause = NULL;
 	while (p->out_fd != -1 || p->err_fd != -1) {
-		struct pollfd pf[2] = { { p->out_fd, POLLIN, 0 },
-		    { p->err_fd, POLLIN, 0 } };
+		struct pollfd pf[3] = { { p->out_fd, POLLIN, 0 },
+		    { p->err_fd, POLLIN, 0 }, { -1, POLLIN, 0 } };
 		ssize_t n;
 
 		if (pm->stop != NULL && pm->stop(pm->arg)) {
 			r = 1;
 			break;
 		}
-		if (poll(pf, 2, pm->poll_ms) == -1 && errno != EINTR) {
+		if (pm->aux_fd != NULL && pm->aux != NULL)
+			pf[2].fd = pm->aux_fd(pm->arg);
+		if (poll(pf, 3, pm->poll_ms) == -1 && errno != EINTR) {
 			*cause = xasprintf("poll: %s", strerror(errno));
 			r = -1;
 			break;
@@ -222,6 +224,11 @@ proc_pump(struct proc *p, const struct pump *pm, char **cause)
 		    POLLERR)) && pump_read(&p->err_fd, chunk, sizeof(chunk),
 		    &n) == 0 && n > 0 && pm->err != NULL)
 			tail_add(pm->err, (char *)chunk, (size_t)n);
+		if (pf[2].fd != -1 && (pf[2].revents & (POLLIN | POLLHUP |
+		    POLLERR)) && pm->aux(pm->arg) == -1) {
+			r = 1;
+			break;
+		}
 		if (pm->tick != NULL && mono_ms() - last >= pm->tick_ms) {
 			last = mono_ms();
 			pm->tick(pm->arg);

@@ -49,6 +49,14 @@ struct pump {
 	int	 tick_ms;
 	int	 poll_ms;	/* how often stop is asked */
 	struct tail *err;	/* keeps the tail of stderr, or NULL */
+	/*
+	 * Work that goes on beside the child (a database query): the
+	 * descriptor to watch for input now, -1 for none; aux is called
+	 * when it is readable, and -1 from it stops the child.  Both may
+	 * be NULL.
+	 */
+	int	(*aux_fd)(void *arg);
+	int	(*aux)(void *arg);
 };
 
 /*
