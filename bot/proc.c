@@ -314,23 +314,17 @@ tail_text(struct tail *t, int max_lines)
 }
 
 int
-proc_run(const char *const *argv, const char *const *env_add, char **out,
-    size_t out_cap, struct tail *err, int *status, char **cause)
+proc_collect(struct proc *p, char **out, size_t out_cap, struct tail *err,
+    int *status)
 {
-	struct proc p;
 	struct buf b;
 	char chunk[8192];
 
 	buf_init(&b, out_cap);
 	buf_add(&b, "", 0);
-	if (proc_spawn(&p, argv, env_add, (out ? PROC_STDOUT :
-	    PROC_STDOUT_NULL) | PROC_STDERR, cause) == -1) {
-		buf_release(&b);
-		return -1;
-	}
-	while (p.out_fd != -1 || p.err_fd != -1) {
-		struct pollfd pf[2] = { { p.out_fd, POLLIN, 0 },
-		    { p.err_fd, POLLIN, 0 } };
+	while (p->out_fd != -1 || p->err_fd != -1) {
+		struct pollfd pf[2] = { { p->out_fd, POLLIN, 0 },
+		    { p->err_fd, POLLIN, 0 } };
 		ssize_t n;
 
 		if (poll(pf, 2, -1) == -1) {
@@ -339,7 +333,7 @@ proc_run(const char *const *argv, const char *const *env_add, char **out,
 			break;
 		}
 		for (int i = 0; i < 2; i++) {
-			int *fd = i == 0 ? &p.out_fd : &p.err_fd;
+			int *fd = i == 0 ? &p->out_fd : &p->err_fd;
 
 			if (*fd == -1 || !(pf[i].revents & (POLLIN | POLLHUP |
 			    POLLERR)))
@@ -356,10 +350,22 @@ proc_run(const char *const *argv, const char *const *env_add, char **out,
 				tail_add(err, chunk, (size_t)n);
 		}
 	}
-	proc_wait(&p, status);
+	proc_wait(p, status);
 	if (out != NULL)
 		*out = buf_detach(&b, NULL);
 	else
 		buf_release(&b);
 	return 0;
+}
+
+int
+proc_run(const char *const *argv, const char *const *env_add, char **out,
+    size_t out_cap, struct tail *err, int *status, char **cause)
+{
+	struct proc p;
+
+	if (proc_spawn(&p, argv, env_add, (out ? PROC_STDOUT :
+	    PROC_STDOUT_NULL) | PROC_STDERR, cause) == -1)
+		return -1;
+	return proc_collect(&p, out, out_cap, err, status);
 }

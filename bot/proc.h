@@ -98,4 +98,12 @@ const char *tail_text(struct tail *t, int max_lines);
 int proc_run(const char *const *argv, const char *const *env_add,
     char **out, size_t out_cap, struct tail *err, int *status, char **cause);
 
+/*
+ * proc_run's second half, for a child started by proc_spawn with
+ * PROC_STDERR and PROC_STDOUT (or PROC_STDOUT_NULL and out NULL): so
+ * that two quick programs can run at once.  Returns 0.
+ */
+int proc_collect(struct proc *p, char **out, size_t out_cap,
+    struct tail *err, int *status);
+
 #endif
