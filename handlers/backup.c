@@ -78,5 +78,6 @@ const struct cmd_entry cmd_backup_entry = {
 	.summary = "back up a target (or every target of a kind, or all) now",
 	.min_args = 1,
 	.max_args = 2,
+	.flags = CMD_SLOW,
 	.exec = backup_exec,
 };

@@ -154,6 +154,6 @@ const struct cmd_entry cmd_restore_entry = {
 	.summary = "plan a restore; it runs after another admin approves",
 	.min_args = 1,
 	.max_args = 10,
-	.flags = CMD_DANGEROUS,
+	.flags = CMD_DANGEROUS | CMD_SLOW,
 	.exec = restore_exec,
 };

@@ -60,5 +60,6 @@ const struct cmd_entry cmd_verify_entry = {
 	    "copy, compare with the manifest, remove the copy",
 	.min_args = 1,
 	.max_args = 2,
+	.flags = CMD_SLOW,
 	.exec = verify_exec,
 };

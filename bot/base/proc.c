@@ -235,15 +235,17 @@ proc_pump(struct proc *p, const struct pump *pm, char **cause)
 
 	*cause = NULL;
 	while (p->out_fd != -1 || p->err_fd != -1) {
-		struct pollfd pf[2] = { { p->out_fd, POLLIN, 0 },
-		    { p->err_fd, POLLIN, 0 } };
+		struct pollfd pf[3] = { { p->out_fd, POLLIN, 0 },
+		    { p->err_fd, POLLIN, 0 }, { -1, POLLIN, 0 } };
 		ssize_t n;
 
 		if (pm->stop != NULL && pm->stop(pm->arg)) {
 			r = 1;
 			break;
 		}
-		if (poll(pf, 2, pm->poll_ms) == -1 && errno != EINTR) {
+		if (pm->aux_fd != NULL && pm->aux != NULL)
+			pf[2].fd = pm->aux_fd(pm->arg);
+		if (poll(pf, 3, pm->poll_ms) == -1 && errno != EINTR) {
 			*cause = xasprintf("poll: %s", strerror(errno));
 			r = -1;
 			break;
@@ -259,6 +261,11 @@ proc_pump(struct proc *p, const struct pump *pm, char **cause)
 		    POLLERR)) && pump_read(&p->err_fd, chunk, sizeof(chunk),
 		    &n) == 0 && n > 0 && pm->err != NULL)
 			tail_add(pm->err, (char *)chunk, (size_t)n);
+		if (pf[2].fd != -1 && (pf[2].revents & (POLLIN | POLLHUP |
+		    POLLERR)) && pm->aux(pm->arg) == -1) {
+			r = 1;
+			break;
+		}
 		if (pm->tick != NULL && mono_ms() - last >= pm->tick_ms) {
 			last = mono_ms();
 			pm->tick(pm->arg);
@@ -344,23 +351,17 @@ tail_text(struct tail *t, int max_lines)
 }
 
 int
-proc_run(const char *const *argv, const char *const *env_add, char **out,
-    size_t out_cap, struct tail *err, int *status, char **cause)
+proc_collect(struct proc *p, char **out, size_t out_cap, struct tail *err,
+    int *status)
 {
-	struct proc p;
 	struct buf b;
 	char chunk[8192];
 
 	buf_init(&b, out_cap);
 	buf_add(&b, "", 0);
-	if (proc_spawn(&p, argv, env_add, (out ? PROC_STDOUT :
-	    PROC_STDOUT_NULL) | PROC_STDERR, cause) == -1) {
-		buf_release(&b);
-		return -1;
-	}
-	while (p.out_fd != -1 || p.err_fd != -1) {
-		struct pollfd pf[2] = { { p.out_fd, POLLIN, 0 },
-		    { p.err_fd, POLLIN, 0 } };
+	while (p->out_fd != -1 || p->err_fd != -1) {
+		struct pollfd pf[2] = { { p->out_fd, POLLIN, 0 },
+		    { p->err_fd, POLLIN, 0 } };
 		ssize_t n;
 
 		if (poll(pf, 2, -1) == -1) {
@@ -369,7 +370,7 @@ proc_run(const char *const *argv, const char *const *env_add, char **out,
 			break;
 		}
 		for (int i = 0; i < 2; i++) {
-			int *fd = i == 0 ? &p.out_fd : &p.err_fd;
+			int *fd = i == 0 ? &p->out_fd : &p->err_fd;
 
 			if (*fd == -1 || !(pf[i].revents & (POLLIN | POLLHUP |
 			    POLLERR)))
@@ -386,10 +387,22 @@ proc_run(const char *const *argv, const char *const *env_add, char **out,
 				tail_add(err, chunk, (size_t)n);
 		}
 	}
-	proc_wait(&p, status);
+	proc_wait(p, status);
 	if (out != NULL)
 		*out = buf_detach(&b, NULL);
 	else
 		buf_release(&b);
 	return 0;
+}
+
+int
+proc_run(const char *const *argv, const char *const *env_add, char **out,
+    size_t out_cap, struct tail *err, int *status, char **cause)
+{
+	struct proc p;
+
+	if (proc_spawn(&p, argv, env_add, (out ? PROC_STDOUT :
+	    PROC_STDOUT_NULL) | PROC_STDERR, cause) == -1)
+		return -1;
+	return proc_collect(&p, out, out_cap, err, status);
 }

@@ -73,6 +73,14 @@ struct pump {
 	int	 tick_ms;
 	int	 poll_ms;	/* how often stop is asked */
 	struct tail *err;	/* keeps the tail of stderr, or NULL */
+	/*
+	 * Work that goes on beside the child (a database query): the
+	 * descriptor to watch for input now, -1 for none; aux is called
+	 * when it is readable, and -1 from it stops the child.  Both may
+	 * be NULL.
+	 */
+	int	(*aux_fd)(void *arg);
+	int	(*aux)(void *arg);
 };
 
 /*
@@ -113,5 +121,13 @@ const char *tail_text(struct tail *t, int max_lines);
  */
 int proc_run(const char *const *argv, const char *const *env_add,
     char **out, size_t out_cap, struct tail *err, int *status, char **cause);
+
+/*
+ * proc_run's second half, for a child started by proc_spawn with
+ * PROC_STDERR and PROC_STDOUT (or PROC_STDOUT_NULL and out NULL): so
+ * that two quick programs can run at once.  Returns 0.
+ */
+int proc_collect(struct proc *p, char **out, size_t out_cap,
+    struct tail *err, int *status);
 
 #endif

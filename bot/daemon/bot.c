@@ -341,7 +341,6 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 		return;
 	}
 	log_info("command from %s in %s: %.80s", ev->sender, room->id, line);
-	react(bot, room->id, ev->event_id, "👀");
 	if ((argc = argv_split(line, &argv, &cause)) <= 0) {
 		reply_line(&ctx, "Cannot read that command: %s.",
 		    cause != NULL ? cause : "empty");
@@ -371,8 +370,11 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 		reply_line(&ctx, "This %s%s was sent while I was offline; I do "
 		    "not run it from the backlog. Ask again if it is still "
 		    "wanted.", bot->cfg->command_prefix, ce->name);
-	} else
+	} else {
+		if (ce->flags & CMD_SLOW)
+			react(bot, room->id, ev->event_id, "👀");
 		ce->exec(&ctx);
+	}
 	argv_free(argc, argv);
 }
 

@@ -18,6 +18,12 @@ struct msg;
 
 /* Never run from the backlog without a fresh request (e.g. restore). */
 #define CMD_DANGEROUS	0x1
+/*
+ * Its answer takes time (it starts a job): the command gets a 👀 at
+ * once.  Any other answer is ready at once and is its own
+ * acknowledgement, so it is not held up behind a reaction's round trip.
+ */
+#define CMD_SLOW	0x2
 
 /* What a handler gets. */
 struct cmd_ctx {

@@ -450,7 +450,7 @@ files_stream(struct job_ctx *ctx, const char *const *argv,
 {
 	struct files_pump a = { ctx, out, r };
 	struct pump pm = { files_pump_out, files_pump_stop, files_pump_tick,
-	    &a, FILES_PROGRESS_MS, FILES_POLL_MS, &r->err };
+	    &a, FILES_PROGRESS_MS, FILES_POLL_MS, &r->err, NULL, NULL };
 	struct proc p;
 	char *why = NULL;
 	int stop;

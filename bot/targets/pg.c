@@ -58,6 +58,10 @@ struct pg_facts {
 	long long	 size;			/* bytes */
 };
 
+static int	pg_count_fd(struct pg_counter *);
+static int	pg_count_step(struct pg_counter *);
+static const char *pg_count_error(struct pg_counter *);
+
 /* ---- pure helpers (pg.h) -------------------------------------------- */
 
 /*
@@ -367,61 +371,6 @@ pg_query_row(PGconn *conn, const char *sql, int ncols, char **cause)
 	return res;
 }
 
-/*
- * A query that a cancel interrupts (an exact count of a big table takes
- * minutes): on cancel the server is asked to stop it.  Returns the
- * result of a query that gave rows, or NULL with *cause ("cancelled").
- */
-static PGresult *
-pg_query_interruptible(struct job_ctx *ctx, PGconn *conn, const char *sql,
-    char **cause)
-{
-	PGresult *res, *last = NULL;
-	PGcancel *cancel;
-	char err[256], *msg;
-	int cancelled = 0;
-
-	if (!PQsendQuery(conn, sql)) {
-		msg = pg_oneline(PQerrorMessage(conn));
-		*cause = xasprintf("%s: %s", sql, msg);
-		free(msg);
-		return NULL;
-	}
-	while (PQisBusy(conn)) {
-		struct pollfd pf = { PQsocket(conn), POLLIN, 0 };
-
-		if (!cancelled && pg_is_cancelled(ctx)) {
-			if ((cancel = PQgetCancel(conn)) != NULL) {
-				PQcancel(cancel, err, sizeof(err));
-				PQfreeCancel(cancel);
-			}
-			cancelled = 1;
-		}
-		if (poll(&pf, 1, PG_POLL_MS) == -1 && errno != EINTR)
-			break;
-		if (!PQconsumeInput(conn))
-			break;		/* PQgetResult tells why */
-	}
-	while ((res = PQgetResult(conn)) != NULL) {
-		PQclear(last);
-		last = res;
-	}
-	if (cancelled) {
-		PQclear(last);
-		*cause = xstrdup("cancelled");
-		return NULL;
-	}
-	if (PQresultStatus(last) != PGRES_TUPLES_OK) {
-		msg = pg_oneline(last != NULL ? PQresultErrorMessage(last) :
-		    PQerrorMessage(conn));
-		*cause = xstrdup(msg);
-		free(msg);
-		PQclear(last);
-		return NULL;
-	}
-	return last;
-}
-
 int
 pg_ll(const char *s, long long *v)
 {
@@ -460,26 +409,34 @@ pg_facts_read(PGconn *conn, struct pg_facts *f, char **cause)
 /* ---- tool versions -------------------------------------------------- */
 
 /* Run TOOL --version; its number and version word ("15.20"). */
-int
-pg_tool_version(const struct target *t, const char *key, const char *tool,
-    int *num, char **text, char **cause)
+static int
+pg_tool_start(const struct target *t, const char *key, const char *tool,
+    struct proc *p, char **cause)
 {
 	const char *argv[] = { tool, "--version", NULL };
+	char *why = NULL;
+
+	if (proc_spawn(p, argv, NULL, PROC_STDOUT | PROC_STDERR, &why) == 0)
+		return 0;
+	*cause = xasprintf("%s (install postgresql-client, or set %s = "
+	    "/path/to/%s in [postgres %s])", why, key, key, t->name);
+	free(why);
+	return -1;
+}
+
+/* The version pg_tool_start's child printed. */
+static int
+pg_tool_finish(const char *tool, struct proc *p, int *num, char **text,
+    char **cause)
+{
 	struct tail err = { .len = 0 };
-	char *out = NULL, *why = NULL, *st;
+	char *out = NULL, *st;
 	const char *word;
 	size_t len;
 	int status;
 
 	*text = NULL;
-	if (proc_run(argv, NULL, &out, PG_VERSION_OUT_MAX, &err, &status,
-	    &why) == -1) {
-		*cause = xasprintf("%s (install postgresql-client, or set "
-		    "%s = /path/to/%s in [postgres %s])", why, key, key,
-		    t->name);
-		free(why);
-		return -1;
-	}
+	proc_collect(p, &out, PG_VERSION_OUT_MAX, &err, &status);
 	if (!proc_ok(status)) {
 		st = proc_status_text(status);
 		*cause = xasprintf("%s --version %s: %s", tool, st,
@@ -499,6 +456,18 @@ pg_tool_version(const struct target *t, const char *key, const char *tool,
 	*text = xstrndup(word, len);
 	free(out);
 	return 0;
+}
+
+int
+pg_tool_version(const struct target *t, const char *key, const char *tool,
+    int *num, char **text, char **cause)
+{
+	struct proc p;
+
+	*text = NULL;
+	if (pg_tool_start(t, key, tool, &p, cause) == -1)
+		return -1;
+	return pg_tool_finish(tool, &p, num, text, cause);
 }
 
 /*
@@ -588,6 +557,28 @@ pg_run_done(struct pg_run *r)
 	return r->bytes;
 }
 
+/* The row counts' connection, while they run beside pg_dump. */
+static int
+pg_pump_count_fd(void *arg)
+{
+	struct pg_pump *a = arg;
+
+	return a->r->counts != NULL ? pg_count_fd(a->r->counts) : -1;
+}
+
+/* A failed count stops pg_dump: the backup fails with its cause. */
+static int
+pg_pump_count(void *arg)
+{
+	struct pg_pump *a = arg;
+
+	if (pg_count_step(a->r->counts) == 0)
+		return 0;
+	if (a->r->error == NULL)
+		a->r->error = xstrdup(pg_count_error(a->r->counts));
+	return -1;
+}
+
 static void
 pg_pump_tick(void *arg)
 {
@@ -602,7 +593,8 @@ pg_pump_tick(void *arg)
  * Run argv to its end.  With out, its stdout is streamed into out in
  * blocks of up to PIPE_BLOCK; without, stdout goes to /dev/null and the
  * progress is the size of r->watch_dir.  Its stderr's tail is kept in
- * r->err.  On cancel or a write error it is stopped with SIGTERM.
+ * r->err.  With r->counts, the row counts advance meanwhile.  On
+ * cancel, a write error or a failed count it is stopped with SIGTERM.
  * Returns 0 when it could be started (then see r), -1 with *cause.
  */
 int
@@ -612,7 +604,8 @@ pg_stream(struct job_ctx *ctx, const char *const *argv,
 {
 	struct pg_pump a = { ctx, out, r };
 	struct pump pm = { pg_pump_out, pg_pump_stop, pg_pump_tick, &a,
-	    PG_PROGRESS_MS, PG_POLL_MS, &r->err };
+	    PG_PROGRESS_MS, PG_POLL_MS, &r->err, pg_pump_count_fd,
+	    pg_pump_count };
 	struct proc p;
 	char *why = NULL;
 	int stop;
@@ -825,91 +818,270 @@ fail:
 /* ---- row counts ----------------------------------------------------- */
 
 /*
- * Exact row counts of every user table, in the transaction's snapshot.
- * Partitioned parents have no rows of their own: their partitions are
- * counted.  Foreign tables hold nothing pg_dump dumps.
+ * Exact row counts of every user table, in the snapshot that pg_dump
+ * dumps, counted while pg_dump runs: the counts are sent one at a time
+ * on the connection that exported the snapshot (its transaction *is*
+ * the snapshot, so a second connection importing it would count the
+ * same rows, at the cost of one more connection), and pg_stream's pump
+ * reads their results beside pg_dump's output.  Partitioned parents
+ * have no rows of their own: their partitions are counted.  Foreign
+ * tables hold nothing pg_dump dumps.
  */
-int
-pg_count_rows(struct job_ctx *ctx, PGconn *conn, cJSON *tables,
+struct pg_counter {
+	struct job_ctx	*ctx;
+	PGconn		*conn;
+	PGresult	*list;		/* schema, name of each table */
+	int		 next;		/* the table being counted */
+	int		 busy;		/* its count is in flight */
+	cJSON		*tables;	/* "schema.name": rows */
+	char		*error;		/* why the counts failed */
+};
+
+static void
+pg_count_fail(struct pg_counter *c, const char *s, const char *r,
+    const char *why)
+{
+	char *msg = pg_oneline(why);
+
+	if (c->error == NULL)
+		c->error = xasprintf("counting the rows of %s.%s: %s", s, r,
+		    msg);
+	free(msg);
+}
+
+/* Send the count of table c->next; 0, or -1 with c->error. */
+static int
+pg_count_send(struct pg_counter *c)
+{
+	const char *s = PQgetvalue(c->list, c->next, 0);
+	const char *r = PQgetvalue(c->list, c->next, 1);
+	char *nsp, *rel, *sql;
+	int ok;
+
+	nsp = PQescapeIdentifier(c->conn, s, strlen(s));
+	rel = PQescapeIdentifier(c->conn, r, strlen(r));
+	if (nsp == NULL || rel == NULL) {
+		pg_count_fail(c, s, r, PQerrorMessage(c->conn));
+		PQfreemem(nsp);
+		PQfreemem(rel);
+		return -1;
+	}
+	sql = xasprintf("SELECT count(*) FROM %s.%s", nsp, rel);
+	PQfreemem(nsp);
+	PQfreemem(rel);
+	ok = PQsendQuery(c->conn, sql);
+	free(sql);
+	if (!ok) {
+		pg_count_fail(c, s, r, PQerrorMessage(c->conn));
+		return -1;
+	}
+	c->busy = 1;
+	return 0;
+}
+
+/*
+ * List the tables and send the first count.  0, or -1 with *cause.
+ * The caller calls pg_count_release in any case.
+ */
+static int
+pg_count_start(struct job_ctx *ctx, PGconn *conn, struct pg_counter *c,
     char **cause)
 {
-	PGresult *list, *res;
-	char *nsp, *rel, *sql, *name, *msg;
-	long long rows;
-	int n;
+	char *msg;
 
-	list = PQexec(conn, "SELECT n.nspname, c.relname "
+	memset(c, 0, sizeof(*c));
+	c->ctx = ctx;
+	c->conn = conn;
+	c->tables = cJSON_CreateObject();
+	c->list = PQexec(conn, "SELECT n.nspname, c.relname "
 	    "FROM pg_catalog.pg_class c "
 	    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 	    "WHERE c.relkind = 'r' AND c.relpersistence <> 't' "
 	    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
 	    "ORDER BY 1, 2");
-	if (PQresultStatus(list) != PGRES_TUPLES_OK) {
-		msg = pg_oneline(PQresultErrorMessage(list));
+	if (PQresultStatus(c->list) != PGRES_TUPLES_OK) {
+		msg = pg_oneline(PQresultErrorMessage(c->list));
 		*cause = xasprintf("listing tables: %s", msg);
 		free(msg);
-		PQclear(list);
 		return -1;
 	}
-	n = PQntuples(list);
-	for (int i = 0; i < n; i++) {
-		const char *s = PQgetvalue(list, i, 0);
-		const char *r = PQgetvalue(list, i, 1);
-
-		if (pg_is_cancelled(ctx)) {
-			*cause = xstrdup("cancelled");
-			PQclear(list);
-			return -1;
-		}
-		backend_progress(ctx, "count", (uint64_t)i, (uint64_t)n);
-		nsp = PQescapeIdentifier(conn, s, strlen(s));
-		rel = PQescapeIdentifier(conn, r, strlen(r));
-		if (nsp == NULL || rel == NULL) {
-			msg = pg_oneline(PQerrorMessage(conn));
-			*cause = xasprintf("quoting %s.%s: %s", s, r, msg);
-			free(msg);
-			PQfreemem(nsp);
-			PQfreemem(rel);
-			PQclear(list);
-			return -1;
-		}
-		sql = xasprintf("SELECT count(*) FROM %s.%s", nsp, rel);
-		PQfreemem(nsp);
-		PQfreemem(rel);
-		msg = NULL;
-		res = pg_query_interruptible(ctx, conn, sql, &msg);
-		free(sql);
-		if (res == NULL && strcmp(msg, "cancelled") == 0) {
-			*cause = msg;
-			PQclear(list);
-			return -1;
-		}
-		if (res == NULL || PQntuples(res) != 1 ||
-		    pg_ll(PQgetvalue(res, 0, 0), &rows) == -1) {
-			*cause = xasprintf("counting the rows of %s.%s: %s", s,
-			    r, res == NULL ? msg : "not a number");
-			if (res == NULL)
-				free(msg);
-			PQclear(res);
-			PQclear(list);
-			return -1;
-		}
-		PQclear(res);
-		name = xasprintf("%s.%s", s, r);
-		cJSON_AddItemToObject(tables, name,
-		    cJSON_CreateNumber((double)rows));
-		free(name);
+	if (PQntuples(c->list) > 0 && pg_count_send(c) == -1) {
+		*cause = xstrdup(c->error);
+		return -1;
 	}
-	backend_progress(ctx, "count", (uint64_t)n, (uint64_t)n);
-	PQclear(list);
 	return 0;
 }
 
+/* Take the finished count's result, and send the next one. */
+static int
+pg_count_collect(struct pg_counter *c)
+{
+	const char *s = PQgetvalue(c->list, c->next, 0);
+	const char *r = PQgetvalue(c->list, c->next, 1);
+	PGresult *res, *last = NULL;
+	long long rows;
+	char *name;
+
+	while ((res = PQgetResult(c->conn)) != NULL) {
+		PQclear(last);
+		last = res;
+	}
+	c->busy = 0;
+	if (PQresultStatus(last) != PGRES_TUPLES_OK) {
+		pg_count_fail(c, s, r, last != NULL ?
+		    PQresultErrorMessage(last) : PQerrorMessage(c->conn));
+		PQclear(last);
+		return -1;
+	}
+	if (PQntuples(last) != 1 || PQnfields(last) != 1 ||
+	    pg_ll(PQgetvalue(last, 0, 0), &rows) == -1) {
+		pg_count_fail(c, s, r, "not a number");
+		PQclear(last);
+		return -1;
+	}
+	PQclear(last);
+	name = xasprintf("%s.%s", s, r);
+	cJSON_AddItemToObject(c->tables, name, cJSON_CreateNumber(
+	    (double)rows));
+	free(name);
+	if (++c->next < PQntuples(c->list))
+		return pg_count_send(c);
+	return 0;
+}
+
+/* The descriptor to wait on while a count is in flight, or -1. */
+static int
+pg_count_fd(struct pg_counter *c)
+{
+	return c->busy && c->error == NULL ? PQsocket(c->conn) : -1;
+}
+
+/* Read what the server sent; -1 (c->error) when a count failed. */
+static int
+pg_count_step(struct pg_counter *c)
+{
+	if (c->error != NULL)
+		return -1;
+	if (!PQconsumeInput(c->conn)) {
+		pg_count_fail(c, PQgetvalue(c->list, c->next, 0),
+		    PQgetvalue(c->list, c->next, 1), PQerrorMessage(c->conn));
+		return -1;
+	}
+	while (c->busy && !PQisBusy(c->conn)) {
+		if (pg_count_collect(c) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static const char *
+pg_count_error(struct pg_counter *c)
+{
+	return c->error != NULL ? c->error : "failed";
+}
+
+/* Ask the server to stop a count in flight, and drop its result. */
+static void
+pg_count_abort(struct pg_counter *c)
+{
+	PGcancel *cancel;
+	PGresult *res;
+	char err[256];
+
+	if (!c->busy)
+		return;
+	if ((cancel = PQgetCancel(c->conn)) != NULL) {
+		PQcancel(cancel, err, sizeof(err));
+		PQfreeCancel(cancel);
+	}
+	while ((res = PQgetResult(c->conn)) != NULL)
+		PQclear(res);
+	c->busy = 0;
+}
+
+/*
+ * Wait for the counts that are left (pg_dump has ended).  0, or -1
+ * with *cause ("cancelled", or the count that failed).
+ */
+static int
+pg_count_finish(struct pg_counter *c, char **cause)
+{
+	int n = PQntuples(c->list);
+
+	while (c->busy && c->error == NULL) {
+		struct pollfd pf = { PQsocket(c->conn), POLLIN, 0 };
+
+		if (pg_is_cancelled(c->ctx)) {
+			pg_count_abort(c);
+			*cause = xstrdup("cancelled");
+			return -1;
+		}
+		backend_progress(c->ctx, "count", (uint64_t)c->next,
+		    (uint64_t)n);
+		if (poll(&pf, 1, PG_POLL_MS) == -1 && errno != EINTR)
+			break;
+		if (pf.revents != 0)
+			pg_count_step(c);
+	}
+	if (c->error != NULL) {
+		*cause = xstrdup(c->error);
+		return -1;
+	}
+	if (c->busy) {
+		pg_count_abort(c);
+		*cause = xasprintf("waiting for the row counts: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Stop what is in flight and free; c->tables unless taken (NULL). */
+static void
+pg_count_release(struct pg_counter *c)
+{
+	if (c->conn != NULL)
+		pg_count_abort(c);
+	PQclear(c->list);
+	cJSON_Delete(c->tables);
+	free(c->error);
+	memset(c, 0, sizeof(*c));
+}
+
+/* All the counts, one after another (a restore's check); NULL: *cause. */
+cJSON *
+pg_count_rows(struct job_ctx *ctx, PGconn *conn, char **cause)
+{
+	struct pg_counter c;
+	cJSON *tables = NULL;
+
+	if (pg_count_start(ctx, conn, &c, cause) == 0 &&
+	    pg_count_finish(&c, cause) == 0) {
+		tables = c.tables;
+		c.tables = NULL;
+	}
+	pg_count_release(&c);
+	return tables;
+}
+
+/*
+ * Exact row counts of every user table of the database conn is on, into
+ * tables (pg.h): other backends' drills count this way too.
+ */
 int
 pg_table_counts(struct job_ctx *ctx, PGconn *conn, cJSON *tables,
     char **cause)
 {
-	return pg_count_rows(ctx, conn, tables, cause);
+	cJSON *got = pg_count_rows(ctx, conn, cause), *it;
+
+	if (got == NULL)
+		return -1;
+	while ((it = got->child) != NULL) {
+		cJSON_DetachItemViaPointer(got, it);
+		cJSON_AddItemToObject(tables, it->string, it);
+	}
+	cJSON_Delete(got);
+	return 0;
 }
 
 /* ---- the backend ---------------------------------------------------- */
@@ -919,31 +1091,48 @@ pg_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
 {
 	const struct target *t = ctx->target;
 	struct pg_facts f;
+	struct proc dump_p, restore_p;
 	char *dump_text = NULL, *restore_text = NULL, *why = NULL;
-	int dump_num, restore_num, rc = -1;
+	char *vcause = NULL;
+	int dump_num, restore_num, facts = -1, dump_v = -1, restore_v = -1;
+	int rc = -1;
 	PGconn *conn;
 
 	*cause = NULL;
-	if ((conn = pg_open(t, cause)) == NULL)
-		return -1;
-	if (pg_facts_read(conn, &f, cause) == -1) {
-		pg_facts_release(&f);
+	memset(&f, 0, sizeof(f));
+	/*
+	 * Both `--version`s run while we ask the server: where they are
+	 * Debian's wrapper script, each takes a quarter of a second.
+	 */
+	if (pg_tool_start(t, "pg_dump", t->pg_dump, &dump_p, &vcause) == 0)
+		dump_v = 0;
+	if (pg_tool_start(t, "pg_restore", t->pg_restore, &restore_p,
+	    &why) == 0)
+		restore_v = 0;
+	if ((conn = pg_open(t, cause)) != NULL) {
+		facts = pg_facts_read(conn, &f, cause);
 		PQfinish(conn);
-		return -1;
 	}
-	PQfinish(conn);
-
-	if (pg_tool_version(t, "pg_dump", t->pg_dump, &dump_num,
-	    &dump_text, cause) == -1 ||
-	    pg_check_dump_version(t, dump_num, f.server_num, cause) == -1)
+	if (dump_v == 0)
+		dump_v = pg_tool_finish(t->pg_dump, &dump_p, &dump_num,
+		    &dump_text, &vcause);
+	if (restore_v == 0)
+		restore_v = pg_tool_finish(t->pg_restore, &restore_p,
+		    &restore_num, &restore_text, &why);
+	if (facts == -1)		/* *cause says why */
+		goto done;
+	if (dump_v == -1) {
+		*cause = vcause;
+		vcause = NULL;
+		goto done;
+	}
+	if (pg_check_dump_version(t, dump_num, f.server_num, cause) == -1)
 		goto done;
 	/* Only a warning: the dump is good, but it cannot be checked. */
-	if (pg_tool_version(t, "pg_restore", t->pg_restore, &restore_num,
-	    &restore_text, &why) == -1) {
+	if (restore_v == -1)
 		backend_log(ctx, "warning", "pg_restore: %s; backups cannot be "
 		    "checked", why);
-		free(why);
-	} else if (pg_major(restore_num) < pg_major(dump_num))
+	else if (pg_major(restore_num) < pg_major(dump_num))
 		backend_log(ctx, "warning", "pg_restore %s is older than pg_dump "
 		    "%s and cannot read its archives; set pg_restore = in "
 		    "[postgres %s]", restore_text, dump_text, t->name);
@@ -963,34 +1152,51 @@ pg_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
 done:
 	free(dump_text);
 	free(restore_text);
+	free(vcause);
+	free(why);
 	pg_facts_release(&f);
 	return rc;
+}
+
+/*
+ * pg_dump has ended well: wait for the counts it left, then let go of
+ * the snapshot.  0, or -1 with *cause.
+ */
+static int
+pg_backup_counted(struct job_ctx *ctx, struct pg_counter *counts,
+    char **cause)
+{
+	char *why = NULL;
+
+	if (pg_count_finish(counts, cause) == -1)
+		return -1;
+	if (pg_exec(counts->conn, "COMMIT", &why) == -1) {
+		backend_log(ctx, "warning", "closing the snapshot: %s", why);
+		free(why);
+	}
+	return 0;
 }
 
 /* pg_dump -Fd into outdir, then a tar of it into out. */
 static int
 pg_backup_directory(struct job_ctx *ctx, struct pipe_out *out,
     char *const *argv, const char *const *env, const char *outdir,
-    uint64_t total, PGconn *conn, char **passdir, char **passfile,
-    uint64_t *raw, char **cause)
+    uint64_t total, struct pg_counter *counts, char **passdir,
+    char **passfile, uint64_t *raw, char **cause)
 {
 	const char *tar_argv[] = { "tar", "-C", outdir, "-cf", "-", ".",
 	    NULL };
 	struct pg_run dump = { .name = "pg_dump", .phase = "dump" };
 	struct pg_run tar = { .name = "tar", .phase = "archive" };
-	char *why = NULL;
 	int rc;
 
 	dump.watch_dir = outdir;
 	dump.total = total;
+	dump.counts = counts;
 	rc = pg_stream(ctx, (const char *const *)argv, env, NULL, &dump,
 	    cause);
-	/* pg_dump and its workers have their snapshots: let go. */
+	/* pg_dump and its workers have their snapshots. */
 	pg_passfile_remove(passdir, passfile);
-	if (pg_exec(conn, "COMMIT", &why) == -1) {
-		backend_log(ctx, "warning", "closing the snapshot: %s", why);
-		free(why);
-	}
 	if (rc == -1)
 		return -1;
 	if ((*cause = pg_run_failure(&dump, 0)) != NULL)
@@ -998,6 +1204,8 @@ pg_backup_directory(struct job_ctx *ctx, struct pipe_out *out,
 	if (*dump.err.buf != '\0')
 		backend_log(ctx, "warning", "pg_dump: %s",
 		    tail_text(&dump.err, PG_STDERR_LINES));
+	if (pg_backup_counted(ctx, counts, cause) == -1)
+		return -1;
 
 	tar.total = pg_dir_bytes(outdir);
 	if (pg_stream(ctx, tar_argv, NULL, out, &tar, cause) == -1)
@@ -1017,20 +1225,22 @@ pg_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 	struct pg_run dump = { .name = "pg_dump", .phase = "dump" };
 	char *password = NULL, *snapshot = NULL, *passdir = NULL;
 	char *passfile = NULL, *passenv = NULL, *outdir = NULL;
-	char *dump_text = NULL, *why = NULL, *tdir;
+	char *tdir;
 	char **argv = NULL;
 	const char *env[3] = { NULL, NULL, NULL };
-	cJSON *tables = NULL;
+	struct pg_counter counts = { 0 };
 	PGresult *res;
 	PGconn *conn = NULL;
 	uint64_t raw = 0;
-	int directory, dump_num, rc = -1;
+	int directory, rc = -1;
 
 	*cause = NULL;
 	directory = t->format != NULL && strcmp(t->format, "directory") == 0;
-	if (pg_tool_version(t, "pg_dump", t->pg_dump, &dump_num,
-	    &dump_text, cause) == -1)
-		return -1;
+	/*
+	 * pg_dump's version was read and checked by pg_prepare: each
+	 * `pg_dump --version` costs a quarter of a second where pg_dump is
+	 * Debian's wrapper script, a third of a small database's backup.
+	 */
 	if (backend_password(t, &password, cause) == -1)
 		goto done;
 	if ((conn = pg_connect(t, password, cause)) == NULL)
@@ -1053,8 +1263,8 @@ pg_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 	snapshot = xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
 
-	tables = cJSON_CreateObject();
-	if (pg_count_rows(ctx, conn, tables, cause) == -1)
+	/* The counts run while pg_dump does (pg_stream's pump). */
+	if (pg_count_start(ctx, conn, &counts, cause) == -1)
 		goto done;
 
 	if (password != NULL) {
@@ -1098,9 +1308,11 @@ pg_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 
 	if (directory) {
 		if (pg_backup_directory(ctx, out, argv, env, outdir,
-		    dump.total, conn, &passdir, &passfile, &raw, cause) == -1)
+		    dump.total, &counts, &passdir, &passfile, &raw,
+		    cause) == -1)
 			goto done;
 	} else {
+		dump.counts = &counts;
 		if (pg_stream(ctx, (const char *const *)argv, env, out, &dump,
 		    cause) == -1)
 			goto done;
@@ -1110,18 +1322,14 @@ pg_backup(struct job_ctx *ctx, struct pipe_out *out, cJSON *manifest,
 		if (*dump.err.buf != '\0')
 			backend_log(ctx, "warning", "pg_dump: %s",
 			    tail_text(&dump.err, PG_STDERR_LINES));
-		if (pg_exec(conn, "COMMIT", &why) == -1) {
-			backend_log(ctx, "warning", "closing the snapshot: %s",
-			    why);
-			free(why);
-		}
+		if (pg_backup_counted(ctx, &counts, cause) == -1)
+			goto done;
 		raw = dump.bytes;
 	}
 
-	backend_fact(manifest, "pg_dump_version", cJSON_CreateString(dump_text));
 	backend_fact(manifest, "bytes_raw", cJSON_CreateNumber((double)raw));
-	backend_fact(manifest, "tables", tables);
-	tables = NULL;
+	backend_fact(manifest, "tables", counts.tables);
+	counts.tables = NULL;
 	if (directory)
 		backend_fact(manifest, "container", cJSON_CreateString("tar"));
 	rc = 0;
@@ -1134,13 +1342,12 @@ done:
 		pg_rmtree(outdir);
 		free(outdir);
 	}
+	pg_count_release(&counts);	/* stops a count in flight */
 	if (conn != NULL)
 		PQfinish(conn);		/* rolls back if still open */
 	pg_argv_free(argv);
-	cJSON_Delete(tables);
 	free(passenv);
 	free(snapshot);
-	free(dump_text);
 	return rc;
 }
 

@@ -15,6 +15,7 @@
 #include "util.h"
 
 struct job_ctx;
+struct pg_counter;
 struct pipe_out;
 struct restore_opts;
 struct target;
@@ -41,6 +42,7 @@ struct pg_run {
 	int		 status;
 	int		 cancelled;
 	char		*error;		/* why we stopped it: write, poll */
+	struct pg_counter *counts;	/* row counts to read meanwhile */
 };
 
 int pg_is_cancelled(struct job_ctx *ctx);
@@ -60,8 +62,9 @@ char *pg_run_failure(struct pg_run *r, int need_output);
 void pg_passfile_remove(char **dir, char **file);
 int pg_passfile_create(const char *password, char **dir, char **file,
     char **cause);
-int pg_count_rows(struct job_ctx *ctx, PGconn *conn, cJSON *tables,
-    char **cause);
+/* Exact row counts of every user table, one after another: "schema.
+ * table": rows (caller frees), or NULL with *cause. */
+cJSON *pg_count_rows(struct job_ctx *ctx, PGconn *conn, char **cause);
 
 /* pg_restore.c: backend_postgres.restore (backend.h). */
 int pg_restore_backup(struct job_ctx *ctx, const cJSON *manifest,

@@ -759,8 +759,7 @@ pg_rs_compare(struct pg_restoring *r, cJSON *result, char **cause)
 		return -1;
 	if (pg_exec(conn, "SET statement_timeout = 0", cause) == -1)
 		goto done;
-	got = cJSON_CreateObject();
-	if (pg_count_rows(r->ctx, conn, got, cause) == -1)
+	if ((got = pg_count_rows(r->ctx, conn, cause)) == NULL)
 		goto done;
 	differ = pg_compare_counts(want, got, differences);
 	backend_fact(result, "compared", cJSON_CreateNumber(compared));

@@ -225,7 +225,7 @@ pgbr_exec(struct job_ctx *ctx, const struct pgbr_argv *a, struct pgbr_run *r,
     char **cause)
 {
 	struct pump pm = { pgbr_out, pgbr_stop, pgbr_tick, r, PGBR_TICK_MS,
-	    PGBR_POLL_MS, &r->err };
+	    PGBR_POLL_MS, &r->err, NULL, NULL };
 	struct proc p;
 	char *why = NULL;
 

@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """pg_restore.py - backupbot's PostgreSQL restore against plain pg_restore,
-in the same run on the same database:
+in the same run, on both fixtures (fixtures.py: `words` and `posts`):
 
-  pg_restore -j 2 -d NEW FILE.dump      a pg_dump -Fc file, into a new database
+  createdb NEW; pg_restore -j 2 -d NEW FILE.dump
+                                        a pg_dump -Fc file, into a new database
+                                        (both timed: backupbot creates its
+                                        database too)
   backupbot restore main latest --into NEW --yes
         hash check + zstd unpack to a file (format = custom, the default)
         or unpacked into a directory (format = directory), CREATE DATABASE,
@@ -13,11 +16,11 @@ ROUNDS rounds, the order alternating, each restore into a new database.
 Reports the median and best wall time of each, the ratios to pg_restore,
 backupbot's own peak RSS, and where backupbot's time goes (from its own
 progress lines): checking and unpacking the backup, pg_restore, counting
-rows.  Wall times on a shared VM vary by 20% from run to run; the median
+rows; and, as the floor of the first phase, `zstd -d | b2sum` of the
+backup file (what checking and unpacking cost at the least).  Wall times on a shared VM vary by 20% from run to run; the median
 of the ratios is the figure to read.
 
-    pg_restore.py [SIZE_MB] [ROUNDS]     (default 1000: a ~1 GB
-                                          Mastodon-like db; 3 rounds)
+    pg_restore.py [SIZE_MB] [ROUNDS]     (default 100 MB each; 3 rounds)
 """
 import os
 import statistics
@@ -30,6 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from pg_backup import BACKUPBOT, harness, hwm, timed  # noqa: E402
+import fixtures  # noqa: E402
 
 # backupbot's progress lines that start each phase
 PHASES = (('check', 'checking '), ('pg_restore', 'pg_restore --jobs'),
@@ -62,8 +66,86 @@ def timed_phases(argv):
     return wall, peak, {name: marks[i + 1] - marks[i] for i, (name, _) in enumerate(PHASES)}
 
 
+def bench(t, pg, label, db, rounds):
+    su = ['-h', pg.dir, '-p', str(pg.port), '-U', 'postgres']
+    dump = os.path.join(t.tmp, 'plain.dump')
+    subprocess.run(['pg_dump', '-Fc', '-f', dump] + su + ['-d', db], check=True)
+    bdir = os.path.join(t.tmp, 'backups')
+    subprocess.run(['rm', '-rf', bdir])
+    conf = os.path.join(t.tmp, 'bench.conf')
+    tok = os.path.join(t.tmp, 'tok')
+    with open(tok, 'w') as f:
+        f.write('x\n')
+    os.chmod(tok, 0o600)
+    restorer = 'restore_conninfo = host=%s port=%d dbname=%s user=postgres\n' % (
+        pg.dir, pg.port, db)
+    main_sec = fixtures.section(pg, 'main', db, restorer)
+    dir_sec = main_sec.replace('[postgres main]', '[postgres maindir]')
+    with open(conf, 'w') as f:
+        f.write('[matrix]\nhomeserver = http://127.0.0.1:1\nuser_id = @b:x\n'
+                'access_token_file = %s\nrooms = !r:x\nadmins = @a:x\n'
+                '[storage]\nstate_dir = %s/state\nbackup_dir = %s\n%s\n%s'
+                'format = directory\njobs = 2\n'
+                % (tok, t.tmp, bdir, main_sec, dir_sec))
+    for target in ('main', 'maindir'):
+        subprocess.run([BACKUPBOT, '-c', conf, 'backup', target], check=True,
+                       stdout=subprocess.DEVNULL)
+    zst = [os.path.join(bdir, 'main', x) for x in os.listdir(os.path.join(bdir, 'main'))
+           if x.endswith('.zst')][0]
+    runs = {'peer': [], 'main': [], 'maindir': [], 'floor': [], 'createdb': []}
+    peaks, phases = [], {'main': [], 'maindir': []}
+    n = 0
+    for i in range(rounds):
+        order = ['peer', 'main', 'maindir', 'floor']
+        for what in (order if i % 2 == 0 else order[::-1]):
+            n += 1
+            db_new = 'r%d' % n
+            if what == 'floor':
+                runs[what].append(fixtures.run_pipeline([['zstd', '-d', '-q', '-c', zst],
+                                                         ['b2sum']]))
+                continue
+            if what == 'peer':
+                # backupbot creates its database: so does the peer, timed
+                made, _ = timed(['createdb'] + su + ['-T', 'template0', db_new])
+                secs, _ = timed(['pg_restore', '-j', '2', '--exit-on-error'] + su
+                                + ['-d', db_new, dump])
+                runs['createdb'].append(made)
+                secs += made
+            else:
+                secs, peak, ph = timed_phases([BACKUPBOT, '-c', conf, 'restore', what,
+                                               'latest', '--into', db_new, '--yes'])
+                peaks.append(peak)
+                phases[what].append(ph)
+            runs[what].append(secs)
+            subprocess.run(['dropdb'] + su + [db_new], check=True)
+        print('round %d: %s' % (i + 1, ', '.join('%s %.2fs' % (k, v[-1])
+                                                 for k, v in runs.items())), flush=True)
+
+    peer_med = statistics.median(runs["peer"])
+    print('\n%s (%.0f MB, -Fc %.0f MB)' % (label, fixtures.db_size(pg, db) / 1e6,
+                                         os.path.getsize(dump) / 1e6))
+    print('%-44s %8s %8s %8s %8s' % ('tool', 'median', 'best', 'ratio', 'RSS'))
+    for what, name in (('peer', 'createdb NEW + pg_restore -j 2 -d NEW FILE'),
+                       ('main', 'backupbot restore (format = custom)'),
+                       ('maindir', 'backupbot restore (format = directory)')):
+        med = statistics.median(runs[what])
+        print('%-44s %7.2fs %7.2fs %8.2f %8s' % (
+            name, med, min(runs[what]), med / peer_med,
+            '-' if what == 'peer' else '%.1f MB' % (max(peaks) / 1024)))
+    for what in ('main', 'maindir'):
+        ph = {k: statistics.median(p[k] for p in phases[what]) for k, _ in PHASES}
+        print('backupbot %-8s phases (median): check+unpack %.2fs, pg_restore %.2fs, '
+              'row counts %.2fs' % (what, ph['check'], ph['pg_restore'], ph['count']))
+    print('floor of check+unpack: zstd -d | b2sum of the backup: median %.2fs; the '
+          "peer's createdb: median %.2fs" % (statistics.median(runs['floor']),
+                                             statistics.median(runs['createdb'])))
+    print('%s, %d rounds; median ratio: custom %.2f, directory %.2f' % (
+        label, rounds, statistics.median(runs['main']) / peer_med,
+        statistics.median(runs['maindir']) / peer_med), flush=True)
+
+
 def main():
-    size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 
     class T:
@@ -73,69 +155,9 @@ def main():
     os.chmod(t.tmp, 0o711)
     t.cleanups = []
     try:
-        print('loading a ~%d MB Mastodon-like database ...' % size_mb, flush=True)
-        pg = harness.Postgres(t, size_mb=size_mb)
-        dbsize = int(pg.psql("SELECT pg_database_size('mastodon')"))
-        su = ['-h', pg.dir, '-p', str(pg.port), '-U', 'postgres']
-        dump = os.path.join(t.tmp, 'plain.dump')
-        subprocess.run(['pg_dump', '-Fc', '-f', dump] + su + ['-d', 'mastodon'], check=True)
-        bdir = os.path.join(t.tmp, 'backups')
-        conf = os.path.join(t.tmp, 'bench.conf')
-        tok = os.path.join(t.tmp, 'tok')
-        with open(tok, 'w') as f:
-            f.write('x\n')
-        os.chmod(tok, 0o600)
-        restorer = 'restore_conninfo = host=%s port=%d dbname=mastodon user=postgres\n' % (
-            pg.dir, pg.port)
-        main_sec = pg.section('main', restorer)
-        dir_sec = main_sec.replace('[postgres main]', '[postgres maindir]')
-        with open(conf, 'w') as f:
-            f.write('[matrix]\nhomeserver = http://127.0.0.1:1\nuser_id = @b:x\n'
-                    'access_token_file = %s\nrooms = !r:x\nadmins = @a:x\n'
-                    '[storage]\nstate_dir = %s/state\nbackup_dir = %s\n%s\n%s'
-                    'format = directory\njobs = 2\n'
-                    % (tok, t.tmp, bdir, main_sec, dir_sec))
-        for target in ('main', 'maindir'):
-            subprocess.run([BACKUPBOT, '-c', conf, 'backup', target], check=True,
-                           stdout=subprocess.DEVNULL)
-        runs = {'peer': [], 'main': [], 'maindir': []}
-        peaks, phases = [], {'main': [], 'maindir': []}
-        n = 0
-        for i in range(rounds):
-            order = ['peer', 'main', 'maindir']
-            for what in (order if i % 2 == 0 else order[::-1]):
-                n += 1
-                db = 'r%d' % n
-                if what == 'peer':
-                    subprocess.run(['createdb'] + su + ['-T', 'template0', db], check=True)
-                    secs, _ = timed(['pg_restore', '-j', '2', '--exit-on-error'] + su
-                                    + ['-d', db, dump])
-                else:
-                    secs, peak, ph = timed_phases([BACKUPBOT, '-c', conf, 'restore', what,
-                                                   'latest', '--into', db, '--yes'])
-                    peaks.append(peak)
-                    phases[what].append(ph)
-                runs[what].append(secs)
-                subprocess.run(['dropdb'] + su + [db], check=True)
-            print('round %d: %s' % (i + 1, ', '.join('%s %.2fs' % (k, v[-1])
-                                                     for k, v in runs.items())), flush=True)
-
-        peer_med = statistics.median(runs["peer"])
-        print('\n%-44s %8s %8s %8s %8s' % ('tool', 'median', 'best', 'ratio', 'RSS'))
-        for what, label in (('peer', 'pg_restore -j 2 -d NEW FILE (-Fc file)'),
-                            ('main', 'backupbot restore (format = custom)'),
-                            ('maindir', 'backupbot restore (format = directory)')):
-            med = statistics.median(runs[what])
-            print('%-44s %7.2fs %7.2fs %8.2f %8s' % (
-                label, med, min(runs[what]), med / peer_med,
-                '-' if what == 'peer' else '%.1f MB' % (max(peaks) / 1024)))
-        for what in ('main', 'maindir'):
-            ph = {k: statistics.median(p[k] for p in phases[what]) for k, _ in PHASES}
-            print('backupbot %-8s phases (median): check+unpack %.2fs, pg_restore %.2fs, '
-                  'row counts %.2fs' % (what, ph['check'], ph['pg_restore'], ph['count']))
-        print('\ndatabase %.0f MB, %d rounds; median ratio: custom %.2f, directory %.2f'
-              % (dbsize / 1e6, rounds, statistics.median(runs['main']) / peer_med,
-                 statistics.median(runs['maindir']) / peer_med))
+        pg = fixtures.load(t, harness, size_mb)
+        for label, db in fixtures.FIXTURES:
+            bench(t, pg, label, db, rounds)
     finally:
         for fn in reversed(t.cleanups):
             fn()

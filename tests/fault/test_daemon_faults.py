@@ -112,6 +112,6 @@ def daemon_killed_after_the_homeserver_stored_a_message_sends_it_once(t):
           % (stored[0]['txn_id'], [(e['txn_id'], e['event']['content']['body'][:30]) for e in answers]))
     acks = [e for e in evs if e['event']['type'] == 'm.reaction'
             and rel(e['event']).get('event_id') == cmd]
-    check(len(acks) == 1, '👀: %d' % len(acks))
+    check(len(acks) == 0, '👀 on a command answered at once: %d' % len(acks))
     txns = [e['txn_id'] for e in evs]
-    check(len(txns) == len(set(txns)) == 4, 'events from the bot: %r' % txns)
+    check(len(txns) == len(set(txns)) == 2, 'events from the bot: %r' % txns)

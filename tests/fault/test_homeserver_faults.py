@@ -42,7 +42,7 @@ def ended(b):
 def homeserver_down_for_2_minutes_loses_nothing_and_sends_nothing_twice(t):
     pg, b = chat_setup(t, size_mb=1, pg_extra='pg_dump = %s' % slow_pg_dump(t, 4))
     before = t.hs.send(t.room_id, ALICE, '!status')
-    t.hs.wait(t.room_id, 2)
+    t.hs.wait(t.room_id, 1)
     t.hs.send(t.room_id, ALICE, '!backup main')
     wait_body(t, '⏳ backup of main')
     progress = [e for e in replies(t.hs.events(t.room_id, sender=BOT))
@@ -64,7 +64,7 @@ def homeserver_down_for_2_minutes_loses_nothing_and_sends_nothing_twice(t):
                  timeout=max(1, 120 + 75 - (time.time() - t0)))
     time.sleep(1)
     for cmd in [before] + during + [late]:
-        check(len(answers_to(t, cmd)) == 1 and len(acks_of(t, cmd)) == 1,
+        check(len(answers_to(t, cmd)) == 1 and not acks_of(t, cmd),
               '%s: %d answers, %d 👀' % (cmd, len(answers_to(t, cmd)), len(acks_of(t, cmd))))
     check(len(summary) == 1, 'summaries: %r' % summary)
     # the progress message ends as the result, not as a bar from before
@@ -104,7 +104,7 @@ def homeserver_that_hangs_does_not_freeze_the_bot(t):
           'waited for it instead of timing out' % took)
     # the hung send is processed by the homeserver late: still one copy
     time.sleep(max(0, 47 - (time.time() - t0)))
-    check(len(acks_of(t, cmd1)) == 1 and len(acks_of(t, cmd2)) == 1,
+    check(len(acks_of(t, cmd1)) == 1 and len(acks_of(t, cmd2)) == 0,
           '👀: %d and %d' % (len(acks_of(t, cmd1)), len(acks_of(t, cmd2))))
     check(len(answers_to(t, cmd2)) == 1 and len(said(t, '✅ backup of main')) == 1,
           'answers doubled: %r' % bodies(t))
@@ -140,7 +140,7 @@ def homeserver_that_hangs_at_start_up_does_not_hold_up_a_stop(t):
 def homeserver_restart_that_forgets_txn_ids(t):
     b = t.bot().start()
     c1 = t.hs.send(t.room_id, ALICE, '!status')
-    t.hs.wait(t.room_id, 2)
+    t.hs.wait(t.room_id, 1)
     # The reply to c2 is stored, then the homeserver goes down before it
     # answers (retries are dropped unread), and comes back having
     # forgotten every transaction id.
@@ -162,7 +162,7 @@ def homeserver_restart_that_forgets_txn_ids(t):
     wait_for('the answer after the restart', lambda: answers_to(t, c4), timeout=20)
     time.sleep(1)
     for c in (c1, c3, c4):
-        check(len(answers_to(t, c)) == 1 and len(acks_of(t, c)) == 1,
+        check(len(answers_to(t, c)) == 1 and not acks_of(t, c),
               '%s: %d answers, %d 👀' % (c, len(answers_to(t, c)), len(acks_of(t, c))))
     # The reply whose answer was lost is sent again with the same txnId:
     # a homeserver that keeps txnIds over a restart stores it once; this

@@ -157,7 +157,7 @@ def state_dir_that_cannot_be_written(t):
     mount_tmpfs(t, b.state_dir, '1m')
     b.start()
     c1 = t.hs.send(t.room_id, ALICE, '!status')
-    t.hs.wait(t.room_id, 2)
+    t.hs.wait(t.room_id, 1)
     filler = os.path.join(b.state_dir, 'filler')
     with open(filler, 'wb') as f:
         try:

@@ -758,6 +758,75 @@ def sigint_to_backupbot_alone_stops_the_whole_dump(t):
     interrupt_a_slow_dump(t, 'pid')
 
 
+def wait_for_sql(pg, sql, timeout, p=None, what=''):
+    """Poll a query until it returns a non-empty value; p: a backupbot run
+    that must not have ended meanwhile."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pg.psql(sql, db='postgres')
+        if v:
+            return v
+        if p is not None and p.poll() is not None:
+            raise TestFailure('backupbot ended while waiting for %s: %r'
+                              % (what, p.communicate()))
+        time.sleep(0.05)
+    raise TestFailure('%s: not seen within %ds' % (what, timeout))
+
+
+@test
+def a_failed_row_count_during_the_dump_fails_the_backup_and_stops_pg_dump(t):
+    # The counts run while pg_dump runs, in the same snapshot.  A lock
+    # held by another session stops both pg_dump (it locks every table
+    # before dumping) and the count of that table; once both wait, the
+    # count is cancelled on the server.  The backup must fail with the
+    # count's cause and stop pg_dump, which would otherwise wait forever.
+    pg = start_pg(t, 1)
+    bdir = os.path.join(t.tmp, 'backups')
+    conf = write_conf(t, 'bb.conf', bdir, body=pg_section(pg, 'main'))
+    good = backup_ok(t, conf, 'main')
+    check(manifest(bdir, 'main', good)['tables'] == live_counts(pg),
+          'the counts counted beside pg_dump are not the live ones: %r'
+          % manifest(bdir, 'main', good)['tables'])
+
+    locker = subprocess.Popen(
+        ['psql', '-X', '-q', '-h', pg.dir, '-p', str(pg.port), '-U', 'postgres', '-d', pg.db,
+         '-c', 'BEGIN; LOCK TABLE statuses IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300)'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t.cleanups.append(lambda: (locker.kill(), locker.wait()))
+    wait_for_sql(pg, "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%LOCK TABLE statuses%' "
+                 "AND wait_event = 'PgSleep'", 20, what='the lock')
+
+    p = subprocess.Popen([BACKUPBOT, '-c', conf, 'backup', 'main'], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ, TMPDIR=tmpdir(t)))
+    t.cleanups.append(lambda: p.poll() is None and (p.kill(), p.wait()))
+    wait_for_sql(pg, "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_dump' "
+                 "AND wait_event_type = 'Lock'", 30, p, 'pg_dump waiting for the lock')
+    counter = wait_for_sql(pg, "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                           "'backupbot' AND query LIKE 'SELECT count(*) FROM %statuses%' "
+                           "AND wait_event_type = 'Lock'", 30, p,
+                           'the count of statuses waiting for the lock')
+    pg.psql('SELECT pg_cancel_backend(%s)' % counter, db='postgres')
+    try:
+        out, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        raise TestFailure('a failed count did not stop the backup: pg_dump still waits')
+    out, err = out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+    check(p.returncode == 1 and re.search(r'^FAILED main: .*counting the rows of '
+                                          r'public\.statuses: .*cancel', out, re.M),
+          'the backup should fail with the count\'s cause:\n%s\n%s' % (out, err))
+    left = wait_no_process('--snapshot=.*port=%d' % pg.port)
+    check(not left, 'pg_dump left running:\n%s' % left)
+    check(wait_for_sql(pg, "SELECT 'gone' WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity "
+                       "WHERE application_name IN ('pg_dump', 'backupbot'))", 10,
+                       what='pg_dump and the counts leaving the server') == 'gone', 'unreachable')
+    locker.kill()
+    locker.wait()
+    check(listed(t, conf)[0] == [good], 'the failed backup is listed: %r' % listed(t, conf)[0])
+    check_no_leftovers(os.path.join(bdir, 'main'), 'failed count')
+    check_tmpdir_clean(t, 'failed count')
+
+
 # ---- 9. bad input -------------------------------------------------------
 
 @test

@@ -174,7 +174,9 @@ cmd_stop() {
 # is made of words, so it compresses like real posts do; setseed makes it
 # the same on every run.  Rows scale with SIZE_MB (calibrated on 15).
 cmd_load() {
-	local port=$1 db=$2 size=$3 n
+	local port=$1 db=$2 size=$3 n here
+
+	here=$(cd "$(dirname "$0")" && pwd)
 
 	check_port "$port"
 	case "$db" in
@@ -200,61 +202,7 @@ cmd_load() {
 	    'tomorrow','weather','coffee','music','photo','cat','dog','garden',
 	    'bike','train','book','movie','game','code'] AS w;
 
-	CREATE TABLE accounts (
-	  id bigint PRIMARY KEY,
-	  username text NOT NULL,
-	  domain text,
-	  display_name text NOT NULL DEFAULT '',
-	  note text NOT NULL DEFAULT '',
-	  fields jsonb,
-	  locked boolean NOT NULL DEFAULT false,
-	  created_at timestamp NOT NULL,
-	  updated_at timestamp NOT NULL
-	);
-	CREATE TABLE statuses (
-	  id bigint PRIMARY KEY,
-	  uri text,
-	  text text NOT NULL DEFAULT '',
-	  created_at timestamp NOT NULL,
-	  updated_at timestamp NOT NULL,
-	  in_reply_to_id bigint,
-	  reblog_of_id bigint,
-	  account_id bigint NOT NULL,
-	  visibility integer NOT NULL DEFAULT 0,
-	  sensitive boolean NOT NULL DEFAULT false,
-	  spoiler_text text NOT NULL DEFAULT '',
-	  language text
-	);
-	CREATE TABLE media_attachments (
-	  id bigint PRIMARY KEY,
-	  status_id bigint,
-	  account_id bigint,
-	  file_file_name text,
-	  file_content_type text,
-	  file_file_size integer,
-	  file_meta jsonb,
-	  remote_url text NOT NULL DEFAULT '',
-	  description text,
-	  blurhash text,
-	  created_at timestamp NOT NULL
-	);
-	CREATE TABLE follows (
-	  id bigint PRIMARY KEY,
-	  account_id bigint NOT NULL,
-	  target_account_id bigint NOT NULL,
-	  show_reblogs boolean NOT NULL DEFAULT true,
-	  uri text,
-	  created_at timestamp NOT NULL
-	);
-	CREATE TABLE notifications (
-	  id bigint PRIMARY KEY,
-	  activity_id bigint NOT NULL,
-	  activity_type text NOT NULL,
-	  account_id bigint NOT NULL,
-	  from_account_id bigint NOT NULL,
-	  type text,
-	  created_at timestamp NOT NULL
-	);
+	\\i $here/mastodon.sql
 
 	INSERT INTO accounts
 	SELECT g, 'user' || g,
@@ -311,15 +259,7 @@ cmd_load() {
 	  timestamp '2018-01-01' + g * interval '60 seconds'
 	FROM generate_series(1::bigint, $n) g;
 
-	CREATE INDEX index_accounts_on_username_and_domain_lower
-	  ON accounts (lower(username), COALESCE(lower(domain), ''));
-	CREATE INDEX index_statuses_20190820 ON statuses (account_id, id DESC, visibility, updated_at);
-	CREATE INDEX index_statuses_on_in_reply_to_id ON statuses (in_reply_to_id);
-	CREATE UNIQUE INDEX index_statuses_on_uri ON statuses (uri);
-	CREATE INDEX index_media_attachments_on_status_id ON media_attachments (status_id);
-	CREATE INDEX index_follows_on_account_id ON follows (account_id, target_account_id);
-	CREATE INDEX index_notifications_on_account_id_and_id ON notifications (account_id, id DESC);
-	ANALYZE;
+	\\i $here/mastodon_indexes.sql
 	\\pset tuples_only on
 	SELECT 'loaded $db: ' || pg_size_pretty(pg_database_size('$db'));
 	EOF

@@ -586,7 +586,7 @@ redis_clirun(struct job_ctx *ctx, char *const *argv, const char *password,
 	const char *env[3] = { NULL, NULL, NULL };
 	struct redis_pump a = { ctx, r };
 	struct pump pm = { redis_pump_out, redis_pump_stop, redis_pump_tick,
-	    &a, REDIS_PROGRESS_MS, REDIS_POLL_MS, &r->err };
+	    &a, REDIS_PROGRESS_MS, REDIS_POLL_MS, &r->err, NULL, NULL };
 	char *auth = NULL, *vauth = NULL, *why = NULL;
 	struct proc p;
 	int stop, rc;
