@@ -26,11 +26,13 @@
 #include "metrics.h"
 #include "schedule.h"
 #include "config.h"
+#include "e2ee.h"
 #include "jobs.h"
 #include "log.h"
 #include "matrix.h"
 #include "msg.h"
 #include "outbox.h"
+#include "pipeline.h"
 #include "session.h"
 #include "state.h"
 #include "sync.h"
@@ -391,18 +393,100 @@ static void update_room_state(struct bot *bot, struct room *room,
 {
 	if (ev->state_key == NULL)
 		return;
-	if (!strcmp(ev->type, "m.room.encryption") && !room->encrypted) {
+	if (!strcmp(ev->type, "m.room.encryption")) {
+		if (!room->encrypted)
+			log_warnx("room %s is now end-to-end encrypted%s",
+			    room->id, bot->e2ee != NULL ? "; my messages "
+			    "there are encrypted from now on" : ": set "
+			    "[matrix] pickle_key_file so that backupbot can "
+			    "read it");
 		room->encrypted = 1;
-		log_warnx("room %s is now end-to-end encrypted: backupbot "
-		    "cannot read commands there", room->id);
+		if (ev->content != NULL) {
+			cJSON_Delete(room->encryption);
+			room->encryption = cJSON_Duplicate(ev->content, 1);
+		}
 	} else if (!strcmp(ev->type, "m.room.power_levels") &&
 	    ev->content != NULL) {
 		cJSON_Delete(room->power_levels);
 		room->power_levels = cJSON_Duplicate(ev->content, 1);
-	} else if (!strcmp(ev->type, "m.room.member") &&
-	    !strcmp(ev->state_key, bot->user_id)) {
-		room->joined = !strcmp(ev->membership, "join");
+	} else if (!strcmp(ev->type, "m.room.member")) {
+		if (!strcmp(ev->state_key, bot->user_id))
+			room->joined = !strcmp(ev->membership, "join");
+		if (bot->e2ee != NULL)
+			e2ee_members_changed(bot->e2ee, room->id);
 	}
+}
+
+/* "I could not decrypt this", once per sender and Megolm session. */
+static void
+undecryptable(struct bot *bot, struct room *room, const struct mx_event *ev,
+    const char *session_id)
+{
+	char *key = xasprintf("%s %s", ev->sender, session_id ? session_id :
+	    "");
+	const char *root;
+	struct msg m;
+	cJSON *c;
+
+	for (size_t i = 0; i < nitems(bot->undecryptable); i++) {
+		if (bot->undecryptable[i] != NULL &&
+		    !strcmp(bot->undecryptable[i], key)) {
+			free(key);
+			return;
+		}
+	}
+	free(bot->undecryptable[bot->undecryptable_next]);
+	bot->undecryptable[bot->undecryptable_next] = key;
+	bot->undecryptable_next = (bot->undecryptable_next + 1) %
+	    nitems(bot->undecryptable);
+	root = !strcmp(ev->rel_type, "m.thread") && ev->rel_event[0] == '$' ?
+	    ev->rel_event : ev->event_id;
+	msg_init(&m);
+	msg_text(&m, E2EE_UNDECRYPTABLE);
+	c = msg_content(&m, MSG_MAX_CONTENT);
+	msg_set_thread(c, root, ev->event_id);
+	outbox_push(bot->outbox, room->id, "m.room.message", c, 0,
+	    ev->event_id);
+	msg_release(&m);
+}
+
+/*
+ * An event of an encrypted room, as the command path sees it: the
+ * decrypted event in *plain (0), or -1 when there is nothing to act on.
+ * Unencrypted messages and reactions there are refused: in an encrypted
+ * room, only a device of the sender can vouch for a command.
+ */
+static int
+room_event(struct bot *bot, struct room *room, const struct mx_event *ev,
+    struct mx_event *plain, int backlog)
+{
+	char *cause = NULL, *sid = NULL;
+	enum e2ee_fail f;
+
+	if (!strcmp(ev->type, "m.room.message") ||
+	    !strcmp(ev->type, "m.reaction")) {
+		if (strcmp(ev->sender, bot->user_id) != 0)
+			log_warnx("ignoring an unencrypted %s from %s in the "
+			    "encrypted room %s", ev->type, ev->sender,
+			    room->id);
+		return -1;
+	}
+	if (strcmp(ev->type, "m.room.encrypted") != 0 ||
+	    !strcmp(ev->sender, bot->user_id))
+		return -1;
+	f = e2ee_decrypt(bot->e2ee, room->id, ev, plain, &sid, &cause);
+	if (f == E2EE_OK) {
+		free(sid);
+		return 0;
+	}
+	log_warnx("e2ee: cannot decrypt %s from %s in %s: %s", ev->event_id,
+	    ev->sender, room->id, cause);
+	if (f == E2EE_NO_SESSION && !backlog && ev->event_id[0] == '$' &&
+	    bot_authorised(bot, room, ev->sender))
+		undecryptable(bot, room, ev, sid);
+	free(sid);
+	free(cause);
+	return -1;
 }
 
 static void
@@ -414,7 +498,17 @@ handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
 		if (ev[i].event_id[0] == '\0' ||
 		    state_seen(bot->state, ev[i].event_id))
 			continue;
-		bot_handle_event(bot, room, &ev[i], backlog);
+		if (room->encrypted && bot->e2ee != NULL &&
+		    ev[i].state_key == NULL) {
+			struct mx_event plain;
+
+			if (room_event(bot, room, &ev[i], &plain,
+			    backlog) == 0) {
+				bot_handle_event(bot, room, &plain, backlog);
+				mx_event_release(&plain);
+			}
+		} else
+			bot_handle_event(bot, room, &ev[i], backlog);
 		state_mark_seen(bot->state, ev[i].event_id);
 	}
 }
@@ -475,6 +569,9 @@ batch_finish(struct loop *l)
 	int backlog = bot->first_sync && state_next_batch(bot->state) != NULL;
 	int first_ever = state_next_batch(bot->state) == NULL;
 
+	/* Room keys first: the messages of this batch may need them. */
+	if (bot->e2ee != NULL && b->e2ee != NULL)
+		e2ee_handle_sync(bot->e2ee, bot->mx, b->e2ee);
 	for (size_t i = 0; i < b->ninvites; i++)
 		join_invited(bot, &b->invites[i]);
 	for (size_t i = 0; i < b->nrooms; i++) {
@@ -730,6 +827,37 @@ send_done_cb(struct mx_resp *r, void *arg)
 	}
 }
 
+/*
+ * In an encrypted room, encrypt the head once, durably, before its first
+ * attempt (outbox_seal).  0 to send it, -1 when it must wait (retry set).
+ */
+static int
+seal(struct loop *l, struct outbox_item *it)
+{
+	struct bot *bot = l->bot;
+	struct room *room = bot_room(bot, it->room_id);
+	struct e2ee_room_cfg rc;
+	char *cause = NULL, *sid = NULL;
+	cJSON *enc = NULL;
+
+	if (it->session_id != NULL || room == NULL || !room->encrypted ||
+	    bot->e2ee == NULL)
+		return 0;
+	e2ee_room_cfg(room->encryption, &rc);
+	if (e2ee_encrypt(bot->e2ee, bot->mx, it->room_id, &rc, it->type,
+	    it->content, &enc, &sid, &cause) == -1 ||
+	    outbox_seal(bot->outbox, it, "m.room.encrypted", enc, sid) == -1) {
+		log_warnx("e2ee: cannot encrypt for %s: %s; will retry",
+		    it->room_id, cause ? cause : "cannot store the outbox");
+		free(cause);
+		free(sid);
+		outbox_result(bot->outbox, it, 0, NULL, -1, mono_ms());
+		return -1;
+	}
+	free(sid);
+	return 0;
+}
+
 static void
 send_next(struct loop *l)
 {
@@ -740,7 +868,7 @@ send_next(struct loop *l)
 	if (it == NULL)
 		return;
 	content = it->content;
-	if (it->edit_of != 0) {
+	if (it->edit_of != 0 && it->session_id == NULL) {
 		/* the edit's target event id is known only now */
 		cJSON *rel = cJSON_GetObjectItemCaseSensitive(content,
 		    "m.relates_to");
@@ -749,6 +877,9 @@ send_next(struct loop *l)
 			cJSON_ReplaceItemInObjectCaseSensitive(rel, "event_id",
 			    cJSON_CreateString(it->edit_event));
 	}
+	if (seal(l, it) == -1)
+		return;
+	content = it->content;
 	body = cJSON_PrintUnformatted(content);
 	resc = mx_escape(it->room_id);
 	tesc = mx_escape(it->type);
@@ -998,10 +1129,14 @@ bot_free(struct bot *bot)
 		free(bot->rooms[i].id);
 		free(bot->rooms[i].configured);
 		cJSON_Delete(bot->rooms[i].power_levels);
+		cJSON_Delete(bot->rooms[i].encryption);
 	}
 	free(bot->rooms);
 	for (size_t i = 0; i < nitems(bot->refusals); i++)
 		free(bot->refusals[i].user);
+	for (size_t i = 0; i < nitems(bot->undecryptable); i++)
+		free(bot->undecryptable[i]);
+	e2ee_free(bot->e2ee);
 	cJSON_Delete(bot->offline);
 	jobs_free(bot->jobs);
 	sched_free(bot->sched);
@@ -1061,6 +1196,101 @@ bot_open(struct bot *bot, const char *config_path, int quiet)
 	return 0;
 }
 
+/* ---- end-to-end encryption ------------------------------------------ */
+
+/*
+ * The key of the E2EE store: a crypto_kdf subkey of pickle_key_file, or
+ * else of encryption_key_file (a key of its own, never the backup key).
+ * 0, 1 when neither is configured, -1 with *cause.
+ */
+static int
+e2ee_store_key(const struct config *cfg, unsigned char key[E2EE_KEYBYTES],
+    char **cause)
+{
+	const char *file = cfg->pickle_key_file != NULL ?
+	    cfg->pickle_key_file : cfg->encryption_key_file;
+	unsigned char master[PIPE_KEYBYTES];
+
+	if (file == NULL)
+		return 1;
+	if (pipe_key_load(file, master, cause) == -1)
+		return -1;
+	crypto_kdf_derive_from_key(key, E2EE_KEYBYTES, 1, "bbpickle", master);
+	sodium_memzero(master, sizeof(master));
+	return 0;
+}
+
+/* A device of a room member changed keys: say so where it matters. */
+static void
+e2ee_warn_rooms(void *arg, const char *user_id, const char *text)
+{
+	struct bot *bot = arg;
+	struct msg m;
+
+	(void)user_id;
+	for (size_t i = 0; i < bot->nrooms; i++) {
+		if (!bot->rooms[i].joined || !bot->rooms[i].encrypted)
+			continue;
+		msg_init(&m);
+		msg_text(&m, text);
+		bot_notice(bot, bot->rooms[i].id, &m);
+		msg_release(&m);
+	}
+}
+
+/* Open the E2EE device (creating it) when a key is configured. */
+static enum step
+e2ee_start(struct bot *bot, int create, char **cause)
+{
+	unsigned char key[E2EE_KEYBYTES];
+	enum e2ee_trust trust = !strcmp(bot->cfg->e2ee_trust, "verified") ?
+	    E2EE_VERIFIED : E2EE_TOFU;
+	char *have;
+	int r;
+
+	if (bot->e2ee != NULL)
+		return STEP_OK;
+	if ((r = e2ee_store_key(bot->cfg, key, cause)) != 0)
+		return r == 1 ? STEP_OK : STEP_FATAL;
+	if (bot->device_id == NULL) {
+		sodium_memzero(key, sizeof(key));
+		*cause = xstrdup("the homeserver did not say which device this "
+		    "session is: end-to-end encryption needs one");
+		return STEP_FATAL;
+	}
+	if (!create && (have = e2ee_stored_device(bot->cfg->state_dir)) ==
+	    NULL) {
+		sodium_memzero(key, sizeof(key));
+		return STEP_OK;
+	}
+	if (!create)
+		free(have);
+	bot->e2ee = e2ee_open(bot->cfg->state_dir, key, bot->user_id,
+	    bot->device_id, trust, cause);
+	sodium_memzero(key, sizeof(key));
+	if (bot->e2ee == NULL)
+		return STEP_FATAL;
+	e2ee_set_warn(bot->e2ee, e2ee_warn_rooms, bot);
+	return STEP_OK;
+}
+
+static enum step
+step_e2ee(struct bot *bot, char **cause)
+{
+	enum step s = e2ee_start(bot, 1, cause);
+	char *fp;
+
+	if (s != STEP_OK || bot->e2ee == NULL)
+		return s;
+	if (e2ee_upload_keys(bot->e2ee, bot->mx, -1, 0, cause) == -1)
+		return STEP_RETRY;
+	fp = e2ee_fingerprint(e2ee_ed25519(bot->e2ee));
+	log_info("e2ee: device %s, ed25519 fingerprint %s", bot->device_id,
+	    fp);
+	free(fp);
+	return STEP_OK;
+}
+
 static enum step
 step_rooms(struct bot *bot, char **cause)
 {
@@ -1095,6 +1325,7 @@ bot_run(const char *config_path)
 	outbox_foreach_source(bot.outbox, mark_source_seen, bot.state);
 	state_flush_seen(bot.state);
 	if ((r = startup_step(&l, "login", session_login)) != 0 ||
+	    (r = startup_step(&l, "end-to-end encryption", step_e2ee)) != 0 ||
 	    (r = startup_step(&l, "rooms", step_rooms)) != 0 ||
 	    (r = startup_step(&l, "sync filter", step_filter)) != 0) {
 		bot_free(&bot);
@@ -1127,7 +1358,7 @@ int
 bot_check(const char *config_path)
 {
 	struct bot bot;
-	char *cause = NULL;
+	char *cause = NULL, *e2ee_cause = NULL;
 	int errors = 0;
 	enum step s;
 
@@ -1153,6 +1384,18 @@ bot_check(const char *config_path)
 	}
 	printf("ok: logged in to %s as %s (device %s)\n", bot.cfg->homeserver,
 	    bot.user_id, bot.device_id ? bot.device_id : "?");
+	if (e2ee_start(&bot, 0, &e2ee_cause) != STEP_OK) {
+		printf("error: end-to-end encryption: %s\n", e2ee_cause);
+		errors++;
+	} else if (bot.e2ee != NULL) {
+		char *fp = e2ee_fingerprint(e2ee_ed25519(bot.e2ee));
+
+		printf("ok: E2EE device %s, ed25519 fingerprint %s\n",
+		    e2ee_device_id(bot.e2ee), fp);
+		free(fp);
+	} else if (bot.cfg->pickle_key_file != NULL ||
+	    bot.cfg->encryption_key_file != NULL)
+		printf("ok: E2EE device: made at the first start\n");
 	if ((s = session_rooms(&bot, &cause)) != STEP_OK) {
 		printf("error: rooms: %s\n", cause ? cause : "failed");
 		free(cause);
@@ -1181,11 +1424,21 @@ bot_check(const char *config_path)
 			continue;
 		}
 		printf("ok: room %s (%s): joined\n", name, room->id);
-		if (room->encrypted) {
-			printf("error: room %s: end-to-end encrypted; backupbot "
-			    "cannot read encrypted commands yet\n", name);
+		if (room->encrypted && e2ee_cause != NULL) {
+			printf("error: room %s: end-to-end encrypted, and the "
+			    "E2EE device cannot be opened: %s\n", name,
+			    e2ee_cause);
 			errors++;
-		} else
+		} else if (room->encrypted && bot.cfg->pickle_key_file ==
+		    NULL && bot.cfg->encryption_key_file == NULL) {
+			printf("error: room %s: end-to-end encrypted; set "
+			    "[matrix] pickle_key_file so that backupbot keeps "
+			    "an encrypted device\n", name);
+			errors++;
+		} else if (room->encrypted)
+			printf("ok: room %s: end-to-end encrypted; my device "
+			    "is %s\n", name, bot.device_id);
+		else
 			printf("ok: room %s: not encrypted\n", name);
 		mine = bot_power_level(room->power_levels, bot.user_id);
 		ev = cJSON_GetObjectItemCaseSensitive(room->power_levels,
@@ -1227,6 +1480,7 @@ bot_check(const char *config_path)
 	} else
 		printf("ok: sync filter stored\n");
 	printf("%s: %d problem(s)\n", errors ? "error" : "ok", errors);
+	free(e2ee_cause);
 	bot_free(&bot);
 	return errors ? 1 : 0;
 }

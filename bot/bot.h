@@ -23,12 +23,14 @@ struct outbox;
 struct state;
 struct mx_event;
 struct cJSON;
+struct e2ee;
 
 struct room {
 	char		*id;
 	char		*configured;	/* as written in bot.conf */
 	int		 joined;
 	int		 encrypted;
+	struct cJSON	*encryption;	/* m.room.encryption content, or NULL */
 	struct cJSON	*power_levels;	/* content, or NULL */
 };
 
@@ -55,6 +57,9 @@ struct bot {
 	struct refusal	 refusals[64];
 	/* "while I was offline" list, per room, built during the first sync */
 	struct cJSON	*offline;
+	struct e2ee	*e2ee;		/* NULL: no pickle key, E2EE off */
+	char		*undecryptable[128];	/* "sender session" noticed */
+	size_t		 undecryptable_next;
 };
 
 /*

@@ -53,6 +53,7 @@ item_free(struct outbox_item *it)
 	cJSON_Delete(it->content);
 	free(it->edit_event);
 	free(it->source_event);
+	free(it->session_id);
 	free(it);
 }
 
@@ -76,6 +77,8 @@ item_store(struct outbox *ob, const struct outbox_item *it)
 		cJSON_AddStringToObject(j, "source_event", it->source_event);
 	if (it->thread_of != 0)
 		cJSON_AddNumberToObject(j, "thread_of", (double)it->thread_of);
+	if (it->session_id != NULL)
+		cJSON_AddStringToObject(j, "session_id", it->session_id);
 	text = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
 	path = item_path(ob, it->seq);
@@ -140,6 +143,8 @@ item_load(const char *path, uint64_t want)
 		it->edit_event = xstrdup(json_str(j, "edit_event"));
 	if (json_str(j, "source_event") != NULL)
 		it->source_event = xstrdup(json_str(j, "source_event"));
+	if (json_str(j, "session_id") != NULL)
+		it->session_id = xstrdup(json_str(j, "session_id"));
 	cJSON_Delete(j);
 	return it;
 }
@@ -257,7 +262,7 @@ outbox_push(struct outbox *ob, const char *room_id, const char *type,
 			 * must then keep meaning that content.
 			 */
 			if (it->edit_of == edit_of && !it->inflight &&
-			    it->attempts == 0) {
+			    it->attempts == 0 && it->session_id == NULL) {
 				cJSON_Delete(it->content);
 				it->content = content;
 				item_store(ob, it);
@@ -380,6 +385,31 @@ outbox_head(struct outbox *ob, int64_t now)
 	if (it == NULL || it->not_before > now)
 		return NULL;
 	return it;
+}
+
+int
+outbox_seal(struct outbox *ob, struct outbox_item *it, const char *type,
+    cJSON *content, const char *session_id)
+{
+	char *old_type = it->type, *old_sid = it->session_id;
+	cJSON *old = it->content;
+
+	it->type = xstrdup(type);
+	it->content = content;
+	it->session_id = xstrdup(session_id);
+	if (item_store(ob, it) == -1) {
+		free(it->type);
+		cJSON_Delete(it->content);
+		free(it->session_id);
+		it->type = old_type;
+		it->content = old;
+		it->session_id = old_sid;
+		return -1;
+	}
+	free(old_type);
+	cJSON_Delete(old);
+	free(old_sid);
+	return 0;
 }
 
 int64_t

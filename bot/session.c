@@ -9,6 +9,7 @@
 
 #include "bot.h"
 #include "config.h"
+#include "e2ee.h"
 #include "json.h"
 #include "log.h"
 #include "matrix.h"
@@ -87,6 +88,9 @@ password_login(struct bot *bot, char **cause)
 		free(why);
 		mx_set_token(bot->mx, NULL);
 	}
+	/* The E2EE device is kept: a new one would lose its keys. */
+	if (device == NULL)
+		device = e2ee_stored_device(bot->cfg->state_dir);
 	if (device == NULL && bot->cfg->device_id != NULL)
 		device = xstrdup(bot->cfg->device_id);
 	if ((password = secret_read(bot->cfg->password_file, cause)) == NULL) {
@@ -225,7 +229,8 @@ session_room_state(struct bot *bot, struct room *room)
 	cJSON *enc = state_content(bot, room->id, "m.room.encryption");
 
 	room->encrypted = enc != NULL;
-	cJSON_Delete(enc);
+	cJSON_Delete(room->encryption);
+	room->encryption = enc;
 	cJSON_Delete(room->power_levels);
 	room->power_levels = state_content(bot, room->id, "m.room.power_levels");
 }
@@ -300,6 +305,7 @@ session_rooms(struct bot *bot, char **cause)
 		free(bot->rooms[i].id);
 		free(bot->rooms[i].configured);
 		cJSON_Delete(bot->rooms[i].power_levels);
+		cJSON_Delete(bot->rooms[i].encryption);
 	}
 	free(bot->rooms);
 	bot->rooms = xcalloc(cfg->rooms.n, sizeof(*bot->rooms));
@@ -326,10 +332,11 @@ session_rooms(struct bot *bot, char **cause)
 			room->joined = try_join(bot, id);
 		if (room->joined) {
 			session_room_state(bot, room);
-			if (room->encrypted)
-				log_warnx("room %s is end-to-end encrypted: "
-				    "backupbot cannot read commands there yet; "
-				    "use an unencrypted backend room",
+			if (room->encrypted && bot->cfg->pickle_key_file ==
+			    NULL && bot->cfg->encryption_key_file == NULL)
+				log_warnx("room %s is end-to-end encrypted: set "
+				    "[matrix] pickle_key_file so that backupbot "
+				    "can keep an encrypted device and read it",
 				    room->configured);
 		}
 		bot->nrooms++;
@@ -350,7 +357,8 @@ session_filter(struct bot *bot, char **cause)
 	struct mx_resp r;
 	enum step s;
 	static const char *tl_types[] = { "m.room.message", "m.reaction",
-	    "m.room.member", "m.room.encryption", "m.room.power_levels" };
+	    "m.room.member", "m.room.encryption", "m.room.power_levels",
+	    "m.room.encrypted" };
 
 	room = cJSON_AddObjectToObject(f, "room");
 	rooms = cJSON_AddArrayToObject(room, "rooms");
