@@ -388,12 +388,26 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 
 /* ---- sync ------------------------------------------------------------- */
 
+static enum step step_e2ee(struct bot *bot, char **cause);
+
 static void update_room_state(struct bot *bot, struct room *room,
     const struct mx_event *ev)
 {
 	if (ev->state_key == NULL)
 		return;
 	if (!strcmp(ev->type, "m.room.encryption")) {
+		if (!room->encrypted && bot->e2ee == NULL) {
+			char *cause = NULL;
+
+			room->encrypted = 1;
+			if (step_e2ee(bot, &cause) != STEP_OK) {
+				log_warnx("e2ee: %s", cause ? cause : "?");
+				e2ee_free(bot->e2ee);
+				bot->e2ee = NULL;
+			}
+			free(cause);
+			room->encrypted = 0;
+		}
 		if (!room->encrypted)
 			log_warnx("room %s is now end-to-end encrypted%s",
 			    room->id, bot->e2ee != NULL ? "; my messages "
@@ -1274,11 +1288,37 @@ e2ee_start(struct bot *bot, int create, char **cause)
 	return STEP_OK;
 }
 
+/*
+ * The device is made when it is needed: pickle_key_file is set, a device
+ * exists already, or a room is encrypted (encryption_key_file alone
+ * does not make a device for unencrypted rooms).
+ */
+static int
+e2ee_wanted(struct bot *bot)
+{
+	char *have;
+
+	if (bot->cfg->pickle_key_file != NULL)
+		return 1;
+	if ((have = e2ee_stored_device(bot->cfg->state_dir)) != NULL) {
+		free(have);
+		return 1;
+	}
+	for (size_t i = 0; i < bot->nrooms; i++)
+		if (bot->rooms[i].joined && bot->rooms[i].encrypted)
+			return 1;
+	return 0;
+}
+
 static enum step
 step_e2ee(struct bot *bot, char **cause)
 {
-	enum step s = e2ee_start(bot, 1, cause);
+	enum step s;
 	char *fp;
+
+	if (!e2ee_wanted(bot))
+		return STEP_OK;
+	s = e2ee_start(bot, 1, cause);
 
 	if (s != STEP_OK || bot->e2ee == NULL)
 		return s;
@@ -1325,8 +1365,8 @@ bot_run(const char *config_path)
 	outbox_foreach_source(bot.outbox, mark_source_seen, bot.state);
 	state_flush_seen(bot.state);
 	if ((r = startup_step(&l, "login", session_login)) != 0 ||
-	    (r = startup_step(&l, "end-to-end encryption", step_e2ee)) != 0 ||
 	    (r = startup_step(&l, "rooms", step_rooms)) != 0 ||
+	    (r = startup_step(&l, "end-to-end encryption", step_e2ee)) != 0 ||
 	    (r = startup_step(&l, "sync filter", step_filter)) != 0) {
 		bot_free(&bot);
 		close(l.sigfd);
