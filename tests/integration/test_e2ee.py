@@ -7,16 +7,16 @@ checked against another implementation, never against itself.
 import asyncio
 import json
 import os
-import re
-import signal
+import subprocess
 import tempfile
 import time
 
-from harness import ALICE, BOB, BOT, check, rel, test
+from harness import ALICE, BOB, BOT, BOT_TOKEN, check, rel, test
 
 import nio
 import olm
 
+BOT_TOKEN_HINT = BOT_TOKEN
 NOTICE = ('I could not decrypt this (no room key from that device); '
           'please send it again.')
 
@@ -145,3 +145,161 @@ def encrypted_room_help_and_status(t):
     # the 👀 reaction is encrypted with its relation in the clear
     acks = [e for e in bot_events(t, room) if rel(e).get('rel_type') == 'm.annotation']
     check(acks and rel(acks[0]).get('event_id') == cmd, 'no 👀 with a clear relation')
+    # `check` passes for the encrypted room and names the device
+    r = subprocess.run([os.environ.get('BACKUPBOT', './backupbot'), '-c', bot.conf, 'check'],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0 and 'end-to-end encrypted; my device is TESTDEVICE' in r.stdout
+          and grouped in r.stdout, 'check: %s%s' % (r.stdout, r.stderr))
+
+
+def withhold_room_keys_from_bot(person, room):
+    """The person's client gives the bot's device no room keys (as if
+    the bot's device had been blocked), so the bot cannot read it."""
+    person.run(person.client.joined_members(room))
+    person.keys()
+    dev = person.client.device_store[BOT]['TESTDEVICE']
+    person.client.blacklist_device(dev)
+
+
+@test
+def undecryptable_message_gets_one_notice_in_its_thread(t):
+    room = encrypted_room(t)
+    bot = encrypted_bot(t, room).start()
+    alice = Person(t, ALICE, 'ALICEPHONE')
+    withhold_room_keys_from_bot(alice, room)
+    cmd = alice.send(room, '!status')
+    cmd2 = alice.send(room, '!help')       # same sender, same session
+    notice = alice.wait_bot(lambda e: e.body == NOTICE, 'the cannot-decrypt notice')
+    check(in_thread_of(t, room, notice.event_id, cmd), 'notice not in the thread of %s' % cmd)
+    bot.wait_log('cannot decrypt %s' % cmd2)
+    alice.sync(500)
+    said = [e.body for e in alice.bot_messages()]
+    check(said.count(NOTICE) == 1, 'notices: %r' % said)
+    check(not any('fingerprint' in b or '!status' in b for b in said), 'a command ran: %r' % said)
+    # a new session from the same sender is noticed again
+    alice.client.olm.outbound_group_sessions.pop(room, None)
+    cmd3 = alice.send(room, '!help')
+    alice.wait_bot(lambda e: e.body == NOTICE and in_thread_of(t, room, e.event_id, cmd3),
+                   'a notice for the new session')
+
+
+@test
+def restart_keeps_the_device_and_reads_older_sessions(t):
+    room = encrypted_room(t)
+    bot = encrypted_bot(t, room, auth='password').start()
+    first = store(bot)
+    alice = Person(t, ALICE, 'ALICEPHONE')
+    alice.send(room, '!help')
+    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
+    bot.stop()
+    # sent while the bot is down, in the Megolm session it already has
+    alice.send(room, '!status')
+    bot.start()
+    alice.wait_bot(lambda e: 'fingerprint' in e.body, 'the !status reply after the restart')
+    again = store(bot)
+    check((again['device_id'], again['ed25519']) == (first['device_id'], first['ed25519']),
+          'the device changed across the restart')
+    devices = t.hs.call('GET', '/_test/e2ee?user_id=' + BOT)['devices']
+    check(list(devices) == [first['device_id']], 'bot devices on the server: %r' % list(devices))
+    uploads = [json.loads(line) for line in open(t.hs.log)]
+    dk = [u for u in uploads if u['path'].endswith('/keys/upload') and 'device_keys' in u['body']
+          and BOT.split(':')[0][1:] in json.dumps(u['headers'])]
+    check(len(dk) <= 1, 'device keys uploaded %d times' % len(dk))
+    check(oct(os.stat(os.path.join(bot.state_dir, 'e2ee.json')).st_mode & 0o777) == '0o600',
+          'the store is not 0600')
+
+
+def megolm_session_of(t, room, ev):
+    return ev['content']['session_id']
+
+
+@test
+def a_member_who_left_cannot_read_the_next_message(t):
+    room = encrypted_room(t)
+    encrypted_bot(t, room).start()
+    alice = Person(t, ALICE, 'ALICEPHONE')
+    bob = Person(t, BOB, 'BOBLAPTOP')
+    cmd = alice.send(room, '!help')
+    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
+    seen_by_bob = bob.wait_bot(lambda e: '!status' in e.body, 'the !help reply (bob)')
+    first = [e for e in bot_events(t, room) if e['event_id'] == seen_by_bob.event_id][0]
+    r = bob.run(bob.client.room_leave(room))
+    check(isinstance(r, nio.RoomLeaveResponse), 'leave: %r' % r)
+    alice.send(room, '!status')
+    st = alice.wait_bot(lambda e: 'fingerprint' in e.body, 'the !status reply')
+    after = [e for e in bot_events(t, room) if e['event_id'] == st.event_id][0]
+    check(after['content']['session_id'] != first['content']['session_id'],
+          'no new Megolm session after a member left')
+    for _ in range(3):
+        bob.sync(200)
+    key = after['content']['sender_key']
+    check(bob.client.olm.inbound_group_store.get(room, key, after['content']['session_id']) is None,
+          'the departed member got the new room key')
+    try:
+        bob.client.decrypt_event(nio.MegolmEvent.from_dict(dict(after, room_id=room)))
+        decrypted = True
+    except Exception:  # noqa: BLE001 - nio raises EncryptionError
+        decrypted = False
+    check(not decrypted, 'the departed member decrypted the next message')
+    check(cmd, cmd)
+
+
+def sent_log(t):
+    return [json.loads(line) for line in open(t.hs.log)]
+
+
+@test
+def kill_while_sharing_loses_nothing_and_reuses_no_index(t):
+    room = encrypted_room(t)
+    bot = encrypted_bot(t, room).start()
+    alice = Person(t, ALICE, 'ALICEPHONE')
+    alice.send(room, '!help')
+    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
+    # Bob's new device: the bot's next message shares its session with it,
+    # and every to-device request is slow: the bot dies in the middle.
+    t.hs.fault('slow', path_regex='sendToDevice', delay_ms=1500, count=20)
+    bob = Person(t, BOB, 'BOBLAPTOP')
+    before = len([x for x in sent_log(t) if 'sendToDevice' in x['path']
+                  and BOT_TOKEN_HINT in json.dumps(x['headers'])])
+    alice.send(room, '!status')
+    deadline = time.time() + 20
+    while len([x for x in sent_log(t) if 'sendToDevice' in x['path']
+               and BOT_TOKEN_HINT in json.dumps(x['headers'])]) <= before:
+        check(time.time() < deadline, 'the bot never shared its session with the new device')
+        time.sleep(0.02)
+    bot.kill9()
+    t.hs.call('POST', '/_test/reset_faults', {})
+    bot.start()
+    alice.wait_bot(lambda e: 'fingerprint' in e.body, 'the !status reply after kill -9')
+    bob.wait_bot(lambda e: 'fingerprint' in e.body, 'the !status reply on the new device')
+    # every message of the bot: a distinct (session, index) pair
+    used = {}
+    for ev in bot_events(t, room):
+        c = ev['content']
+        s = alice.client.olm.inbound_group_store.get(room, c['sender_key'], c['session_id'])
+        check(s is not None, 'alice has no key for %s' % ev['event_id'])
+        _, index = s.decrypt(c['ciphertext'])
+        pair = (c['session_id'], index)
+        check(pair not in used, 'Megolm index %r used by %s and %s' % (pair, used.get(pair), ev['event_id']))
+        used[pair] = ev['event_id']
+
+
+@test
+def restore_in_an_encrypted_room_approved_from_a_second_admins_device(t):
+    from test_restore_chat import setup, databases
+    room = encrypted_room(t)
+    key = os.path.join(t.tmp, 'pickle.key')
+    with open(key, 'w') as f:
+        f.write(os.urandom(32).hex() + '\n')
+    pg, b, bid = setup(t, room=room, extra='pickle_key_file = %s\n' % key)
+    alice = Person(t, ALICE, 'ALICEPHONE')
+    bob = Person(t, BOB, 'BOBTABLET')
+    alice.send(room, '!backup main')
+    alice.wait_bot(lambda e: e.body.startswith('✅') and 'main' in e.body, 'the backup result', 120)
+    alice.send(room, '!restore main latest')
+    plan = bob.wait_bot(lambda e: e.body.startswith('🔐 Restore request'), 'the plan', 60)
+    bob.react(room, plan.event_id, '✅')
+    done = alice.wait_bot(lambda e: e.body.startswith('✅ restore of main'), 'the restore', 120)
+    check('compared with the manifest, all equal' in done.body, done.body)
+    check(any(d.startswith(' main_restore_') or d.strip().startswith('main_restore_')
+              for d in databases(pg)), 'no restored database')
