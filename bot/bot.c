@@ -466,9 +466,11 @@ undecryptable(struct bot *bot, struct room *room, const struct mx_event *ev,
 
 /*
  * An event of an encrypted room, as the command path sees it: the
- * decrypted event in *plain (0), or -1 when there is nothing to act on.
- * Unencrypted messages and reactions there are refused: in an encrypted
- * room, only a device of the sender can vouch for a command.
+ * decrypted event in *plain (0), 1 to take ev as it is, or -1 when there
+ * is nothing to act on.  Unencrypted messages there are refused: in an
+ * encrypted room, only a device of the sender can vouch for a command.
+ * Reactions are taken in the clear, as Element sends them (their
+ * relation is in the clear anyway); `!approve` is the encrypted way.
  */
 static int
 room_event(struct bot *bot, struct room *room, const struct mx_event *ev,
@@ -477,8 +479,9 @@ room_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	char *cause = NULL, *sid = NULL;
 	enum e2ee_fail f;
 
-	if (!strcmp(ev->type, "m.room.message") ||
-	    !strcmp(ev->type, "m.reaction")) {
+	if (!strcmp(ev->type, "m.reaction"))
+		return 1;
+	if (!strcmp(ev->type, "m.room.message")) {
 		if (strcmp(ev->sender, bot->user_id) != 0)
 			log_warnx("ignoring an unencrypted %s from %s in the "
 			    "encrypted room %s", ev->type, ev->sender,
@@ -515,12 +518,13 @@ handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
 		if (room->encrypted && bot->e2ee != NULL &&
 		    ev[i].state_key == NULL) {
 			struct mx_event plain;
+			int r = room_event(bot, room, &ev[i], &plain, backlog);
 
-			if (room_event(bot, room, &ev[i], &plain,
-			    backlog) == 0) {
+			if (r == 0) {
 				bot_handle_event(bot, room, &plain, backlog);
 				mx_event_release(&plain);
-			}
+			} else if (r == 1)
+				bot_handle_event(bot, room, &ev[i], backlog);
 		} else
 			bot_handle_event(bot, room, &ev[i], backlog);
 		state_mark_seen(bot->state, ev[i].event_id);

@@ -611,7 +611,8 @@ class Homeserver:
             problems.append('m.relates_to.is_falling_back must be a boolean')
         if rel_type == 'm.annotation' and not isinstance(rel.get('key'), str):
             problems.append('m.annotation relation needs a string "key"')
-        if rel_type == 'm.replace':
+        # An encrypted edit carries m.new_content inside its ciphertext.
+        if rel_type == 'm.replace' and ev['type'] != 'm.room.encrypted':
             new = content.get('m.new_content')
             if not isinstance(new, dict):
                 problems.append('m.replace edit needs an "m.new_content" object')

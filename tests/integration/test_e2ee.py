@@ -291,6 +291,7 @@ def restore_in_an_encrypted_room_approved_from_a_second_admins_device(t):
     key = os.path.join(t.tmp, 'pickle.key')
     with open(key, 'w') as f:
         f.write(os.urandom(32).hex() + '\n')
+    os.chmod(key, 0o600)
     pg, b, bid = setup(t, room=room, extra='pickle_key_file = %s\n' % key)
     alice = Person(t, ALICE, 'ALICEPHONE')
     bob = Person(t, BOB, 'BOBTABLET')
