@@ -304,3 +304,44 @@ def restore_in_an_encrypted_room_approved_from_a_second_admins_device(t):
     check('compared with the manifest, all equal' in done.body, done.body)
     check(any(d.startswith(' main_restore_') or d.strip().startswith('main_restore_')
               for d in databases(pg)), 'no restored database')
+
+
+@test
+def a_room_that_becomes_encrypted_switches_at_once(t):
+    room = t.hs.room(creator=ALICE, members=[ALICE, BOB, BOT],
+                     power_levels={'users': {ALICE: 100, BOB: 50}})
+    # the backup key alone: no device until a room needs one
+    key = os.path.join(t.tmp, 'backup.key')
+    with open(key, 'w') as f:
+        f.write(os.urandom(32).hex() + '\n')
+    os.chmod(key, 0o600)
+    bot = t.bot(rooms=[room])
+    with open(bot.conf, 'a') as f:
+        f.write('encryption_key_file = %s\n' % key)
+    bot.start()
+    check(not os.path.exists(os.path.join(bot.state_dir, 'e2ee.json')),
+          'a device was made for an unencrypted room')
+    alice = Person(t, ALICE, 'ALICEPHONE')
+    alice.run(alice.client.room_send(room, 'm.room.message', {'msgtype': 'm.text', 'body': '!help'}))
+    alice.wait_bot(lambda e: '!status' in e.body, 'the clear !help reply')
+    t.hs.send(room, ALICE, type='m.room.encryption', state_key='',
+              content={'algorithm': 'm.megolm.v1.aes-sha2', 'rotation_period_msgs': 3})
+    bot.wait_log('is now end-to-end encrypted')
+    alice.sync(200)
+    for cmd in ('!status', '!help'):
+        alice.send(room, cmd)
+    alice.wait_bot(lambda e: 'fingerprint' in e.body, 'the encrypted !status reply')
+    deadline = time.time() + 20
+    while len([e for e in alice.bot_messages() if '!status' in e.body]) < 2:
+        check(time.time() < deadline, 'no encrypted !help reply')
+        alice.sync(300)
+    after = [e for e in bot_events(t, room) if e['type'] == 'm.room.encrypted']
+    check(len(after) >= 4, 'the bot did not switch to encryption: %r' % [e['type'] for e in bot_events(t, room)])
+    # rotation_period_msgs = 3: the bot's 4 or more messages use 2 sessions or more
+    sessions = {e['content']['session_id'] for e in after}
+    check(len(sessions) >= 2, 'no rotation after 3 messages: %d message(s), 1 session' % len(after))
+    # the key was a subkey of the backup key, stored 0600
+    st = os.stat(os.path.join(bot.state_dir, 'e2ee.json'))
+    check(st.st_mode & 0o777 == 0o600, 'store mode %o' % (st.st_mode & 0o777))
+    check(open(key).read().strip() not in open(os.path.join(bot.state_dir, 'e2ee.json')).read(),
+          'the key is in the store')
