@@ -17,6 +17,8 @@ int cli_restore(const struct config *cfg, int argc, char **argv);
 int cli_cat(const struct config *cfg, int argc, char **argv);
 int cli_keygen(const struct config *cfg, int argc, char **argv);
 int cli_catalog(const struct config *cfg, int argc, char **argv);
+/* `e2ee status` (the device, keys and sessions) and `e2ee reset`. */
+int cli_e2ee(const struct config *cfg, int argc, char **argv);
 
 /* "1.2 GB", "512 KB" into out. */
 void cli_size(char *out, size_t n, double bytes);

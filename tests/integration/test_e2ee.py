@@ -345,3 +345,38 @@ def a_room_that_becomes_encrypted_switches_at_once(t):
     check(st.st_mode & 0o777 == 0o600, 'store mode %o' % (st.st_mode & 0o777))
     check(open(key).read().strip() not in open(os.path.join(bot.state_dir, 'e2ee.json')).read(),
           'the key is in the store')
+
+
+def cli(bot, *args, stdin=None):
+    return subprocess.run([os.environ.get('BACKUPBOT', './backupbot'), '-c', bot.conf, 'e2ee'] + list(args),
+                          capture_output=True, text=True, timeout=60, input=stdin)
+
+
+@test
+def e2ee_status_and_reset_from_the_shell(t):
+    room = encrypted_room(t)
+    bot = encrypted_bot(t, room, auth='password').start()
+    alice = Person(t, ALICE, 'ALICEPHONE')
+    alice.send(room, '!help')
+    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
+    bot.stop()
+    st = store(bot)
+    r = cli(bot, 'status')
+    fp = ' '.join(st['ed25519'][i:i + 4] for i in range(0, len(st['ed25519']), 4))
+    for part in ('device: %s of %s' % (st['device_id'], BOT), fp, ALICE + ' ALICEPHONE',
+                 'inbound Megolm sessions:\n  ' + room, 'shared with 1 device'):
+        check(part in r.stdout, '%r missing from e2ee status:\n%s' % (part, r.stdout))
+    r = cli(bot, 'reset', stdin='')
+    check(r.returncode == 1 and os.path.exists(os.path.join(bot.state_dir, 'e2ee.json')),
+          'reset without asking: %s%s' % (r.stdout, r.stderr))
+    r = cli(bot, 'reset', '--yes')
+    check(r.returncode == 0 and not os.path.exists(os.path.join(bot.state_dir, 'e2ee.json')),
+          'reset --yes: %s%s' % (r.stdout, r.stderr))
+    bot.start()
+    new = store(bot)
+    check(new['device_id'] != st['device_id'] and new['ed25519'] != st['ed25519'],
+          'reset kept the device %s' % new['device_id'])
+    alice.sync(200)
+    alice.send(room, '!status')
+    alice.wait_bot(lambda e: new['device_id'] in e.body and 'fingerprint' in e.body,
+                   'a reply from the new device')
