@@ -1089,6 +1089,12 @@ class Homeserver:
             ed = (dk.get('keys') or {}).get('ed25519:%s' % req.device)
             self.e2ee_check_signed(req, dk, req.user, req.device, ed, 'device_keys')
             if self.device_keys.get(key) != dk:
+                old = ((self.device_keys.get(key) or {}).get('keys') or {}).get('ed25519:%s' % req.device)
+                if old is not None and old != ed:
+                    # a new identity under an old device id (the device was
+                    # deleted and made again): its old keys are gone with it
+                    self.otks.pop(key, None)
+                    self.fallback.pop(key, None)
                 self.device_keys[key] = dk
                 self.key_changes[req.user] = self.e2ee_bump()
         ed = ((self.device_keys.get(key) or {}).get('keys') or {}).get('ed25519:%s' % req.device)

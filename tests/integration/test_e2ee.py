@@ -380,3 +380,22 @@ def e2ee_status_and_reset_from_the_shell(t):
     alice.send(room, '!status')
     alice.wait_bot(lambda e: new['device_id'] in e.body and 'fingerprint' in e.body,
                    'a reply from the new device')
+
+
+@test
+def tofu_warns_when_a_device_changes_its_keys(t):
+    room = encrypted_room(t)
+    encrypted_bot(t, room).start()
+    alice = Person(t, ALICE, 'ALICEPHONE')
+    alice.send(room, '!help')
+    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
+    # a second device of alice: said in the room, and given the room key
+    Person(t, ALICE, 'ALICELAPTOP')
+    alice.send(room, '!status')
+    alice.wait_bot(lambda e: 'new device ALICELAPTOP' in e.body, 'the new-device notice')
+    # the same device id with other keys (a new store): refused and said
+    impostor = Person(t, ALICE, 'ALICEPHONE')
+    impostor.send(room, '!help')
+    warned = alice.wait_bot(lambda e: 'keys of device ALICEPHONE of %s changed' % ALICE in e.body,
+                            'the changed-keys warning')
+    check('no longer share' in warned.body, warned.body)
