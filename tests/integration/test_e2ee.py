@@ -399,3 +399,22 @@ def tofu_warns_when_a_device_changes_its_keys(t):
     warned = alice.wait_bot(lambda e: 'keys of device ALICEPHONE of %s changed' % ALICE in e.body,
                             'the changed-keys warning')
     check('no longer share' in warned.body, warned.body)
+
+
+@test
+def a_replayed_message_index_is_refused(t):
+    room = encrypted_room(t)
+    bot = encrypted_bot(t, room).start()
+    alice = Person(t, ALICE, 'ALICEPHONE')
+    cmd = alice.send(room, '!help')
+    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
+    original = [e for e in t.hs.events(room, sender=ALICE) if e['event_id'] == cmd][0]
+    # the homeserver (or anyone who can write to the room) replays it
+    copy = t.hs.send(room, ALICE, type='m.room.encrypted', content=original['content'])
+    bot.wait_log('replayed')
+    alice.send(room, '!status')
+    alice.wait_bot(lambda e: 'fingerprint' in e.body, 'the !status reply')
+    helps = [e for e in alice.bot_messages() if '!status' in e.body and 'fingerprint' not in e.body]
+    check(len(helps) == 1, 'the replayed !help ran: %d replies' % len(helps))
+    check(not any(rel(e).get('event_id') == copy for e in bot_events(t, room)),
+          'the bot answered the replay')
