@@ -618,6 +618,15 @@ batch_finish(struct loop *l)
 	}
 	if (backlog)
 		offline_flush(bot);
+	/* Room keys and seen Megolm indexes before the position moves on. */
+	if (bot->e2ee != NULL && e2ee_flush(bot->e2ee) == -1) {
+		log_warnx("e2ee: the store cannot be written; this sync is "
+		    "read again");
+		gaps_release(l);
+		sync_batch_release(b);
+		l->have_batch = 0;
+		return;
+	}
 	if (state_flush_seen(bot->state) == 0)
 		state_set_next_batch(bot->state, b->next_batch);
 	if (first_ever)

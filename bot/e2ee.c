@@ -28,6 +28,13 @@
 #define E2EE_SEEN_KEEP		2000	/* message indexes kept per session */
 #define E2EE_INBOUND_MAX	5000	/* inbound sessions kept */
 #define E2EE_MAX_DEVICES	1000	/* devices shared with per room */
+/*
+ * Megolm indexes reserved on disk ahead of the one in use: the stored
+ * outbound session is this far ahead of the live one, so a message needs
+ * no write of the store, and a restart (from the stored session) starts
+ * past every index used before it.
+ */
+#define E2EE_RESERVE		32
 
 struct e2ee {
 	char		*path;
@@ -38,6 +45,8 @@ struct e2ee {
 	OlmAccount	*acct;
 	cJSON		*store;
 	cJSON		*members;	/* room -> [users], cache */
+	cJSON		*live;		/* room -> outbound pickle in use */
+	int		 dirty;		/* store changed, not yet written */
 	e2ee_warn_fn	 warn;
 	void		*warn_arg;
 };
@@ -219,8 +228,17 @@ store_save(struct e2ee *e)
 	r = file_write_atomic(e->path, text, strlen(text), 0600);
 	if (r == -1)
 		log_warn("e2ee: cannot write %s", e->path);
+	else
+		e->dirty = 0;
+	sodium_memzero(text, strlen(text));
 	free(text);
 	return r;
+}
+
+int
+e2ee_flush(struct e2ee *e)
+{
+	return e->dirty ? store_save(e) : 0;
 }
 
 static char *
@@ -297,6 +315,7 @@ e2ee_open(const char *dir, const unsigned char *key, const char *user_id,
 	e->device_id = xstrdup(device_id);
 	e->trust = trust;
 	e->members = cJSON_CreateObject();
+	e->live = cJSON_CreateObject();
 	e->acct = olm_account(xmalloc(olm_account_size()));
 	e->store = store_read(e->path, cause);
 	if (e->store == NULL && *cause != NULL)
@@ -374,6 +393,7 @@ e2ee_free(struct e2ee *e)
 	sodium_memzero(e->key, sizeof(e->key));
 	cJSON_Delete(e->store);
 	cJSON_Delete(e->members);
+	cJSON_Delete(e->live);
 	free(e->path);
 	free(e->user_id);
 	free(e->device_id);
@@ -1173,8 +1193,9 @@ done:
 		free(plain);
 	}
 	cJSON_Delete(pj);
-	/* Olm ratchets moved even when the content was refused. */
-	store_save(e);
+	/* Olm ratchets moved even when the content was refused; written by
+	 * e2ee_flush before the sync that brought them is acknowledged. */
+	e->dirty = 1;
 	return rc;
 }
 
@@ -1201,9 +1222,11 @@ e2ee_handle_sync(struct e2ee *e, struct mx *mx, const cJSON *sync)
 		cJSON *stale = arr_get(e->store, "stale");
 
 		if (cJSON_IsString(u) && !str_in(stale, u->valuestring) &&
-		    cJSON_GetArraySize(stale) < 10000)
+		    cJSON_GetArraySize(stale) < 10000) {
 			cJSON_AddItemToArray(stale,
 			    cJSON_CreateString(u->valuestring));
+			e->dirty = 1;
+		}
 	}
 	if (mx != NULL && (cJSON_IsObject(counts) || cJSON_IsArray(fb))) {
 		long have = cJSON_IsObject(counts) ? (long)json_u64(counts,
@@ -1222,8 +1245,6 @@ e2ee_handle_sync(struct e2ee *e, struct mx *mx, const cJSON *sync)
 			}
 		}
 	}
-	if (cJSON_IsObject(dl))
-		store_save(e);
 }
 
 /* ---- Megolm: reading -------------------------------------------------- */
@@ -1318,7 +1339,7 @@ e2ee_decrypt(struct e2ee *e, const char *room_id, const struct mx_event *ev,
 		while (cJSON_GetArraySize(seen) >= E2EE_SEEN_KEEP)
 			cJSON_DeleteItemFromArray(seen, 0);
 		cJSON_AddStringToObject(seen, idx, ev->event_id);
-		store_save(e);
+		e->dirty = 1;
 	}
 	free(idx);
 	pj = cJSON_Parse(plain);
@@ -1576,6 +1597,9 @@ olm_claim(struct e2ee *e, struct mx *mx, const cJSON *devs, char **cause)
 	    "E2EE store"), -1) : 0;
 }
 
+static OlmOutboundGroupSession *live_load(struct e2ee *e, const char *room_id,
+    cJSON *item);
+
 /* A new outbound session for room; its entry in the store. */
 static cJSON *
 outbound_create(struct e2ee *e, const char *room_id)
@@ -1729,7 +1753,8 @@ outbound_ready(struct e2ee *e, struct mx *mx, const char *room_id,
 	}
 	if (olm_claim(e, mx, devs, cause) == -1)
 		goto fail;
-	if ((s = outbound_load(e, item)) == NULL) {
+	/* the key from the live session: its next index on */
+	if ((s = live_load(e, room_id, item)) == NULL) {
 		*cause = xstrdup("unreadable outbound session");
 		goto fail;
 	}
@@ -1847,15 +1872,80 @@ fail:
 	return NULL;
 }
 
+/*
+ * The live outbound session of room's store entry item, loaded (caller
+ * frees).  After a restart the live session starts from the stored one,
+ * which is past every index used before.
+ */
+static OlmOutboundGroupSession *
+live_load(struct e2ee *e, const char *room_id, cJSON *item)
+{
+	cJSON *live = cJSON_GetObjectItemCaseSensitive(e->live, room_id);
+	OlmOutboundGroupSession *s;
+
+	if (live == NULL || strcmp(json_text(live, "session_id"),
+	    json_text(item, "session_id")) != 0) {
+		cJSON_DeleteItemFromObjectCaseSensitive(e->live, room_id);
+		live = cJSON_AddObjectToObject(e->live, room_id);
+		cJSON_AddStringToObject(live, "session_id",
+		    json_text(item, "session_id"));
+		cJSON_AddStringToObject(live, "pickle", json_text(item,
+		    "pickle"));
+	}
+	if ((s = outbound_load(e, live)) != NULL && json_u64(item, "count") <
+	    olm_outbound_group_session_message_index(s))
+		set_num(item, "count",
+		    olm_outbound_group_session_message_index(s));
+	return s;
+}
+
+/* Keep the stored session E2EE_RESERVE indexes ahead of live (at index). */
+static int
+reserve(struct e2ee *e, cJSON *item, OlmOutboundGroupSession *live)
+{
+	uint32_t index = olm_outbound_group_session_message_index(live);
+	OlmOutboundGroupSession *ahead;
+	uint8_t buf[512];
+	char *p;
+
+	if (json_u64(item, "reserved") > index)
+		return 0;
+	/* a copy of live, moved on by E2EE_RESERVE throwaway messages */
+	p = outbound_pickle(e, live);
+	ahead = outbound_new();
+	if (olm_unpickle_outbound_group_session(ahead, e->key, sizeof(e->key),
+	    p, strlen(p)) == olm_error()) {
+		free(p);
+		outbound_free(ahead);
+		return -1;
+	}
+	free(p);
+	for (int i = 0; i < E2EE_RESERVE; i++) {
+		size_t n = olm_group_encrypt_message_length(ahead, 1);
+
+		if (n > sizeof(buf) || olm_group_encrypt(ahead,
+		    (const uint8_t *)"-", 1, buf, n) == olm_error()) {
+			outbound_free(ahead);
+			return -1;
+		}
+	}
+	p = outbound_pickle(e, ahead);
+	outbound_free(ahead);
+	set_str(item, "pickle", p);
+	free(p);
+	set_num(item, "reserved", (double)index + E2EE_RESERVE);
+	return store_save(e);
+}
+
 int
 e2ee_encrypt(struct e2ee *e, struct mx *mx, const char *room_id,
     const struct e2ee_room_cfg *cfg, const char *type, const cJSON *content,
     cJSON **out, char **session_id, char **cause)
 {
-	cJSON *item, *p, *inner;
+	cJSON *item, *p, *inner, *live;
 	const cJSON *rel;
 	OlmOutboundGroupSession *s;
-	char *text, *msg, *pk;
+	char *text, *msg = NULL, *pk;
 	size_t ml;
 
 	*out = NULL;
@@ -1863,8 +1953,14 @@ e2ee_encrypt(struct e2ee *e, struct mx *mx, const char *room_id,
 	*cause = NULL;
 	if ((item = outbound_ready(e, mx, room_id, cfg, cause)) == NULL)
 		return -1;
-	if ((s = outbound_load(e, item)) == NULL) {
+	if ((s = live_load(e, room_id, item)) == NULL) {
 		*cause = xstrdup("unreadable outbound session");
+		return -1;
+	}
+	/* The index about to be used is on disk as used, before use. */
+	if (reserve(e, item, s) == -1) {
+		*cause = xstrdup("cannot write the E2EE store");
+		outbound_free(s);
 		return -1;
 	}
 	p = cJSON_CreateObject();
@@ -1885,16 +1981,13 @@ e2ee_encrypt(struct e2ee *e, struct mx *mx, const char *room_id,
 		goto fail;
 	}
 	msg[ml] = '\0';
-	/* The advanced ratchet is on disk before the ciphertext exists
-	 * anywhere else: a crash skips an index, never reuses one. */
 	pk = outbound_pickle(e, s);
-	set_str(item, "pickle", pk);
+	live = cJSON_GetObjectItemCaseSensitive(e->live, room_id);
+	set_str(live, "pickle", pk);
+	sodium_memzero(pk, strlen(pk));
 	free(pk);
 	set_num(item, "count", (double)(json_u64(item, "count") + 1));
-	if (store_save(e) == -1) {
-		*cause = xstrdup("cannot write the E2EE store");
-		goto fail;
-	}
+	e->dirty = 1;
 	*out = cJSON_CreateObject();
 	cJSON_AddStringToObject(*out, "algorithm", E2EE_MEGOLM);
 	cJSON_AddStringToObject(*out, "sender_key", e2ee_curve25519(e));

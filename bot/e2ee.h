@@ -25,9 +25,11 @@
  * key given to e2ee_open (derived by the caller from pickle_key_file);
  * identity keys and ids are public and kept in the clear for `e2ee status`.
  *
- * Durability: a Megolm index is used only after the advanced session is
- * on disk, so a crash skips an index rather than reusing one; an inbound
- * session is on disk before the sync that brought it is acknowledged.
+ * Durability: the stored outbound Megolm session is kept E2EE_RESERVE
+ * (32) indexes ahead of the one in use, written before an index beyond
+ * it is used, so a crash skips indexes rather than reusing one and most
+ * messages need no write; an inbound session is on disk (e2ee_flush)
+ * before the sync that brought it is acknowledged.
  *
  * The network calls of key sharing (/joined_members, /keys/query,
  * /keys/claim, /sendToDevice) and of key upload are blocking: they are
@@ -99,6 +101,12 @@ int e2ee_upload_keys(struct e2ee *e, struct mx *mx, long otk_count,
  * device lists, tops keys up.  mx may be NULL (no upload: fuzzing).
  */
 void e2ee_handle_sync(struct e2ee *e, struct mx *mx, const struct cJSON *sync);
+/*
+ * Write what changed since the last write (Olm ratchets, room keys, seen
+ * message indexes): before the sync that brought them is acknowledged.
+ * 0, or -1 (logged).
+ */
+int e2ee_flush(struct e2ee *e);
 /* One to-device event; exposed for the fuzzer.  0, or -1 (logged). */
 int e2ee_to_device(struct e2ee *e, const struct cJSON *ev);
 
