@@ -855,28 +855,64 @@ send_done_cb(struct mx_resp *r, void *arg)
 }
 
 /*
+ * Largest plaintext encrypted as it is: Megolm's base64 makes it about
+ * 4/3 larger, and the event must stay under the 64 KiB PDU limit.
+ */
+#define SEAL_MAX_PLAIN	40000
+
+/* The outbox's sealer: encrypt for an encrypted room (outbox.h). */
+static int
+seal_cb(void *arg, const char *room_id, const char *type,
+    const cJSON *content, cJSON **out, char **session_id)
+{
+	struct bot *bot = arg;
+	struct room *room = bot_room(bot, room_id);
+	struct e2ee_room_cfg rc;
+	char *cause = NULL, *text;
+	cJSON *plain;
+	int r;
+
+	if (room == NULL || !room->encrypted || bot->e2ee == NULL)
+		return 0;
+	/* A ciphertext cannot be shrunk on a 413: shrink the text first. */
+	plain = cJSON_Duplicate(content, 1);
+	while ((text = cJSON_PrintUnformatted(plain)) != NULL &&
+	    strlen(text) > SEAL_MAX_PLAIN && msg_shrink(plain) == 0)
+		free(text);
+	free(text);
+	e2ee_room_cfg(room->encryption, &rc);
+	r = e2ee_encrypt(bot->e2ee, bot->mx, room_id, &rc, type, plain, out,
+	    session_id, &cause);
+	cJSON_Delete(plain);
+	if (r == -1) {
+		log_warnx("e2ee: cannot encrypt for %s yet: %s", room_id,
+		    cause);
+		free(cause);
+		return -1;
+	}
+	return 1;
+}
+
+/*
  * In an encrypted room, encrypt the head once, durably, before its first
- * attempt (outbox_seal).  0 to send it, -1 when it must wait (retry set).
+ * attempt, when it was not sealed as it was queued (outbox_seal).  0 to
+ * send it, -1 when it must wait (retry set).
  */
 static int
 seal(struct loop *l, struct outbox_item *it)
 {
 	struct bot *bot = l->bot;
-	struct room *room = bot_room(bot, it->room_id);
-	struct e2ee_room_cfg rc;
-	char *cause = NULL, *sid = NULL;
 	cJSON *enc = NULL;
+	char *sid = NULL;
+	int r;
 
-	if (it->session_id != NULL || room == NULL || !room->encrypted ||
-	    bot->e2ee == NULL)
+	if (it->session_id != NULL)
 		return 0;
-	e2ee_room_cfg(room->encryption, &rc);
-	if (e2ee_encrypt(bot->e2ee, bot->mx, it->room_id, &rc, it->type,
-	    it->content, &enc, &sid, &cause) == -1 ||
-	    outbox_seal(bot->outbox, it, "m.room.encrypted", enc, sid) == -1) {
-		log_warnx("e2ee: cannot encrypt for %s: %s; will retry",
-		    it->room_id, cause ? cause : "cannot store the outbox");
-		free(cause);
+	r = seal_cb(bot, it->room_id, it->type, it->content, &enc, &sid);
+	if (r == 0)
+		return 0;
+	if (r == -1 || outbox_seal(bot->outbox, it, "m.room.encrypted", enc,
+	    sid) == -1) {
 		free(sid);
 		outbox_result(bot->outbox, it, 0, NULL, -1, mono_ms());
 		return -1;
@@ -1298,6 +1334,8 @@ e2ee_start(struct bot *bot, int create, char **cause)
 	if (bot->e2ee == NULL)
 		return STEP_FATAL;
 	e2ee_set_warn(bot->e2ee, e2ee_warn_rooms, bot);
+	if (bot->outbox != NULL)
+		outbox_set_sealer(bot->outbox, seal_cb, bot);
 	return STEP_OK;
 }
 

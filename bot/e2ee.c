@@ -47,6 +47,7 @@ struct e2ee {
 	cJSON		*members;	/* room -> [users], cache */
 	cJSON		*live;		/* room -> outbound pickle in use */
 	int		 dirty;		/* store changed, not yet written */
+	cJSON		*warnings;	/* [[user, text]] not yet said */
 	e2ee_warn_fn	 warn;
 	void		*warn_arg;
 };
@@ -316,6 +317,7 @@ e2ee_open(const char *dir, const unsigned char *key, const char *user_id,
 	e->trust = trust;
 	e->members = cJSON_CreateObject();
 	e->live = cJSON_CreateObject();
+	e->warnings = cJSON_CreateArray();
 	e->acct = olm_account(xmalloc(olm_account_size()));
 	e->store = store_read(e->path, cause);
 	if (e->store == NULL && *cause != NULL)
@@ -394,6 +396,7 @@ e2ee_free(struct e2ee *e)
 	cJSON_Delete(e->store);
 	cJSON_Delete(e->members);
 	cJSON_Delete(e->live);
+	cJSON_Delete(e->warnings);
 	free(e->path);
 	free(e->user_id);
 	free(e->device_id);
@@ -783,13 +786,35 @@ warn(struct e2ee *e, const char *user, const char *fmt, ...)
 	va_list ap;
 	char *s;
 
+	cJSON *w;
+
 	va_start(ap, fmt);
 	s = xvasprintf(fmt, ap);
 	va_end(ap);
 	log_warnx("e2ee: %s", s);
-	if (e->warn != NULL)
-		e->warn(e->warn_arg, user, s);
+	/* Said once the operation is over: saying it may encrypt. */
+	if (e->warn != NULL && cJSON_GetArraySize(e->warnings) < 100) {
+		w = cJSON_CreateArray();
+		cJSON_AddItemToArray(w, cJSON_CreateString(user));
+		cJSON_AddItemToArray(w, cJSON_CreateString(s));
+		cJSON_AddItemToArray(e->warnings, w);
+	}
 	free(s);
+}
+
+/* Hand the pending warnings to the caller's function. */
+static void
+warnings_say(struct e2ee *e)
+{
+	cJSON *list = e->warnings, *w;
+
+	if (cJSON_GetArraySize(list) == 0)
+		return;
+	e->warnings = cJSON_CreateArray();
+	cJSON_ArrayForEach(w, list)
+		e->warn(e->warn_arg, cJSON_GetArrayItem(w, 0)->valuestring,
+		    cJSON_GetArrayItem(w, 1)->valuestring);
+	cJSON_Delete(list);
 }
 
 /*
@@ -1937,8 +1962,8 @@ reserve(struct e2ee *e, cJSON *item, OlmOutboundGroupSession *live)
 	return store_save(e);
 }
 
-int
-e2ee_encrypt(struct e2ee *e, struct mx *mx, const char *room_id,
+static int
+encrypt_now(struct e2ee *e, struct mx *mx, const char *room_id,
     const struct e2ee_room_cfg *cfg, const char *type, const cJSON *content,
     cJSON **out, char **session_id, char **cause)
 {
@@ -1986,8 +2011,8 @@ e2ee_encrypt(struct e2ee *e, struct mx *mx, const char *room_id,
 	set_str(live, "pickle", pk);
 	sodium_memzero(pk, strlen(pk));
 	free(pk);
+	/* in memory: after a restart, count starts from the stored index */
 	set_num(item, "count", (double)(json_u64(item, "count") + 1));
-	e->dirty = 1;
 	*out = cJSON_CreateObject();
 	cJSON_AddStringToObject(*out, "algorithm", E2EE_MEGOLM);
 	cJSON_AddStringToObject(*out, "sender_key", e2ee_curve25519(e));
@@ -2059,4 +2084,17 @@ e2ee_print_status(const char *dir)
 	cJSON_Delete(j);
 	free(path);
 	return 0;
+}
+
+int
+e2ee_encrypt(struct e2ee *e, struct mx *mx, const char *room_id,
+    const struct e2ee_room_cfg *cfg, const char *type, const cJSON *content,
+    cJSON **out, char **session_id, char **cause)
+{
+	int r = encrypt_now(e, mx, room_id, cfg, type, content, out,
+	    session_id, cause);
+
+	/* Only now: saying a warning encrypts, and may rotate sessions. */
+	warnings_say(e);
+	return r;
 }
