@@ -477,6 +477,7 @@ room_event(struct bot *bot, struct room *room, const struct mx_event *ev,
     struct mx_event *plain, int backlog)
 {
 	char *cause = NULL, *sid = NULL;
+	uint32_t index = 0;
 	enum e2ee_fail f;
 
 	if (!strcmp(ev->type, "m.reaction"))
@@ -491,9 +492,25 @@ room_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	if (strcmp(ev->type, "m.room.encrypted") != 0 ||
 	    !strcmp(ev->sender, bot->user_id))
 		return -1;
-	f = e2ee_decrypt(bot->e2ee, room->id, ev, plain, &sid, &cause);
+	f = e2ee_decrypt(bot->e2ee, room->id, ev, plain, &sid, &index, &cause);
 	if (f == E2EE_OK) {
+		/*
+		 * The index goes into the seen journal with the event, in the
+		 * same write: a replay under another event id is refused
+		 * after a crash too.
+		 */
+		char *used = xasprintf("megolm:%s:%u", sid, index);
+
 		free(sid);
+		if (state_seen(bot->state, used)) {
+			log_warnx("e2ee: %s from %s replays Megolm index %u; "
+			    "ignored", ev->event_id, ev->sender, index);
+			mx_event_release(plain);
+			free(used);
+			return -1;
+		}
+		state_mark_seen(bot->state, used);
+		free(used);
 		return 0;
 	}
 	log_warnx("e2ee: cannot decrypt %s from %s in %s: %s", ev->event_id,
@@ -1199,6 +1216,8 @@ bot_free(struct bot *bot)
 		free(bot->refusals[i].user);
 	for (size_t i = 0; i < nitems(bot->undecryptable); i++)
 		free(bot->undecryptable[i]);
+	if (bot->e2ee != NULL)
+		e2ee_flush(bot->e2ee);
 	e2ee_free(bot->e2ee);
 	cJSON_Delete(bot->offline);
 	jobs_free(bot->jobs);

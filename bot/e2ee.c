@@ -1276,7 +1276,8 @@ e2ee_handle_sync(struct e2ee *e, struct mx *mx, const cJSON *sync)
 
 enum e2ee_fail
 e2ee_decrypt(struct e2ee *e, const char *room_id, const struct mx_event *ev,
-    struct mx_event *out, char **session_id, char **cause)
+    struct mx_event *out, char **session_id, uint32_t *index_out,
+    char **cause)
 {
 	const cJSON *c = ev->content, *it, *seen_ev;
 	const char *sid = json_str(c, "session_id");
@@ -1349,6 +1350,8 @@ e2ee_decrypt(struct e2ee *e, const char *room_id, const struct mx_event *ev,
 		goto done;
 	}
 	plain[n] = '\0';
+	if (index_out != NULL)
+		*index_out = index;
 	/* A message index belongs to one event: anything else replays it. */
 	seen = obj_get(found, "seen");
 	idx = xasprintf("%u", index);
@@ -1363,8 +1366,8 @@ e2ee_decrypt(struct e2ee *e, const char *room_id, const struct mx_event *ev,
 	if (seen_ev == NULL) {
 		while (cJSON_GetArraySize(seen) >= E2EE_SEEN_KEEP)
 			cJSON_DeleteItemFromArray(seen, 0);
+		/* kept with the next write; the caller journals it now */
 		cJSON_AddStringToObject(seen, idx, ev->event_id);
-		e->dirty = 1;
 	}
 	free(idx);
 	pj = cJSON_Parse(plain);

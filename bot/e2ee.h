@@ -122,12 +122,15 @@ enum e2ee_fail {
  * holds its content) into *out, an event like an unencrypted one with
  * ev's id, sender and time.  Checks the Megolm session came over Olm
  * from a device of ev's sender, the room, and that the message index was
- * not used by another event.  *session_id (caller frees, may be NULL)
- * names the session, for "cannot decrypt" notices.
+ * not used by another event in the indexes kept in the store (written
+ * with its next write).  *session_id (caller frees; session_id may be
+ * NULL) names the session, for "cannot decrypt" notices; *index (may be
+ * NULL) is the message index, for the caller to journal durably with the
+ * event (a crash must not forget that an index was used).
  */
 enum e2ee_fail e2ee_decrypt(struct e2ee *e, const char *room_id,
     const struct mx_event *ev, struct mx_event *out, char **session_id,
-    char **cause);
+    uint32_t *index, char **cause);
 
 /* The settings of a room's m.room.encryption content. */
 struct e2ee_room_cfg {

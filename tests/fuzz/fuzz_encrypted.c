@@ -51,7 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mx_event_release(&ev);
 		return 0;
 	}
-	f = e2ee_decrypt(dev, "!r:example.org", &ev, &out, &sid, &cause);
+	f = e2ee_decrypt(dev, "!r:example.org", &ev, &out, &sid, NULL, &cause);
 	/* no room key was ever given to this device */
 	if (f == E2EE_OK || cause == NULL || out.event_id != NULL)
 		abort();

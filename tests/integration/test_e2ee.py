@@ -418,3 +418,14 @@ def a_replayed_message_index_is_refused(t):
     check(len(helps) == 1, 'the replayed !help ran: %d replies' % len(helps))
     check(not any(rel(e).get('event_id') == copy for e in bot_events(t, room)),
           'the bot answered the replay')
+    # and after a restart, when only the journals remember it
+    bot.stop()
+    again = t.hs.send(room, ALICE, type='m.room.encrypted', content=original['content'])
+    bot.start()
+    alice.send(room, '!status')
+    deadline = time.time() + 20
+    while len([e for e in alice.bot_messages() if 'fingerprint' in e.body]) < 2:
+        check(time.time() < deadline, 'no second !status reply')
+        alice.sync(300)
+    check(not any(rel(e).get('event_id') == again for e in bot_events(t, room)),
+          'the bot answered the replay after a restart')

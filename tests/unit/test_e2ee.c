@@ -236,7 +236,7 @@ decrypt(struct e2ee *e, const char *content, char **sid)
 	ev.event_id = "$e";
 	ev.sender = "@a:x";
 	ev.content = cJSON_Parse(content);
-	f = e2ee_decrypt(e, "!r:x", &ev, &out, sid, &cause);
+	f = e2ee_decrypt(e, "!r:x", &ev, &out, sid, NULL, &cause);
 	assert_non_null(cause);
 	free(cause);
 	cJSON_Delete(ev.content);
