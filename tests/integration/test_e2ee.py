@@ -429,3 +429,50 @@ def a_replayed_message_index_is_refused(t):
         alice.sync(300)
     check(not any(rel(e).get('event_id') == again for e in bot_events(t, room)),
           'the bot answered the replay after a restart')
+
+
+def canonical(obj):
+    obj = {k: v for k, v in obj.items() if k not in ('signatures', 'unsigned')}
+    return json.dumps(obj, sort_keys=True, separators=(',', ':'), ensure_ascii=False)
+
+
+def cross_sign(t, person):
+    """Give person's user cross-signing keys and sign its device with them,
+    as Element does when a device is verified."""
+    user = person.user
+    master, ssk = (olm.PkSigning(olm.PkSigning.generate_seed()) for _ in range(2))
+    mkey = {'user_id': user, 'usage': ['master'],
+            'keys': {'ed25519:' + master.public_key: master.public_key}}
+    skey = {'user_id': user, 'usage': ['self_signing'],
+            'keys': {'ed25519:' + ssk.public_key: ssk.public_key}}
+    skey['signatures'] = {user: {'ed25519:' + master.public_key: master.sign(canonical(skey))}}
+    c = person.client
+    r = person.run(c.send('POST', nio.Api._build_path(['keys', 'device_signing', 'upload'],
+                                                     {'access_token': c.access_token}),
+                          json.dumps({'master_key': mkey, 'self_signing_key': skey})))
+    check(r.status == 200, 'device_signing upload: %s' % r.status)
+    dk = t.hs.call('GET', '/_test/e2ee?user_id=' + user)['devices'][person.device]
+    dk['signatures'][user]['ed25519:' + ssk.public_key] = ssk.sign(canonical(dk))
+    r = person.run(c.send('POST', nio.Api._build_path(['keys', 'signatures', 'upload'],
+                                                     {'access_token': c.access_token}),
+                          json.dumps({user: {person.device: dk}})))
+    check(r.status == 200, 'signatures upload: %s' % r.status)
+
+
+@test
+def verified_trust_shares_only_with_cross_signed_devices(t):
+    room = encrypted_room(t)
+    bot = encrypted_bot(t, room, extra='e2ee_trust = verified\n').start()
+    alice = Person(t, ALICE, 'ALICEPHONE')
+    bob = Person(t, BOB, 'BOBLAPTOP')
+    cross_sign(t, alice)
+    cmd = alice.send(room, '!help')
+    reply = alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply on a cross-signed device')
+    bot.wait_log('device BOBLAPTOP of %s is not cross-signed' % BOB)
+    for _ in range(3):
+        bob.sync(200)
+    check(not any(e.event_id == reply.event_id for e in bob.bot_messages()),
+          'an unverified device got the room key')
+    check(any(e.event_id == reply.event_id for e in bob.undecrypted),
+          'bob never saw the encrypted reply')
+    check(cmd, cmd)
