@@ -139,9 +139,26 @@ def encrypted_room_help_and_status(t):
     grouped = ' '.join(fp[i:i + 4] for i in range(0, len(fp), 4))
     check(grouped in st.body, 'fingerprint %s missing from status: %r' % (grouped, st.body))
     check(in_thread_of(t, room, st.event_id, cmd2), 'status reply not in the thread')
+    # in an encrypted room, a command in the clear is not one (a homeserver
+    # could write it), and neither is alice's ciphertext under bob's name
+    t.hs.send(room, ALICE, '!help')
+    mtype, forged = alice.client.encrypt(room, 'm.room.message', {'msgtype': 'm.text', 'body': '!help'})
+    as_bob = t.hs.send(room, BOB, type=mtype, content=forged)
+    bot.wait_log('the room key came from %s, not from the sender %s' % (ALICE, BOB))
+    bot.wait_log('ignoring an unencrypted m.room.message from %s' % ALICE)
+    # a command after them: once answered, anything before it would be too
+    alice.send(room, '!status')
+    deadline = time.time() + 20
+    while len([e for e in alice.bot_messages() if 'fingerprint' in e.body]) < 2:
+        check(time.time() < deadline, 'no reply to the last !status')
+        alice.sync(300)
     # nothing the bot said went out in the clear
     types = {e['type'] for e in bot_events(t, room)}
     check(types == {'m.room.encrypted'}, 'the bot sent unencrypted events: %r' % types)
+    answered = {rel(e).get('event_id') for e in bot_events(t, room)}
+    check(as_bob not in answered, 'the bot answered a forged sender')
+    check(len([e for e in bot_events(t, room) if rel(e).get('rel_type') == 'm.thread']) == 3,
+          'the bot answered more than the three commands')
     # the 👀 reaction is encrypted with its relation in the clear
     acks = [e for e in bot_events(t, room) if rel(e).get('rel_type') == 'm.annotation']
     check(acks and rel(acks[0]).get('event_id') == cmd, 'no 👀 with a clear relation')
@@ -411,7 +428,7 @@ def a_replayed_message_index_is_refused(t):
     original = [e for e in t.hs.events(room, sender=ALICE) if e['event_id'] == cmd][0]
     # the homeserver (or anyone who can write to the room) replays it
     copy = t.hs.send(room, ALICE, type='m.room.encrypted', content=original['content'])
-    bot.wait_log('replayed')
+    bot.wait_log('replay')
     alice.send(room, '!status')
     alice.wait_bot(lambda e: 'fingerprint' in e.body, 'the !status reply')
     helps = [e for e in alice.bot_messages() if '!status' in e.body and 'fingerprint' not in e.body]
