@@ -981,62 +981,68 @@ olm_keep(struct e2ee *e, const char *curve, OlmSession *s, int replace_idx)
 		cJSON_AddItemToArray(list, item);
 }
 
+/*
+ * Decrypt with one session (libolm destroys its input: it gets copies).
+ * The plaintext (caller frees), or NULL.
+ */
+static char *
+olm_try(OlmSession *s, int type, const char *body)
+{
+	char *m = xstrdup(body), *plain;
+	size_t max, n;
+
+	max = olm_decrypt_max_plaintext_length(s, (size_t)type, m, strlen(m));
+	free(m);
+	if (max == olm_error())
+		return NULL;
+	plain = xmalloc(max + 1);
+	m = xstrdup(body);
+	n = olm_decrypt(s, (size_t)type, m, strlen(m), plain, max);
+	free(m);
+	if (n == olm_error()) {
+		free(plain);
+		return NULL;
+	}
+	plain[n] = '\0';
+	return plain;
+}
+
+/* 1 if a pre-key message belongs to session s. */
+static int
+olm_matches(OlmSession *s, const char *sender_key, const char *body)
+{
+	char *m = xstrdup(body);
+	size_t n = olm_matches_inbound_session_from(s, sender_key,
+	    strlen(sender_key), m, strlen(m));
+
+	free(m);
+	return n == 1;
+}
+
 /* Decrypt an Olm message; plaintext (caller frees) or NULL. */
 static char *
 olm_decrypt_msg(struct e2ee *e, const char *sender_key, int type,
     const char *body)
 {
-	cJSON *list = olm_list(e), *it;
+	cJSON *it;
 	char *plain = NULL, *m;
-	OlmSession *s = NULL;
-	size_t max, n;
-	int idx = 0;
+	OlmSession *s;
+	int idx = -1;
 
-	cJSON_ArrayForEach(it, list) {
-		if (strcmp(json_text(it, "curve"), sender_key) != 0) {
-			idx++;
-			continue;
-		}
-		if ((s = session_load(e, json_text(it, "pickle"))) == NULL) {
-			idx++;
-			continue;
-		}
-		if (type == 0) {
-			m = xstrdup(body);
-			n = olm_matches_inbound_session_from(s, sender_key,
-			    strlen(sender_key), m, strlen(m));
-			free(m);
-			if (n != 1) {
-				session_free(s);
-				s = NULL;
-				idx++;
-				continue;
-			}
-		}
-		m = xstrdup(body);
-		max = olm_decrypt_max_plaintext_length(s, (size_t)type, m,
-		    strlen(m));
-		free(m);
-		if (max != olm_error()) {
-			plain = xmalloc(max + 1);
-			m = xstrdup(body);
-			n = olm_decrypt(s, (size_t)type, m, strlen(m), plain,
-			    max);
-			free(m);
-			if (n != olm_error()) {
-				plain[n] = '\0';
-				olm_keep(e, sender_key, s, idx);
-				session_free(s);
-				return plain;
-			}
-			free(plain);
-			plain = NULL;
-		}
-		session_free(s);
-		s = NULL;
-		if (type == 0)
-			return NULL;	/* it matched, and failed */
+	cJSON_ArrayForEach(it, olm_list(e)) {
 		idx++;
+		if (strcmp(json_text(it, "curve"), sender_key) != 0 ||
+		    (s = session_load(e, json_text(it, "pickle"))) == NULL)
+			continue;
+		if (type == 0 && !olm_matches(s, sender_key, body)) {
+			session_free(s);
+			continue;
+		}
+		if ((plain = olm_try(s, type, body)) != NULL)
+			olm_keep(e, sender_key, s, idx);
+		session_free(s);
+		if (plain != NULL || type == 0)
+			return plain;	/* a pre-key match that fails is final */
 	}
 	if (type != 0)
 		return NULL;
@@ -1052,25 +1058,10 @@ olm_decrypt_msg(struct e2ee *e, const char *sender_key, int type,
 		return NULL;
 	}
 	free(m);
-	m = xstrdup(body);
-	max = olm_decrypt_max_plaintext_length(s, 0, m, strlen(m));
-	free(m);
-	if (max == olm_error()) {
-		session_free(s);
-		return NULL;
+	if ((plain = olm_try(s, 0, body)) != NULL) {
+		olm_remove_one_time_keys(e->acct, s);
+		olm_keep(e, sender_key, s, -1);
 	}
-	plain = xmalloc(max + 1);
-	m = xstrdup(body);
-	n = olm_decrypt(s, 0, m, strlen(m), plain, max);
-	free(m);
-	if (n == olm_error()) {
-		free(plain);
-		session_free(s);
-		return NULL;
-	}
-	plain[n] = '\0';
-	olm_remove_one_time_keys(e->acct, s);
-	olm_keep(e, sender_key, s, -1);
 	session_free(s);
 	return plain;
 }

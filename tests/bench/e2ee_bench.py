@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'integration'))
 import harness  # noqa: E402
 from harness import ALICE, BOB, BOT, rel  # noqa: E402
-from test_e2ee import Person  # noqa: E402
+from test_e2ee import Person, key_file  # noqa: E402
 from latency import rss_kb  # noqa: E402
 
 
@@ -56,14 +56,6 @@ def stats(label, lat):
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
     print('%-34s median %6.1f ms   p99 %6.1f ms   (n=%d)' % (label, med, p99, len(lat)))
     return med
-
-
-def key_file(t):
-    key = os.path.join(t.tmp, 'pickle.key')
-    with open(key, 'w') as f:
-        f.write(os.urandom(32).hex() + '\n')
-    os.chmod(key, 0o600)
-    return key
 
 
 def main():

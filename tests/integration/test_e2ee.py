@@ -84,6 +84,13 @@ class Person:
     def bot_messages(self):
         return [e for e in self.seen if e.sender == BOT and hasattr(e, 'body')]
 
+    def wait_count(self, pred, count, what, timeout=20):
+        """Sync until count decrypted messages of the bot satisfy pred."""
+        deadline = time.time() + timeout
+        while len([e for e in self.bot_messages() if pred(e)]) < count:
+            check(time.time() < deadline, '%s never saw %s' % (self.user, what))
+            self.sync(300)
+
     def wait_bot(self, pred, what, timeout=20):
         """Sync until a decrypted message of the bot satisfies pred."""
         deadline = time.time() + timeout
@@ -96,18 +103,35 @@ class Person:
             self.user, what, [e.body[:80] for e in self.bot_messages()], len(self.undecrypted)))
 
 
-def encrypted_bot(t, room, auth='token', extra=''):
-    key = os.path.join(t.tmp, 'pickle.key')
+def key_file(t, name='pickle.key'):
+    """A key file as `backupbot keygen` makes them (64 hex, 0600)."""
+    key = os.path.join(t.tmp, name)
     if not os.path.exists(key):
         with open(key, 'w') as f:
             f.write(os.urandom(32).hex() + '\n')
         os.chmod(key, 0o600)
+    return key
+
+
+def encrypted_bot(t, room, auth='token', extra=''):
+    key = key_file(t)
     return t.bot(rooms=[room], auth=auth, extra='pickle_key_file = %s\n%s' % (key, extra))
 
 
 def encrypted_room(t):
     return t.hs.room(creator=ALICE, members=[ALICE, BOB, BOT], encrypted=True,
                      power_levels={'users': {ALICE: 100, BOB: 50}})
+
+
+def started(t, auth='token', extra=''):
+    """An encrypted room, the bot in it, and alice's phone after a first
+    !help and its reply (both sides have sessions): (room, bot, alice, cmd)."""
+    room = encrypted_room(t)
+    bot = encrypted_bot(t, room, auth=auth, extra=extra).start()
+    alice = Person(t, ALICE, 'ALICEPHONE')
+    cmd = alice.send(room, '!help')
+    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
+    return room, bot, alice, cmd
 
 
 def store(bot):
@@ -148,10 +172,7 @@ def encrypted_room_help_and_status(t):
     bot.wait_log('ignoring an unencrypted m.room.message from %s' % ALICE)
     # a command after them: once answered, anything before it would be too
     alice.send(room, '!status')
-    deadline = time.time() + 20
-    while len([e for e in alice.bot_messages() if 'fingerprint' in e.body]) < 2:
-        check(time.time() < deadline, 'no reply to the last !status')
-        alice.sync(300)
+    alice.wait_count(lambda e: 'fingerprint' in e.body, 2, 'no reply to the last !status')
     # nothing the bot said went out in the clear
     types = {e['type'] for e in bot_events(t, room)}
     check(types == {'m.room.encrypted'}, 'the bot sent unencrypted events: %r' % types)
@@ -202,12 +223,8 @@ def undecryptable_message_gets_one_notice_in_its_thread(t):
 
 @test
 def restart_keeps_the_device_and_reads_older_sessions(t):
-    room = encrypted_room(t)
-    bot = encrypted_bot(t, room, auth='password').start()
+    room, bot, alice, _ = started(t, auth='password')
     first = store(bot)
-    alice = Person(t, ALICE, 'ALICEPHONE')
-    alice.send(room, '!help')
-    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
     bot.stop()
     # sent while the bot is down, in the Megolm session it already has
     alice.send(room, '!status')
@@ -267,11 +284,7 @@ def sent_log(t):
 
 @test
 def kill_while_sharing_loses_nothing_and_reuses_no_index(t):
-    room = encrypted_room(t)
-    bot = encrypted_bot(t, room).start()
-    alice = Person(t, ALICE, 'ALICEPHONE')
-    alice.send(room, '!help')
-    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
+    room, bot, alice, cmd = started(t)
     # Bob's new device: the bot's next message shares its session with it,
     # and every to-device request is slow: the bot dies in the middle.
     t.hs.fault('slow', path_regex='sendToDevice', delay_ms=1500, count=20)
@@ -305,11 +318,7 @@ def kill_while_sharing_loses_nothing_and_reuses_no_index(t):
 def restore_in_an_encrypted_room_approved_from_a_second_admins_device(t):
     from test_restore_chat import setup, databases
     room = encrypted_room(t)
-    key = os.path.join(t.tmp, 'pickle.key')
-    with open(key, 'w') as f:
-        f.write(os.urandom(32).hex() + '\n')
-    os.chmod(key, 0o600)
-    pg, b, bid = setup(t, room=room, extra='pickle_key_file = %s\n' % key)
+    pg, b, bid = setup(t, room=room, extra='pickle_key_file = %s\n' % key_file(t))
     alice = Person(t, ALICE, 'ALICEPHONE')
     bob = Person(t, BOB, 'BOBTABLET')
     alice.send(room, '!backup main')
@@ -328,10 +337,7 @@ def a_room_that_becomes_encrypted_switches_at_once(t):
     room = t.hs.room(creator=ALICE, members=[ALICE, BOB, BOT],
                      power_levels={'users': {ALICE: 100, BOB: 50}})
     # the backup key alone: no device until a room needs one
-    key = os.path.join(t.tmp, 'backup.key')
-    with open(key, 'w') as f:
-        f.write(os.urandom(32).hex() + '\n')
-    os.chmod(key, 0o600)
+    key = key_file(t, 'backup.key')
     bot = t.bot(rooms=[room])
     with open(bot.conf, 'a') as f:
         f.write('encryption_key_file = %s\n' % key)
@@ -348,10 +354,7 @@ def a_room_that_becomes_encrypted_switches_at_once(t):
     for cmd in ('!status', '!help'):
         alice.send(room, cmd)
     alice.wait_bot(lambda e: 'fingerprint' in e.body, 'the encrypted !status reply')
-    deadline = time.time() + 20
-    while len([e for e in alice.bot_messages() if '!status' in e.body]) < 2:
-        check(time.time() < deadline, 'no encrypted !help reply')
-        alice.sync(300)
+    alice.wait_count(lambda e: '!status' in e.body, 2, 'no encrypted !help reply')
     after = [e for e in bot_events(t, room) if e['type'] == 'm.room.encrypted']
     check(len(after) >= 4, 'the bot did not switch to encryption: %r' % [e['type'] for e in bot_events(t, room)])
     # rotation_period_msgs = 3: the bot's 4 or more messages use 2 sessions or more
@@ -371,11 +374,7 @@ def cli(bot, *args, stdin=None):
 
 @test
 def e2ee_status_and_reset_from_the_shell(t):
-    room = encrypted_room(t)
-    bot = encrypted_bot(t, room, auth='password').start()
-    alice = Person(t, ALICE, 'ALICEPHONE')
-    alice.send(room, '!help')
-    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
+    room, bot, alice, cmd = started(t, auth='password')
     bot.stop()
     st = store(bot)
     r = cli(bot, 'status')
@@ -401,11 +400,7 @@ def e2ee_status_and_reset_from_the_shell(t):
 
 @test
 def tofu_warns_when_a_device_changes_its_keys(t):
-    room = encrypted_room(t)
-    encrypted_bot(t, room).start()
-    alice = Person(t, ALICE, 'ALICEPHONE')
-    alice.send(room, '!help')
-    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
+    room, _, alice, _ = started(t)
     # a second device of alice: said in the room, and given the room key
     Person(t, ALICE, 'ALICELAPTOP')
     alice.send(room, '!status')
@@ -420,11 +415,7 @@ def tofu_warns_when_a_device_changes_its_keys(t):
 
 @test
 def a_replayed_message_index_is_refused(t):
-    room = encrypted_room(t)
-    bot = encrypted_bot(t, room).start()
-    alice = Person(t, ALICE, 'ALICEPHONE')
-    cmd = alice.send(room, '!help')
-    alice.wait_bot(lambda e: '!status' in e.body, 'the !help reply')
+    room, bot, alice, cmd = started(t)
     original = [e for e in t.hs.events(room, sender=ALICE) if e['event_id'] == cmd][0]
     # the homeserver (or anyone who can write to the room) replays it
     copy = t.hs.send(room, ALICE, type='m.room.encrypted', content=original['content'])
@@ -440,10 +431,7 @@ def a_replayed_message_index_is_refused(t):
     again = t.hs.send(room, ALICE, type='m.room.encrypted', content=original['content'])
     bot.start()
     alice.send(room, '!status')
-    deadline = time.time() + 20
-    while len([e for e in alice.bot_messages() if 'fingerprint' in e.body]) < 2:
-        check(time.time() < deadline, 'no second !status reply')
-        alice.sync(300)
+    alice.wait_count(lambda e: 'fingerprint' in e.body, 2, 'no second !status reply')
     check(not any(rel(e).get('event_id') == again for e in bot_events(t, room)),
           'the bot answered the replay after a restart')
 
