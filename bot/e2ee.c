@@ -819,10 +819,13 @@ warnings_say(struct e2ee *e)
 
 /*
  * In verified mode: 1 if dk is signed by user's self-signing key, itself
- * signed by the user's master key, from a /keys/query response.
+ * signed by the user's master key, from a /keys/query response.  The
+ * master key is pinned when first seen (in "masters"): a server that
+ * swaps it for its own is refused and announced.
  */
 static int
-cross_signed(const cJSON *resp, const char *user, const cJSON *dk)
+cross_signed(struct e2ee *e, const cJSON *resp, const char *user,
+    const cJSON *dk)
 {
 	const cJSON *mk = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(resp, "master_keys"), user);
@@ -849,6 +852,21 @@ cross_signed(const cJSON *resp, const char *user, const cJSON *dk)
 	    verify_json(sk, user, mid, mpub) &&
 	    verify_json(dk, user, sid, spub))
 		ok = 1;
+	if (ok) {
+		cJSON *masters = obj_get(e->store, "masters");
+		const char *pinned = json_str(masters, user);
+
+		if (pinned == NULL) {
+			cJSON_AddStringToObject(masters, user, mpub);
+			e->dirty = 1;
+		} else if (strcmp(pinned, mpub) != 0) {
+			warn(e, user, "⚠️ the cross-signing identity of %s "
+			    "changed; I share no room keys with its devices. "
+			    "If this is expected, run `backupbot e2ee reset`.",
+			    user);
+			ok = 0;
+		}
+	}
 	free(mid);
 	free(sid);
 	return ok;
@@ -868,7 +886,7 @@ device_accept(struct e2ee *e, const cJSON *resp, const char *user,
 	char *eid = xasprintf("ed25519:%s", device);
 	const char *curve = json_str(keys, cid), *ed = json_str(keys, eid);
 	cJSON *u, *d;
-	int rc = -1;
+	int rc = -1, refuse = 0;
 
 	if (strcmp(json_text(dk, "user_id"), user) != 0 ||
 	    strcmp(json_text(dk, "device_id"), device) != 0 ||
@@ -877,9 +895,10 @@ device_accept(struct e2ee *e, const cJSON *resp, const char *user,
 		    device, user);
 		goto done;
 	}
-	if (e->trust == E2EE_VERIFIED && !cross_signed(resp, user, dk)) {
+	if (e->trust == E2EE_VERIFIED && !cross_signed(e, resp, user, dk)) {
 		log_info("e2ee: device %s of %s is not cross-signed; no keys "
 		    "shared with it (e2ee_trust = verified)", device, user);
+		refuse = 1;
 		goto done;
 	}
 	if ((old = device_get(e, user, device)) != NULL) {
@@ -903,6 +922,18 @@ device_accept(struct e2ee *e, const cJSON *resp, const char *user,
 	cJSON_AddStringToObject(d, "ed25519", ed);
 	rc = 0;
 done:
+	/*
+	 * A kept device no longer cross-signed is not used from the kept
+	 * list either, until a query accepts it again.  (A device whose keys
+	 * changed keeps its first keys: only their holder can read.)
+	 */
+	if ((d = (cJSON *)device_get(e, user, device)) != NULL &&
+	    (refuse || rc == 0)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(d, "refused");
+		if (refuse)
+			cJSON_AddTrueToObject(d, "refused");
+		e->dirty = 1;
+	}
 	free(cid);
 	free(eid);
 	return rc;
@@ -1737,8 +1768,10 @@ outbound_ready(struct e2ee *e, struct mx *mx, const char *room_id,
 			    u->valuestring);
 
 			cJSON_ArrayForEach(d, known)
-				if (strcmp(u->valuestring, e->user_id) ||
-				    strcmp(d->string, e->device_id))
+				if ((strcmp(u->valuestring, e->user_id) ||
+				    strcmp(d->string, e->device_id)) &&
+				    !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+				    d, "refused")))
 					cJSON_AddItemToArray(list,
 					    cJSON_CreateString(d->string));
 		}

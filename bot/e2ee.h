@@ -19,6 +19,7 @@
  *     "outbound": { ROOM: { "pickle", "session_id", "created", "count",
  *                    "shared": [ { "user", "device", "curve" } ] } },
  *     "devices": { USER: { DEVICE: { "curve", "ed25519" } } },
+ *     "masters": { USER: ED25519 },   (cross-signing keys, pinned)
  *     "stale": [ USER ] }
  *
  * Every PICKLE is libolm's pickle, encrypted by libolm with the 32-byte

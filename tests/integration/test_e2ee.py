@@ -481,3 +481,11 @@ def verified_trust_shares_only_with_cross_signed_devices(t):
     check(any(e.event_id == reply.event_id for e in bob.undecrypted),
           'bob never saw the encrypted reply')
     check(cmd, cmd)
+    # the server swaps alice's cross-signing identity: refused and said
+    cross_sign(t, alice)
+    alice.send(room, '!status')
+    bot.wait_log('the cross-signing identity of %s changed' % ALICE)
+    for _ in range(3):
+        alice.sync(200)
+    check(not any('fingerprint' in e.body for e in alice.bot_messages()),
+          'room keys went to a device signed by a new cross-signing identity')
