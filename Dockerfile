@@ -15,7 +15,7 @@ FROM debian:12-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
-      libsodium-dev libzstd-dev libpq-dev libhiredis-dev \
+      libsodium-dev libzstd-dev libpq-dev libhiredis-dev libolm-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -25,7 +25,7 @@ RUN make -j"$(nproc)" backupbot && ./backupbot --version
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libcurl4 libcjson1 libsodium23 libzstd1 libpq5 libhiredis0.14 \
+      libcurl4 libcjson1 libsodium23 libzstd1 libpq5 libhiredis0.14 libolm3 \
       rclone postgresql-client-15 redis-tools redis-server \
       tar git tzdata ca-certificates \
  && rm -rf /var/lib/apt/lists/*

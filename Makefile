@@ -2,7 +2,7 @@
 
 PREFIX	?= /usr/local
 CC	?= cc
-PKGS	 = libcurl libcjson libsodium libzstd libpq hiredis
+PKGS	 = libcurl libcjson libsodium libzstd libpq hiredis olm
 CFLAGS	?= -O2 -g
 WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
@@ -14,7 +14,7 @@ SRC_ALL	 = $(sort $(wildcard bot/*.c bot/*/*.c bot/*/*/*.c handlers/*.c))
 INC_DIRS = $(patsubst %/,%,$(sort $(dir $(wildcard bot/*.h bot/*/*.h bot/*/*/*.h handlers/*.h))))
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE $(INC_DIRS:%=-I%) \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium -lzstd -lpq -lhiredis)
+LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium -lzstd -lpq -lhiredis -lolm)
 
 ifeq ($(V),1)
 Q =
@@ -56,7 +56,7 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
 	   postgresql postgresql-client redis-server redis-tools rclone zstd tar git tzdata \
 	   procps util-linux openssl faketime python3-prometheus-client groff-base man-db \
 	   python3 python3-yaml python3-jsonschema clang curl ca-certificates \
-	   pgbackrest
+	   pgbackrest libolm-dev python3-olm python3-matrix-nio
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

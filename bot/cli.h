@@ -17,5 +17,7 @@ int cli_restore(const struct config *cfg, int argc, char **argv);
 int cli_cat(const struct config *cfg, int argc, char **argv);
 int cli_keygen(const struct config *cfg, int argc, char **argv);
 int cli_catalog(const struct config *cfg, int argc, char **argv);
+/* `e2ee status` (the device, keys and sessions) and `e2ee reset`. */
+int cli_e2ee(const struct config *cfg, int argc, char **argv);
 
 #endif

@@ -33,6 +33,7 @@ static const struct {
 	{ "cat", cli_cat },
 	{ "keygen", cli_keygen },
 	{ "catalog", cli_catalog },
+	{ "e2ee", cli_e2ee },
 	{ "job", job_main },
 };
 
@@ -84,6 +85,10 @@ usage(FILE *f)
 "                         decryption checked), e.g. into pg_restore\n"
 "  keygen [FILE]          make an encryption key (default: encryption_key_file)\n"
 "  catalog --from REMOTE  rebuild the local catalog from a remote's copies\n"
+"  e2ee status            the encryption device: id, fingerprint, known\n"
+"                         devices, sessions\n"
+"  e2ee reset [--yes]     start a new encryption device (asks first; stop\n"
+"                         the daemon before)\n"
 "  job ...                (internal) a job of the daemon, JSON lines on stdout\n"
 "\n"
 "backup, verify, restore, cat and catalog also take:\n"

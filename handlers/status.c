@@ -21,6 +21,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "pgbackrest.h"
+#include "e2ee.h"
 #include "jobs.h"
 #include "human.h"
 #include "json.h"
@@ -527,6 +528,18 @@ build(struct bot *bot, const char *only, const cJSON *probe, int running,
 		msg_text(m, " ");
 		msg_code(m, bot->rooms[i].configured);
 		msg_text(m, bot->rooms[i].joined ? " ✓" : " ✗ not joined");
+		if (bot->rooms[i].encrypted)
+			msg_text(m, bot->e2ee != NULL ? " 🔒" :
+			    " 🔒 (cannot read: no pickle_key_file)");
+	}
+	if (bot->e2ee != NULL) {
+		char *fp = e2ee_fingerprint(e2ee_ed25519(bot->e2ee));
+
+		msg_nl(m);
+		msg_textf(m, "end-to-end encryption: device %s, ed25519 "
+		    "fingerprint ", e2ee_device_id(bot->e2ee));
+		msg_code(m, fp);
+		free(fp);
 	}
 	for (struct request *r = approvals_first(bot->approvals); r != NULL;
 	    r = r->next) {

@@ -63,6 +63,8 @@ static const struct key_def keys[] = {
 	{ "matrix", O(backlog_max_age),	  K_DURATION, 0, 7 * 86400, NULL },
 	{ "matrix", O(sync_timeout),	  K_DURATION, 1, 300, NULL },
 	{ "matrix", O(tls_verify),	  K_BOOL, 0, 0, NULL },
+	{ "matrix", O(pickle_key_file),	  K_SECRET, 0, 0, NULL },
+	{ "matrix", O(e2ee_trust),	  K_ENUM, 0, 0, "tofu|verified" },
 	{ "storage", O(state_dir),	  K_STRING, 0, 0, NULL },
 	{ "storage", O(backup_dir),	  K_STRING, 0, 0, NULL },
 	{ "storage", O(encryption_key_file), K_SECRET, 0, 0, NULL },
@@ -1029,6 +1031,7 @@ set_defaults(struct config *c)
 	c->state_dir = xstrdup("/var/lib/backupbot");
 	c->backup_dir = xstrdup("/var/backups/backupbot");
 	c->device_name = xstrdup("backupbot");
+	c->e2ee_trust = xstrdup("tofu");
 	c->rclone = xstrdup("rclone");
 	c->max_parallel_jobs = 2;
 	c->job_timeout = 12 * 3600;

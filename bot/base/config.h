@@ -143,6 +143,8 @@ struct config {
 	long		 backlog_max_age;	/* seconds */
 	long		 sync_timeout;		/* seconds */
 	int		 tls_verify;
+	char		*pickle_key_file;	/* E2EE store key, or NULL */
+	char		*e2ee_trust;		/* tofu | verified */
 
 	/* [storage] */
 	char		*state_dir;

@@ -26,13 +26,16 @@
 #include "metrics.h"
 #include "schedule.h"
 #include "config.h"
+#include "e2ee.h"
 #include "jobs.h"
 #include "json.h"
 #include "log.h"
 #include "matrix.h"
 #include "msg.h"
 #include "outbox.h"
+#include "crypto.h"
 #include "rooms.h"
+#include "pipeline.h"
 #include "session.h"
 #include "state.h"
 #include "sync.h"
@@ -391,6 +394,8 @@ redacted_later(const struct mx_event *ev, size_t n, size_t i)
 	return 0;
 }
 
+
+
 static void
 handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
     size_t n, int backlog)
@@ -400,7 +405,19 @@ handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
 		if (ev[i].event_id[0] == '\0' ||
 		    state_seen(bot->state, ev[i].event_id))
 			continue;
-		if (!redacted_later(ev, n, i))
+		if (redacted_later(ev, n, i))
+			;	/* redacted in this batch: not run */
+		else if (room->encrypted && bot->e2ee != NULL &&
+		    ev[i].state_key == NULL) {
+			struct mx_event plain;
+			int r = crypto_room_event(bot, room, &ev[i], &plain, backlog);
+
+			if (r == 0) {
+				bot_handle_event(bot, room, &plain, backlog);
+				mx_event_release(&plain);
+			} else if (r == 1)
+				bot_handle_event(bot, room, &ev[i], backlog);
+		} else
 			bot_handle_event(bot, room, &ev[i], backlog);
 		state_mark_seen(bot->state, ev[i].event_id);
 	}
@@ -428,6 +445,9 @@ batch_finish(struct loop *l)
 	int backlog = bot->first_sync && state_next_batch(bot->state) != NULL;
 	int first_ever = state_next_batch(bot->state) == NULL;
 
+	/* Room keys first: the messages of this batch may need them. */
+	if (bot->e2ee != NULL && b->e2ee != NULL)
+		e2ee_handle_sync(bot->e2ee, bot->mx, b->e2ee);
 	for (size_t i = 0; i < b->nleaves; i++)
 		rooms_left(bot, &b->leaves[i]);
 	for (size_t i = 0; i < b->ninvites; i++)
@@ -463,6 +483,15 @@ batch_finish(struct loop *l)
 			rooms_follow_upgrade(bot, &bot->rooms[i]);
 		}
 	offline_flush(bot);	/* too old commands, from any batch */
+	/* Room keys and seen Megolm indexes before the position moves on. */
+	if (bot->e2ee != NULL && e2ee_flush(bot->e2ee) == -1) {
+		log_warnx("e2ee: the store cannot be written; this sync is "
+		    "read again");
+		gaps_release(l);
+		sync_batch_release(b);
+		l->have_batch = 0;
+		return;
+	}
 	if (state_flush_seen(bot->state) == 0)
 		state_set_next_batch(bot->state, b->next_batch);
 	bot->last_sync = now_ms();
@@ -796,6 +825,36 @@ unthreadable_root(const struct bot *bot, const cJSON *content)
 	return 0;
 }
 
+
+
+/*
+ * In an encrypted room, encrypt the head once, durably, before its first
+ * attempt, when it was not sealed as it was queued (outbox_seal).  0 to
+ * send it, -1 when it must wait (retry set).
+ */
+static int
+seal(struct loop *l, struct outbox_item *it)
+{
+	struct bot *bot = l->bot;
+	cJSON *enc = NULL;
+	char *sid = NULL;
+	int r;
+
+	if (it->session_id != NULL)
+		return 0;
+	r = crypto_seal(bot, it->room_id, it->type, it->content, &enc, &sid);
+	if (r == 0)
+		return 0;
+	if (r == -1 || outbox_seal(bot->outbox, it, "m.room.encrypted", enc,
+	    sid) == -1) {
+		free(sid);
+		outbox_result(bot->outbox, it, 0, NULL, -1, mono_ms());
+		return -1;
+	}
+	free(sid);
+	return 0;
+}
+
 static void
 send_next(struct loop *l)
 {
@@ -806,7 +865,7 @@ send_next(struct loop *l)
 	if (it == NULL)
 		return;
 	content = it->content;
-	if (it->edit_of != 0) {
+	if (it->edit_of != 0 && it->session_id == NULL) {
 		/* the edit's target event id is known only now */
 		cJSON *rel = cJSON_GetObjectItemCaseSensitive(content,
 		    "m.relates_to");
@@ -815,8 +874,12 @@ send_next(struct loop *l)
 			cJSON_ReplaceItemInObjectCaseSensitive(rel, "event_id",
 			    cJSON_CreateString(it->edit_event));
 	}
+	/* a command with a relation of its own is no thread root */
 	if (unthreadable_root(l->bot, content))
 		outbox_unthread(content);
+	if (seal(l, it) == -1)
+		return;
+	content = it->content;
 	body = cJSON_PrintUnformatted(content);
 	resc = mx_escape(it->room_id);
 	tesc = mx_escape(it->type);
@@ -1092,12 +1155,18 @@ bot_free(struct bot *bot)
 		cJSON_Delete(bot->rooms[i].power_levels);
 		cJSON_Delete(bot->rooms[i].create);
 		free(bot->rooms[i].replacement);
+		cJSON_Delete(bot->rooms[i].encryption);
 	}
 	free(bot->rooms);
 	for (size_t i = 0; i < nitems(bot->unthreadable); i++)
 		free(bot->unthreadable[i]);
 	for (size_t i = 0; i < nitems(bot->refusals); i++)
 		free(bot->refusals[i].user);
+	for (size_t i = 0; i < nitems(bot->undecryptable); i++)
+		free(bot->undecryptable[i]);
+	if (bot->e2ee != NULL)
+		e2ee_flush(bot->e2ee);
+	e2ee_free(bot->e2ee);
 	cJSON_Delete(bot->offline);
 	jobs_free(bot->jobs);
 	sched_free(bot->sched);
@@ -1107,6 +1176,7 @@ bot_free(struct bot *bot)
 	state_free(bot->state);
 	config_free(bot->cfg);
 	session_login_release(&bot->login);
+	free(bot->e2ee_device);
 	free(bot->filter_id);
 }
 
@@ -1155,6 +1225,13 @@ bot_open(struct bot *bot, const char *config_path, int quiet)
 	bot->mx = mx_new(bot->cfg->homeserver, bot->cfg->tls_verify);
 	return 0;
 }
+
+/* ---- end-to-end encryption ------------------------------------------ */
+
+
+
+
+
 
 /* ---- the supervisor's ops (jobs.h) ------------------------------------ */
 
@@ -1238,6 +1315,7 @@ bot_run(const char *config_path)
 	}
 	if ((r = startup_step(&l, "login", rooms_login)) != 0 ||
 	    (r = startup_step(&l, "rooms", rooms_build)) != 0 ||
+	    (r = startup_step(&l, "end-to-end encryption", crypto_step)) != 0 ||
 	    (r = startup_step(&l, "sync filter", rooms_filter)) != 0) {
 		bot_free(&bot);
 		close(l.sigfd);
@@ -1270,7 +1348,7 @@ int
 bot_check(const char *config_path)
 {
 	struct bot bot;
-	char *cause = NULL;
+	char *cause = NULL, *e2ee_cause = NULL;
 	int errors = 0;
 	enum step s;
 
@@ -1312,6 +1390,18 @@ bot_check(const char *config_path)
 	}
 	printf("ok: logged in to %s as %s (device %s)\n", bot.cfg->homeserver,
 	    bot.login.user, bot.login.device ? bot.login.device : "?");
+	if (crypto_start(&bot, 0, &e2ee_cause) != STEP_OK) {
+		printf("error: end-to-end encryption: %s\n", e2ee_cause);
+		errors++;
+	} else if (bot.e2ee != NULL) {
+		char *fp = e2ee_fingerprint(e2ee_ed25519(bot.e2ee));
+
+		printf("ok: E2EE device %s, ed25519 fingerprint %s\n",
+		    e2ee_device_id(bot.e2ee), fp);
+		free(fp);
+	} else if (bot.cfg->pickle_key_file != NULL ||
+	    bot.cfg->encryption_key_file != NULL)
+		printf("ok: E2EE device: made at the first start\n");
 	if ((s = rooms_build(&bot, &cause)) != STEP_OK) {
 		printf("error: rooms: %s\n", cause ? cause : "failed");
 		free(cause);
@@ -1340,11 +1430,21 @@ bot_check(const char *config_path)
 			continue;
 		}
 		printf("ok: room %s (%s): joined\n", name, room->id);
-		if (room->encrypted) {
-			printf("error: room %s: end-to-end encrypted; backupbot "
-			    "cannot read encrypted commands yet\n", name);
+		if (room->encrypted && e2ee_cause != NULL) {
+			printf("error: room %s: end-to-end encrypted, and the "
+			    "E2EE device cannot be opened: %s\n", name,
+			    e2ee_cause);
 			errors++;
-		} else
+		} else if (room->encrypted && bot.cfg->pickle_key_file ==
+		    NULL && bot.cfg->encryption_key_file == NULL) {
+			printf("error: room %s: end-to-end encrypted; set "
+			    "[matrix] pickle_key_file so that backupbot keeps "
+			    "an encrypted device\n", name);
+			errors++;
+		} else if (room->encrypted)
+			printf("ok: room %s: end-to-end encrypted; my device "
+			    "is %s\n", name, bot.login.device);
+		else
 			printf("ok: room %s: not encrypted\n", name);
 		mine = bot_room_power(room->create, room->power_levels,
 		    bot.login.user);
@@ -1391,6 +1491,7 @@ bot_check(const char *config_path)
 	} else
 		printf("ok: sync filter stored\n");
 	printf("%s: %d problem(s)\n", errors ? "error" : "ok", errors);
+	free(e2ee_cause);
 	bot_free(&bot);
 	return errors ? 1 : 0;
 }

@@ -24,12 +24,14 @@ struct outbox;
 struct state;
 struct mx_event;
 struct cJSON;
+struct e2ee;
 
 struct room {
 	char		*id;
 	char		*configured;	/* as written in bot.conf */
 	int		 joined;
 	int		 encrypted;
+	struct cJSON	*encryption;	/* m.room.encryption content, or NULL */
 	struct cJSON	*power_levels;	/* content, or NULL */
 	char		*replacement;	/* m.room.tombstone: upgraded to, or NULL */
 	int		 tried_replacement;	/* joined it directly once */
@@ -65,6 +67,10 @@ struct bot {
 	size_t		 unthreadable_next;
 	/* "while I was offline" list, per room, built during the first sync */
 	struct cJSON	*offline;
+	struct e2ee	*e2ee;		/* NULL: no pickle key, E2EE off */
+	char		*e2ee_device;	/* the kept E2EE device's id, or NULL */
+	char		*undecryptable[128];	/* "sender session" noticed */
+	size_t		 undecryptable_next;
 };
 
 /*

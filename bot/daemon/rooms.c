@@ -17,6 +17,8 @@
 
 #include "bot.h"
 #include "config.h"
+#include "crypto.h"
+#include "e2ee.h"
 #include "json.h"
 #include "log.h"
 #include "matrix.h"
@@ -130,17 +132,40 @@ rooms_update_state(struct bot *bot, struct room *room,
 {
 	if (ev->state_key == NULL)
 		return;
-	if (!strcmp(ev->type, "m.room.encryption") && !room->encrypted) {
+	if (!strcmp(ev->type, "m.room.encryption")) {
+		/* switch at once: the device is made now if need be */
+		if (!room->encrypted && bot->e2ee == NULL) {
+			char *cause = NULL;
+
+			room->encrypted = 1;
+			if (crypto_step(bot, &cause) != STEP_OK) {
+				log_warnx("e2ee: %s", cause ? cause : "?");
+				e2ee_free(bot->e2ee);
+				bot->e2ee = NULL;
+			}
+			free(cause);
+			room->encrypted = 0;
+		}
+		if (!room->encrypted)
+			log_warnx("room %s is now end-to-end encrypted%s",
+			    room->id, bot->e2ee != NULL ? "; my messages "
+			    "there are encrypted from now on" : ": set "
+			    "[matrix] pickle_key_file so that backupbot can "
+			    "read it");
 		room->encrypted = 1;
-		log_warnx("room %s is now end-to-end encrypted: backupbot "
-		    "cannot read commands there", room->id);
+		if (ev->content != NULL) {
+			cJSON_Delete(room->encryption);
+			room->encryption = cJSON_Duplicate(ev->content, 1);
+		}
 	} else if (!strcmp(ev->type, "m.room.power_levels") &&
 	    ev->content != NULL) {
 		cJSON_Delete(room->power_levels);
 		room->power_levels = cJSON_Duplicate(ev->content, 1);
-	} else if (!strcmp(ev->type, "m.room.member") &&
-	    !strcmp(ev->state_key, bot->login.user)) {
-		room->joined = !strcmp(ev->membership, "join");
+	} else if (!strcmp(ev->type, "m.room.member")) {
+		if (!strcmp(ev->state_key, bot->login.user))
+			room->joined = !strcmp(ev->membership, "join");
+		if (bot->e2ee != NULL)
+			e2ee_members_changed(bot->e2ee, room->id);
 	} else if (!strcmp(ev->type, "m.room.tombstone") &&
 	    ev->content != NULL && json_str(ev->content,
 	    "replacement_room") != NULL && json_str(ev->content,
@@ -249,7 +274,11 @@ rooms_login(struct bot *bot, char **cause)
 	l->homeserver = cfg->homeserver;
 	l->access_token_file = cfg->access_token_file;
 	l->password_file = cfg->password_file;
-	l->device_id = cfg->device_id;
+	/* The E2EE device is kept: a new one would lose its keys. */
+	free(bot->e2ee_device);
+	bot->e2ee_device = e2ee_stored_device(cfg->state_dir);
+	l->device_id = bot->e2ee_device != NULL ? bot->e2ee_device :
+	    cfg->device_id;
 	l->device_name = cfg->device_name;
 	return session_login(l, cause);
 }
@@ -259,7 +288,7 @@ static enum step
 room_state(struct bot *bot, struct room *room, char **cause)
 {
 	return session_room_state(bot->mx, room->id, &room->encrypted,
-	    &room->power_levels, &room->create, cause);
+	    &room->encryption, &room->power_levels, &room->create, cause);
 }
 
 static int
@@ -289,6 +318,7 @@ rooms_build(struct bot *bot, char **cause)
 		free(bot->rooms[i].configured);
 		cJSON_Delete(bot->rooms[i].power_levels);
 		cJSON_Delete(bot->rooms[i].create);
+		cJSON_Delete(bot->rooms[i].encryption);
 		free(bot->rooms[i].replacement);
 	}
 	free(bot->rooms);
@@ -328,10 +358,11 @@ rooms_build(struct bot *bot, char **cause)
 				cJSON_Delete(joined);
 				return st == STEP_FATAL ? STEP_RETRY : st;
 			}
-			if (room->encrypted)
-				log_warnx("room %s is end-to-end encrypted: "
-				    "backupbot cannot read commands there yet; "
-				    "use an unencrypted backend room",
+			if (room->encrypted && cfg->pickle_key_file ==
+			    NULL && cfg->encryption_key_file == NULL)
+				log_warnx("room %s is end-to-end encrypted: set "
+				    "[matrix] pickle_key_file so that backupbot "
+				    "can keep an encrypted device and read it",
 				    room->configured);
 		}
 		bot->nrooms++;

@@ -34,6 +34,8 @@ struct outbox {
 	uint64_t		 next_seq;
 	struct sent		 sent[SENT_KEEP];
 	size_t			 sent_next;
+	outbox_seal_fn		 seal;
+	void			*seal_arg;
 };
 
 static char *
@@ -53,6 +55,7 @@ item_free(struct outbox_item *it)
 	cJSON_Delete(it->content);
 	free(it->edit_event);
 	free(it->source_event);
+	free(it->session_id);
 	free(it);
 }
 
@@ -76,6 +79,8 @@ item_store(struct outbox *ob, const struct outbox_item *it)
 		cJSON_AddStringToObject(j, "source_event", it->source_event);
 	if (it->thread_of != 0)
 		cJSON_AddNumberToObject(j, "thread_of", (double)it->thread_of);
+	if (it->session_id != NULL)
+		cJSON_AddStringToObject(j, "session_id", it->session_id);
 	text = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
 	path = item_path(ob, it->seq);
@@ -140,6 +145,8 @@ item_load(const char *path, uint64_t want)
 		it->edit_event = xstrdup(json_str(j, "edit_event"));
 	if (json_str(j, "source_event") != NULL)
 		it->source_event = xstrdup(json_str(j, "source_event"));
+	if (json_str(j, "session_id") != NULL)
+		it->session_id = xstrdup(json_str(j, "session_id"));
 	cJSON_Delete(j);
 	return it;
 }
@@ -242,9 +249,33 @@ new_txn_id(uint64_t seq)
 	return xasprintf("bb%llx.%s", (unsigned long long)seq, hex);
 }
 
-uint64_t
-outbox_push(struct outbox *ob, const char *room_id, const char *type,
-    cJSON *content, uint64_t edit_of, const char *source_event)
+void
+outbox_set_sealer(struct outbox *ob, outbox_seal_fn fn, void *arg)
+{
+	ob->seal = fn;
+	ob->seal_arg = arg;
+}
+
+/* Seal a new item whose relations are all known already. */
+static void
+seal_new(struct outbox *ob, struct outbox_item *it)
+{
+	cJSON *enc = NULL;
+	char *sid = NULL;
+
+	if (ob->seal == NULL || ob->seal(ob->seal_arg, it->room_id, it->type,
+	    it->content, &enc, &sid) != 1)
+		return;		/* not needed, or left to the send */
+	free(it->type);
+	it->type = xstrdup("m.room.encrypted");
+	cJSON_Delete(it->content);
+	it->content = enc;
+	it->session_id = sid;
+}
+
+static uint64_t
+push(struct outbox *ob, const char *room_id, const char *type,
+    cJSON *content, uint64_t edit_of, const char *source_event, int sealable)
 {
 	struct outbox_item *it;
 
@@ -257,7 +288,7 @@ outbox_push(struct outbox *ob, const char *room_id, const char *type,
 			 * must then keep meaning that content.
 			 */
 			if (it->edit_of == edit_of && !it->inflight &&
-			    it->attempts == 0) {
+			    it->attempts == 0 && it->session_id == NULL) {
 				cJSON_Delete(it->content);
 				it->content = content;
 				item_store(ob, it);
@@ -276,6 +307,8 @@ outbox_push(struct outbox *ob, const char *room_id, const char *type,
 		it->edit_event = xstrdup(outbox_event_id(ob, edit_of));
 	if (source_event != NULL)
 		it->source_event = xstrdup(source_event);
+	if (sealable && edit_of == 0)
+		seal_new(ob, it);
 	if (item_store(ob, it) == -1) {
 		/* Cannot make it durable: do not pretend it is queued. */
 		item_free(it);
@@ -283,6 +316,13 @@ outbox_push(struct outbox *ob, const char *room_id, const char *type,
 	}
 	insert_sorted(ob, it);
 	return it->seq;
+}
+
+uint64_t
+outbox_push(struct outbox *ob, const char *room_id, const char *type,
+    cJSON *content, uint64_t edit_of, const char *source_event)
+{
+	return push(ob, room_id, type, content, edit_of, source_event, 1);
 }
 
 static void
@@ -330,8 +370,8 @@ uint64_t
 outbox_push_thread(struct outbox *ob, const char *room_id, cJSON *content,
     uint64_t thread_of)
 {
-	uint64_t seq = outbox_push(ob, room_id, "m.room.message", content, 0,
-	    NULL);
+	/* its thread relation comes at send time: sealed then */
+	uint64_t seq = push(ob, room_id, "m.room.message", content, 0, NULL, 0);
 	struct outbox_item *it;
 
 	for (it = ob->head; it != NULL && it->seq != seq; it = it->next)
@@ -380,6 +420,31 @@ outbox_head(struct outbox *ob, int64_t now)
 	if (it == NULL || it->not_before > now)
 		return NULL;
 	return it;
+}
+
+int
+outbox_seal(struct outbox *ob, struct outbox_item *it, const char *type,
+    cJSON *content, const char *session_id)
+{
+	char *old_type = it->type, *old_sid = it->session_id;
+	cJSON *old = it->content;
+
+	it->type = xstrdup(type);
+	it->content = content;
+	it->session_id = xstrdup(session_id);
+	if (item_store(ob, it) == -1) {
+		free(it->type);
+		cJSON_Delete(it->content);
+		free(it->session_id);
+		it->type = old_type;
+		it->content = old;
+		it->session_id = old_sid;
+		return -1;
+	}
+	free(old_type);
+	cJSON_Delete(old);
+	free(old_sid);
+	return 0;
 }
 
 int64_t

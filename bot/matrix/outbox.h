@@ -31,6 +31,7 @@ struct outbox_item {
 	int		 attempts;
 	int		 inflight;	/* being sent: never coalesced */
 	int64_t		 not_before;	/* monotonic ms; retry time */
+	char		*session_id;	/* Megolm session once sealed, or NULL */
 	struct outbox_item *next;
 };
 
@@ -59,6 +60,30 @@ uint64_t outbox_push_thread(struct outbox *ob, const char *room_id,
 
 /* The next item to send if it is due (now in monotonic ms), else NULL. */
 struct outbox_item *outbox_head(struct outbox *ob, int64_t now);
+/*
+ * Encrypt content for room_id when it must be: 1 with *out (type
+ * m.room.encrypted) and *session_id (both then owned by the outbox), 0
+ * when the room is not encrypted, -1 when it cannot be done now.
+ */
+typedef int (*outbox_seal_fn)(void *arg, const char *room_id,
+    const char *type, const struct cJSON *content, struct cJSON **out,
+    char **session_id);
+/*
+ * Seal new messages whose relations are known (not edits, not thread
+ * replies to a root still queued) as they are queued, in the same write:
+ * one durable write per message, as in an unencrypted room.  The rest is
+ * sealed at send time (outbox_seal).
+ */
+void outbox_set_sealer(struct outbox *ob, outbox_seal_fn fn, void *arg);
+/*
+ * Replace an item's content by its encrypted form (type m.room.encrypted,
+ * Megolm session_id), durably, before it is first sent: a retry then
+ * sends the very same ciphertext under the same txnId, and a sealed item
+ * is never coalesced with a newer edit.  Takes content.  0, or -1 (the
+ * item is unchanged, content freed).
+ */
+int outbox_seal(struct outbox *ob, struct outbox_item *it, const char *type,
+    struct cJSON *content, const char *session_id);
 /* Milliseconds until the head is due, -1 when empty. */
 int64_t outbox_wait(struct outbox *ob, int64_t now);
 size_t outbox_depth(const struct outbox *ob);

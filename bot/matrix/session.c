@@ -431,7 +431,7 @@ state_content(struct mx *mx, const char *room_id, const char *type,
 
 enum step
 session_room_state(struct mx *mx, const char *room_id, int *encrypted,
-    cJSON **power_levels, cJSON **create, char **cause)
+    cJSON **encryption, cJSON **power_levels, cJSON **create, char **cause)
 {
 	cJSON *enc = NULL, *pl = NULL, *cr = NULL;
 	enum step s;
@@ -451,7 +451,8 @@ session_room_state(struct mx *mx, const char *room_id, int *encrypted,
 		return s;
 	}
 	*encrypted = enc != NULL;
-	cJSON_Delete(enc);
+	cJSON_Delete(*encryption);
+	*encryption = enc;
 	cJSON_Delete(*power_levels);
 	*power_levels = pl;
 	cJSON_Delete(*create);
@@ -513,7 +514,7 @@ session_filter(struct mx *mx, const char *user_id,
 	enum step s;
 	static const char *tl_types[] = { "m.room.message", "m.reaction",
 	    "m.room.member", "m.room.encryption", "m.room.power_levels",
-	    "m.room.redaction", "m.room.tombstone" };
+	    "m.room.redaction", "m.room.tombstone", "m.room.encrypted" };
 
 	/* Timelines and state of the configured rooms only; invites and
 	 * leaves of every room (invites elsewhere are rejected). */

@@ -73,13 +73,13 @@ int session_join(struct mx *mx, const char *room_id);
 
 /*
  * m.room.encryption, m.room.power_levels and m.room.create of a joined
- * room: *power_levels (its content, or NULL) and *create (the event) are
- * replaced.  Only a 404 means "no such state"; any other failure is
+ * room: *encryption and *power_levels (their content, or NULL) and
+ * *create (the event) are replaced.  Only a 404 means "no such state"; any other failure is
  * STEP_RETRY (or STEP_FATAL) with *cause, and the old values are kept.
  */
 enum step session_room_state(struct mx *mx, const char *room_id,
-    int *encrypted, struct cJSON **power_levels, struct cJSON **create,
-    char **cause);
+    int *encrypted, struct cJSON **encryption, struct cJSON **power_levels,
+    struct cJSON **create, char **cause);
 
 /* Upload the sync filter for these rooms; replaces *filter_id. */
 enum step session_filter(struct mx *mx, const char *user_id,

@@ -115,7 +115,8 @@ mx_event_from_json(const cJSON *j, struct mx_event *e)
 	e->key = dupstr(rel, "key");
 	irt = obj(rel, "m.in_reply_to");
 	e->reply_to = dupstr(irt, "event_id");
-	if (e->state_key != NULL && content != NULL)
+	if ((e->state_key != NULL || !strcmp(e->type, "m.room.encrypted")) &&
+	    content != NULL)
 		e->content = cJSON_Duplicate(content, 1);
 	return 0;
 }
@@ -166,6 +167,7 @@ sync_batch_release(struct sync_batch *b)
 	}
 	free(b->leaves);
 	free(b->next_batch);
+	cJSON_Delete(b->e2ee);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -306,6 +308,22 @@ sync_parse(const char *json, size_t len, const char *user_id,
 		parse_invites(obj(rooms, "invite"), user_id, out);
 	if (rooms != NULL && obj(rooms, "leave") != NULL)
 		parse_leaves(obj(rooms, "leave"), user_id, out);
+	{
+		static const char *e2ee_keys[] = { "to_device", "device_lists",
+		    "device_one_time_keys_count",
+		    "device_unused_fallback_key_types" };
+
+		for (size_t i = 0; i < nitems(e2ee_keys); i++) {
+			cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(j,
+			    e2ee_keys[i]);
+
+			if (v == NULL)
+				continue;
+			if (out->e2ee == NULL)
+				out->e2ee = cJSON_CreateObject();
+			cJSON_AddItemToObject(out->e2ee, e2ee_keys[i], v);
+		}
+	}
 	cJSON_Delete(j);
 	return 0;
 }

@@ -32,7 +32,8 @@ struct mx_event {
 	char	*key;		/* m.annotation key */
 	char	*membership;	/* m.room.member */
 	int	 has_new_content;/* an edit (m.new_content) */
-	struct cJSON *content;	/* kept for state events only, else NULL */
+	struct cJSON *content;	/* kept for state events and m.room.encrypted,
+				 * else NULL */
 };
 
 struct sync_room {
@@ -66,6 +67,9 @@ struct sync_batch {
 	size_t			 nrooms;
 	struct sync_invite	*invites;
 	size_t			 ninvites;
+	/* to_device, device_lists, device_one_time_keys_count and
+	 * device_unused_fallback_key_types as given (for e2ee), or NULL */
+	struct cJSON		*e2ee;
 };
 
 /*

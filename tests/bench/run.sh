@@ -3,6 +3,8 @@
 cd "$(dirname "$0")/../.." || exit 1
 echo "== command-to-reply latency and daemon RSS"
 /usr/bin/python3 tests/bench/latency.py "${BENCH_N:-200}"
+echo "== end-to-end encryption: encrypted against unencrypted room, first share, idle RSS"
+/usr/bin/python3 tests/bench/e2ee_bench.py "${BENCH_N:-100}"
 echo "== PostgreSQL backup against pg_dump (size: ${BENCH_PG_MB:-1000} MB)"
 /usr/bin/python3 tests/bench/pg_backup.py "${BENCH_PG_MB:-1000}"
 echo "== PostgreSQL restore against pg_restore (size: ${BENCH_PG_MB:-1000} MB)"

@@ -34,7 +34,7 @@ fi
 
 out=build/fuzz
 targets=${BB_FUZZ_TARGETS:-"cmd sync config cron manifest request rclone \
-redis_logical ledger relations pgbackrest"}
+redis_logical ledger relations pgbackrest to_device encrypted"}
 jobs=${BB_FUZZ_JOBS:-1}
 # one target per CPU, or one at a time when each forks its own jobs
 cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)

@@ -69,6 +69,16 @@ Control API (no auth, JSON in/out; user ids may be given as bare localparts):
   POST /_test/kick {room_id, sender, user_id, membership?=leave|ban, reason?}
   POST /_test/rooms/{roomId}/upgrade {sender, room_version?=12, public?}
         -> {replacement_room}   a room upgrade as Synapse makes it
+  GET  /_test/e2ee?user_id=U -> {devices: {device: keys}, one_time_keys:
+                       {device: count}, to_device: {device: pending count}}
+
+End-to-end encryption (the E2EE handlers, h_keys_* and h_send_to_device):
+device keys, one-time and fallback keys, key claims, to-device messages,
+and in /sync: to_device, device_lists, device_one_time_keys_count and
+device_unused_fallback_key_types.  Their position is an "e2ee stream"
+counter; once it is in use, next_batch tokens carry it as 's42.7' (room
+stream 42, e2ee stream 7).  Uploaded device keys and one-time keys must
+carry a valid ed25519 self-signature (checked with python3-olm).
 """
 
 import argparse
@@ -93,6 +103,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jsonschema
 import yaml
+
+try:
+    import olm as pyolm          # python3-olm: checks uploaded signatures
+except ImportError:              # pragma: no cover
+    pyolm = None
 
 HTTP_METHODS = ('get', 'put', 'post', 'delete', 'patch', 'head', 'options')
 V1 = '/_matrix/client/v1'
@@ -516,6 +531,7 @@ class Homeserver:
         self.violations, self.warnings, self.requests = [], [], []
         self.base_url = None
         self.init_realism()
+        self.e2ee_init()
 
     # ----- bookkeeping -------------------------------------------------------
 
@@ -640,7 +656,8 @@ class Homeserver:
             problems.append('m.relates_to.is_falling_back must be a boolean')
         if rel_type == 'm.annotation' and not isinstance(rel.get('key'), str):
             problems.append('m.annotation relation needs a string "key"')
-        if rel_type == 'm.replace':
+        # An encrypted edit carries m.new_content inside its ciphertext.
+        if rel_type == 'm.replace' and ev['type'] != 'm.room.encrypted':
             new = content.get('m.new_content')
             if not isinstance(new, dict):
                 problems.append('m.replace edit needs an "m.new_content" object')
@@ -852,6 +869,10 @@ class Homeserver:
         q = req.q
         filt = self.resolve_filter(req, q.get('filter'), self.spec.filter_schema)
         since = None
+        # the cache key holds the whole token: the same room position with
+        # another to-device position is another request
+        cache_key = self.sync_cache_key(req)
+        since_e2ee = self.e2ee_split_token(q)
         if 'since' in q:
             try:
                 since = parse_token(q['since'], 's')
@@ -864,7 +885,6 @@ class Homeserver:
         if self.raw_sync is not None:
             raw, self.raw_sync = self.raw_sync, None
             return Reply(raw['status'], raw=raw['body'].encode('utf-8'))
-        cache_key = self.sync_cache_key(req)
         cached = self.sync_cache_get(cache_key)
         if cached is not None:
             return cached
@@ -876,6 +896,7 @@ class Homeserver:
         deadline = time.monotonic() + int(q.get('timeout', '0')) / 1000.0
         while True:
             body, has_updates, used = self.sync_response(req.user, req.device, since, filt, full_state)
+            has_updates = self.e2ee_sync(req, body, since, since_e2ee) or has_updates
             remaining = deadline - time.monotonic()
             if has_updates or since is None or full_state or remaining <= 0:
                 break
@@ -1042,6 +1063,8 @@ class Homeserver:
             content = room.state[('m.room.member', user)].event['content']
             joined[user] = {k2: content[k1] for k1, k2 in (('displayname', 'display_name'), ('avatar_url', 'avatar_url'))
                             if isinstance(content.get(k1), str)}
+            # Synapse gives every user a display name (the localpart by default)
+            joined[user].setdefault('display_name', user[1:].split(':')[0])
         return {'joined': joined}
 
     def h_event(self, req):
@@ -1275,6 +1298,196 @@ class Homeserver:
         rec = self.inject(room, self.user_id(body['sender']), 'm.room.member', content,
                           self.user_id(body['user_id']))
         return Reply(200, {'event_id': rec.event['event_id']})
+    # ----- end-to-end encryption (keys, to-device) ------------------------------
+
+    def e2ee_init(self):
+        self.e2ee_pos = 0            # e2ee stream: to-device messages, key changes
+        self.device_keys = {}        # (user, device) -> DeviceKeys
+        self.otks = {}               # (user, device) -> {key_id: key object}
+        self.fallback = {}           # (user, device) -> [key_id, key object, used]
+        self.key_changes = {}        # user -> e2ee position of the last change
+        self.to_device = {}          # (user, device) -> [(pos, event)]
+        self.to_device_txns = set()  # (user, device, txnId)
+        self.xsign = {}              # user -> {'master', 'self_signing', 'user_signing'}
+
+    def e2ee_split_token(self, q):
+        """Strip the e2ee position from q['since'] ('s42.7'); returns it (0 if none)."""
+        since = q.get('since')
+        if since is None or '.' not in since:
+            return 0
+        base, _, pos = since.partition('.')
+        if not pos.isdigit():
+            raise MatrixError(400, 'M_INVALID_PARAM', 'Unknown or malformed token %r' % since)
+        q['since'] = base
+        return int(pos)
+
+    def e2ee_shares_room(self, a, b):
+        return any(room.membership(a) == 'join' and room.membership(b) == 'join'
+                   for room in self.rooms.values())
+
+    def e2ee_sync(self, req, body, since, since_e2ee):
+        """Add the E2EE sections to a /sync body; True if they hold news."""
+        key = (req.user, req.device)
+        queue = [m for m in self.to_device.get(key, []) if m[0] > since_e2ee]
+        self.to_device[key] = queue          # what the client acknowledged is gone
+        events = [ev for _, ev in queue[:100]]
+        body['to_device'] = {'events': events}
+        changed = []
+        if since is not None:
+            changed = sorted(u for u, pos in self.key_changes.items()
+                             if pos > since_e2ee and (u == req.user or self.e2ee_shares_room(req.user, u)))
+            body['device_lists'] = {'changed': changed, 'left': []}
+        count = sum(1 for k in self.otks.get(key, {}) if k.startswith('signed_curve25519:'))
+        body['device_one_time_keys_count'] = {'signed_curve25519': count}
+        fb = self.fallback.get(key)
+        body['device_unused_fallback_key_types'] = ['signed_curve25519'] if fb and not fb[2] else []
+        if self.e2ee_pos:
+            upto = queue[99][0] if len(queue) > 100 else self.e2ee_pos
+            body['next_batch'] += '.%d' % upto
+        return bool(events or changed)
+
+    def e2ee_bump(self):
+        self.e2ee_pos += 1
+        self.cond.notify_all()
+        return self.e2ee_pos
+
+    def e2ee_check_signed(self, req, obj, user, device, ed_key, what):
+        """A self-signature by user's device key, as clients check it."""
+        sig = ((obj.get('signatures') or {}).get(user) or {}).get('ed25519:%s' % device)
+        if not isinstance(sig, str):
+            self.violation('bad-signature', req, '%s: no signature by ed25519:%s' % (what, device))
+            raise MatrixError(400, 'M_INVALID_SIGNATURE', '%s is not signed' % what)
+        if pyolm is None or ed_key is None:
+            return
+        signed = {k: v for k, v in obj.items() if k not in ('signatures', 'unsigned')}
+        try:
+            pyolm.ed25519_verify(ed_key, canonical_json(signed), sig)
+        except pyolm.OlmVerifyError:
+            self.violation('bad-signature', req, '%s: the signature does not verify over its canonical JSON' % what)
+            raise MatrixError(400, 'M_INVALID_SIGNATURE', '%s: bad signature' % what)
+
+    def h_keys_upload(self, req):
+        key = (req.user, req.device)
+        body = req.body
+        dk = body.get('device_keys')
+        if dk is not None:
+            if dk.get('user_id') != req.user or dk.get('device_id') != req.device:
+                self.violation('invalid-param', req, 'device_keys are not for the requesting device')
+                raise MatrixError(400, 'M_INVALID_PARAM', 'device_keys user_id/device_id mismatch')
+            ed = (dk.get('keys') or {}).get('ed25519:%s' % req.device)
+            self.e2ee_check_signed(req, dk, req.user, req.device, ed, 'device_keys')
+            if self.device_keys.get(key) != dk:
+                old = ((self.device_keys.get(key) or {}).get('keys') or {}).get('ed25519:%s' % req.device)
+                if old is not None and old != ed:
+                    # a new identity under an old device id (the device was
+                    # deleted and made again): its old keys are gone with it
+                    self.otks.pop(key, None)
+                    self.fallback.pop(key, None)
+                self.device_keys[key] = dk
+                self.key_changes[req.user] = self.e2ee_bump()
+        ed = ((self.device_keys.get(key) or {}).get('keys') or {}).get('ed25519:%s' % req.device)
+        mine = self.otks.setdefault(key, {})
+        for kid, k in (body.get('one_time_keys') or {}).items():
+            if isinstance(k, dict):
+                self.e2ee_check_signed(req, k, req.user, req.device, ed, 'one-time key %s' % kid)
+            if kid in mine and mine[kid] != k:
+                raise MatrixError(400, 'M_UNKNOWN', 'One time key %s already exists' % kid)
+            mine[kid] = k
+        for kid, k in (body.get('fallback_keys') or {}).items():
+            if isinstance(k, dict):
+                self.e2ee_check_signed(req, k, req.user, req.device, ed, 'fallback key %s' % kid)
+            self.fallback[key] = [kid, k, False]
+        counts = {}
+        for kid in mine:
+            alg = kid.split(':')[0]
+            counts[alg] = counts.get(alg, 0) + 1
+        counts.setdefault('signed_curve25519', 0)
+        return {'one_time_key_counts': counts}
+
+    def h_keys_query(self, req):
+        out = {'device_keys': {}, 'failures': {}, 'master_keys': {}, 'self_signing_keys': {}}
+        for user, devices in (req.body.get('device_keys') or {}).items():
+            mine = {d: dict(k) for (u, d), k in self.device_keys.items()
+                    if u == user and (not devices or d in devices)}
+            out['device_keys'][user] = mine
+            xs = self.xsign.get(user, {})
+            if 'master' in xs:
+                out['master_keys'][user] = xs['master']
+            if 'self_signing' in xs:
+                out['self_signing_keys'][user] = xs['self_signing']
+        if req.user in self.xsign and 'user_signing' in self.xsign[req.user]:
+            out['user_signing_keys'] = {req.user: self.xsign[req.user]['user_signing']}
+        return out
+
+    def h_keys_claim(self, req):
+        out = {}
+        for user, devices in (req.body.get('one_time_keys') or {}).items():
+            for device, alg in devices.items():
+                key = (user, device)
+                mine = self.otks.get(key, {})
+                kid = next((k for k in mine if k.split(':')[0] == alg), None)
+                if kid is not None:
+                    found = {kid: mine.pop(kid)}
+                elif self.fallback.get(key) and self.fallback[key][0].split(':')[0] == alg:
+                    self.fallback[key][2] = True
+                    found = {self.fallback[key][0]: self.fallback[key][1]}
+                else:
+                    continue
+                out.setdefault(user, {})[device] = found
+        return {'one_time_keys': out, 'failures': {}}
+
+    def h_keys_changes(self, req):
+        lo = self.e2ee_split_token({'since': req.q['from']})
+        hi = self.e2ee_split_token({'since': req.q['to']}) or self.e2ee_pos
+        changed = sorted(u for u, pos in self.key_changes.items()
+                         if lo < pos <= hi and (u == req.user or self.e2ee_shares_room(req.user, u)))
+        return {'changed': changed, 'left': []}
+
+    def h_keys_device_signing(self, req):
+        xs = self.xsign.setdefault(req.user, {})
+        for name in ('master', 'self_signing', 'user_signing'):
+            if name + '_key' in req.body:
+                xs[name] = req.body[name + '_key']
+        self.key_changes[req.user] = self.e2ee_bump()
+        return {}
+
+    def h_keys_signatures(self, req):
+        """Signatures of devices and keys: merged into what is stored."""
+        for user, objs in req.body.items():
+            for kid, signed in objs.items():
+                target = self.device_keys.get((user, kid))
+                if target is None:
+                    for xs in (self.xsign.get(user, {}).values()):
+                        if kid in [k.split(':', 1)[1] for k in xs.get('keys', {})]:
+                            target = xs
+                if target is None:
+                    continue
+                for signer, sigs in (signed.get('signatures') or {}).items():
+                    target.setdefault('signatures', {}).setdefault(signer, {}).update(sigs)
+                self.key_changes[user] = self.e2ee_bump()
+        return {'failures': {}}
+
+    def h_send_to_device(self, req):
+        txn = (req.user, req.device, req.params['txnId'])
+        if txn in self.to_device_txns:
+            return {}
+        self.to_device_txns.add(txn)
+        etype = req.params['eventType']
+        for user, devices in (req.body.get('messages') or {}).items():
+            known = {d for (u, d) in self.device_keys if u == user} | \
+                    {d for (u, d) in self.tokens.values() if u == user}
+            for device, content in devices.items():
+                for d in (sorted(known) if device == '*' else [device]):
+                    ev = {'sender': req.user, 'type': etype, 'content': content}
+                    self.to_device.setdefault((user, d), []).append((self.e2ee_bump(), ev))
+        return {}
+
+    def c_e2ee(self, body, query):
+        user = self.user_id(query['user_id'][-1])
+        return Reply(200, {
+            'devices': {d: k for (u, d), k in self.device_keys.items() if u == user},
+            'one_time_keys': {d: len(k) for (u, d), k in self.otks.items() if u == user},
+            'to_device': {d: len(q) for (u, d), q in self.to_device.items() if u == user}})
 
     HANDLERS = {
         ('GET', '/_matrix/client/versions'): h_versions,
@@ -1306,6 +1519,13 @@ class Homeserver:
         ('PUT', V3 + '/rooms/{roomId}/typing/{userId}'): h_ack,
         ('PUT', V3 + '/rooms/{roomId}/redact/{eventId}/{txnId}'): h_redact,
         ('POST', V3 + '/refresh'): h_refresh,
+        ('POST', V3 + '/keys/upload'): h_keys_upload,
+        ('POST', V3 + '/keys/query'): h_keys_query,
+        ('POST', V3 + '/keys/claim'): h_keys_claim,
+        ('GET', V3 + '/keys/changes'): h_keys_changes,
+        ('POST', V3 + '/keys/device_signing/upload'): h_keys_device_signing,
+        ('POST', V3 + '/keys/signatures/upload'): h_keys_signatures,
+        ('PUT', V3 + '/sendToDevice/{eventType}/{txnId}'): h_send_to_device,
     }
 
     # ----- client request pipeline ------------------------------------------------
@@ -1640,6 +1860,7 @@ class Homeserver:
         ('POST', '/_test/rooms/([^/]+)/redact'): c_redact,
         ('POST', '/_test/kick'): c_kick,
         ('POST', '/_test/rooms/([^/]+)/upgrade'): c_upgrade,
+        ('GET', '/_test/e2ee'): c_e2ee,
     }
 
 
@@ -1653,7 +1874,9 @@ class Request:
     def __init__(self, handler, body_raw):
         self.method, self.path, self.headers = handler.command, handler.path, handler.headers
         split = urllib.parse.urlsplit(handler.path)
-        self.route_path = split.path
+        # Synapse still serves the r0 prefix as an alias of v3 (the
+        # matrix-nio test clients use it).
+        self.route_path = re.sub(r'^/_matrix/client/r0/', V3 + '/', split.path)
         self.query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
         self.q = {k: v[-1] for k, v in self.query.items()}     # last value of each
         self.body_raw, self.body = body_raw, None

@@ -17,10 +17,10 @@ HS_RATE_LIMIT = False
 CAROL = '@carol:localhost'
 
 
-def setup(t, restore='', admins=(ALICE, BOB), pg_extra='', room=None):
+def setup(t, restore='', admins=(ALICE, BOB), pg_extra='', room=None, extra=''):
     """A bot with a PostgreSQL target and one good backup of it."""
     pg = Postgres(t, size_mb=2)
-    b = t.bot(admins=admins, rooms=[room] if room else None)
+    b = t.bot(admins=admins, rooms=[room] if room else None, extra=extra)
     # the backup role only reads; restores run as a role that may own
     restorer = 'restore_conninfo = host=%s port=%d dbname=%s user=postgres\n' % (
         pg.dir, pg.port, pg.db)

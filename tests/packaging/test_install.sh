@@ -129,7 +129,7 @@ done
 sed -n '/^static const struct key_def keys\[\] = {/,/^};/p' bot/base/config.c \
     >"$T/table.c"
 sed -nE \
-    -e 's/^[[:space:]]*\{ "([a-z]+)", ([OTR])\(([a-z_]+)\),[[:space:]]*(K_[A-Z]+).*/\1 \2 \3 \4/p' \
+    -e 's/^[[:space:]]*\{ "([a-z]+)", ([OTR])\(([a-z0-9_]+)\),[[:space:]]*(K_[A-Z]+).*/\1 \2 \3 \4/p' \
     -e 's/^[[:space:]]*\{ "([a-z]+)", OWN_(C|T|R)[A-Z]*, "([a-z_]+)",[^K]*(K_[A-Z]+)?.*/\1 \2 \3 \4/p' \
     "$T/table.c" | sed -E 's/ C / O /' >"$T/keys"
 rows=$(grep -c '^[[:space:]]*{ "' "$T/table.c")
@@ -154,7 +154,7 @@ done <"$T/keys" >"$T/keys.typed"
 # SCHEDULE KEYS -> schedule.
 awk '/^\.SH /	{ b = $2; gsub(/[\[\]"]/, "", b)
 		  if ($0 ~ /SCHEDULE KEYS/) b = "schedule" }
-     /^\.BI "[a-z_]+ = "/ { k = $2; gsub(/"/, "", k); print b, k }' \
+     /^\.BI "[a-z0-9_]+ = "/ { k = $2; gsub(/"/, "", k); print b, k }' \
     "$MAN5" >"$T/documented"
 KINDS="postgres redis media files"
 missing=""
@@ -228,7 +228,7 @@ function flush(   i) {
 		  if ($0 ~ /SCHEDULE KEYS/) b = "schedule"; next }
 /^\.(TP|PP|SS|RE|RS|EX|EE)/ { flush(); next }
 /^\.TQ/		{ next }
-/^\.BI "[a-z_]+ = "/ { k = $2; gsub(/"/, "", k); pend[++npend] = b " " k; next }
+/^\.BI "[a-z0-9_]+ = "/ { k = $2; gsub(/"/, "", k); pend[++npend] = b " " k; next }
 /^\.\\"/	{ next }
 		{ if (!npend) next
 		  line = /^\./ ? plain($0) : $0

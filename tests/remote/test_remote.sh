@@ -44,7 +44,7 @@ if [ -z "$OBJS" ] ||
    ! cc -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
     -Wmissing-prototypes -Werror -O1 -g $SAN $INCS -D_GNU_SOURCE \
     tests/remote/remote_driver.c $OBJS \
-    $(pkg-config --cflags --libs libcurl libcjson libsodium libzstd libpq hiredis) \
+    $(pkg-config --cflags --libs libcurl libcjson libsodium libzstd libpq hiredis olm) \
     -o "$DRIVER" >>"$T/build.log" 2>&1
 then
 	cat "$T/build.log"

@@ -410,6 +410,42 @@ test_too_large_eventually_dropped(void **state)
 	assert_int_equal(outbox_depth(f->ob), 0);
 }
 
+/* A sealed (encrypted) item keeps its ciphertext and session across a
+ * restart, and a newer edit never replaces it. */
+static void
+test_seal(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_item *it;
+	uint64_t target, e1, e2;
+	char *txn;
+
+	target = outbox_push(f->ob, "!r:x", "m.room.message", text("start"),
+	    0, "$cmd");
+	e1 = outbox_push(f->ob, "!r:x", "m.room.message", edit("10%"), target,
+	    NULL);
+	it = find(f, e1);
+	txn = xstrdup(it->txn_id);
+	assert_int_equal(outbox_seal(f->ob, it, "m.room.encrypted",
+	    cJSON_Parse("{\"algorithm\":\"m.megolm.v1.aes-sha2\","
+	    "\"ciphertext\":\"AwgA\",\"session_id\":\"S1\"}"), "S1"), 0);
+	reopen(f);
+	it = find(f, e1);
+	assert_non_null(it);
+	assert_string_equal(it->type, "m.room.encrypted");
+	assert_string_equal(it->session_id, "S1");
+	assert_string_equal(it->txn_id, txn);
+	assert_string_equal(cJSON_GetObjectItem(it->content,
+	    "ciphertext")->valuestring, "AwgA");
+	/* the sealed edit stays as it is; the newer one is queued */
+	e2 = outbox_push(f->ob, "!r:x", "m.room.message", edit("20%"), target,
+	    NULL);
+	assert_int_not_equal(e2, e1);
+	assert_string_equal(find(f, e1)->type, "m.room.encrypted");
+	assert_string_equal(body_of(find(f, e2)), "20%");
+	free(txn);
+}
+
 static void
 test_edit_coalescing(void **state)
 {
@@ -764,6 +800,7 @@ main(void)
 		    test_too_large_eventually_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edit_coalescing,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edit_target_sent_before,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
