@@ -70,3 +70,17 @@ def dump_floor(conn, env):
     tools.  Wall seconds."""
     return run_pipeline([['pg_dump', '-Fc', '-Z0'] + conn, ['zstd', '-3', '-q', '-c'],
                          ['b2sum']], env=env)
+
+
+def scratch():
+    """A stand-in for the harness's Test: a temp dir (others may enter it,
+    for the cluster's own user) and a list of cleanups."""
+    import tempfile
+
+    class T:
+        pass
+    t = T()
+    t.tmp = tempfile.mkdtemp(prefix='bbbench-')
+    os.chmod(t.tmp, 0o711)
+    t.cleanups = []
+    return t

@@ -22,7 +22,6 @@ it.
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -83,12 +82,7 @@ def main():
     size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 
-    class T:
-        pass
-    t = T()
-    t.tmp = tempfile.mkdtemp(prefix='bbbench-')
-    os.chmod(t.tmp, 0o711)
-    t.cleanups = []
+    t = fixtures.scratch()
     try:
         pg = fixtures.load(t, harness, size_mb)
         pg.psql('CREATE DATABASE empty', db='postgres')

@@ -26,7 +26,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -148,12 +147,7 @@ def main():
     size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 
-    class T:
-        pass
-    t = T()
-    t.tmp = tempfile.mkdtemp(prefix='bbbench-')
-    os.chmod(t.tmp, 0o711)
-    t.cleanups = []
+    t = fixtures.scratch()
     try:
         pg = fixtures.load(t, harness, size_mb)
         for label, db in fixtures.FIXTURES:

@@ -27,12 +27,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from pg_backup import BACKUPBOT, harness, timed  # noqa: E402
+import fixtures  # noqa: E402
 
 # a copy of the binary may be benchmarked while the tree is rebuilt
 BACKUPBOT = os.environ.get('BACKUPBOT', BACKUPBOT)
@@ -71,12 +71,7 @@ def main():
     size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 
-    class T:
-        pass
-    t = T()
-    t.tmp = tempfile.mkdtemp(prefix='bbbench-')
-    os.chmod(t.tmp, 0o711)
-    t.cleanups = []
+    t = fixtures.scratch()
     try:
         print('loading a ~%d MB Mastodon-like database ...' % size_mb, flush=True)
         pg = harness.Postgres(t, size_mb=size_mb)
