@@ -331,13 +331,17 @@ pgbr_str(const cJSON *j, const char *key, size_t max)
 	return s;
 }
 
+/*
+ * A count or time from pgBackRest's JSON: a finite number within +-2^53
+ * (json_num) and not negative, else 0.  A stop time of 1e77 must not pass
+ * into the window a restore is checked against.
+ */
 static double
 pgbr_num(const cJSON *j, const char *key)
 {
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, key);
+	double v = json_num(j, key);
 
-	return cJSON_IsNumber(it) && it->valuedouble >= 0 ?
-	    it->valuedouble : 0;
+	return v >= 0 ? v : 0;
 }
 
 static const cJSON *
