@@ -185,17 +185,41 @@ print_result(const cJSON *r)
 		printf("  full output in %s\n", json_text(r, "log"));
 }
 
+/* "  timings: setup 1 ms, prepare 12 ms, ..." of a backup's result. */
+static void
+print_timings(const cJSON *r)
+{
+	const cJSON *it;
+	const char *sep = "  timings (ms):";
+
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "timings")) {
+		if (!cJSON_IsNumber(it))
+			continue;
+		printf("%s %s %.0f", sep, it->string, it->valuedouble);
+		sep = ",";
+	}
+	if (*sep == ',')
+		putchar('\n');
+}
+
 int
 cli_backup(const struct config *cfg, int argc, char **argv)
 {
 	struct term t = { isatty(2), mono_ms(), 0, 0 };
 	struct job_out o = { term_progress, term_log, &t };
-	int failed = 0, matched = 0;
+	int failed = 0, matched = 0, timings = 0, k = 0;
 
 	shared_opts(&argc, argv);
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--timings"))
+			timings = 1;
+		else
+			argv[k++] = argv[i];
+	}
+	argc = k;
 	if (argc != 1 && (argc != 2 || !pgbackrest_valid_type(argv[1]))) {
 		fprintf(stderr, "usage: backupbot backup TARGET|KIND|all "
-		    "[full|diff|incr] [--no-wait]\n");
+		    "[full|diff|incr] [--no-wait] [--timings]\n");
 		return 2;
 	}
 	catch_interrupts();
@@ -217,6 +241,8 @@ cli_backup(const struct config *cfg, int argc, char **argv)
 			t.drawn = 0;
 		}
 		print_result(r);
+		if (timings)
+			print_timings(r);
 		status = json_text(r, "status");
 		if (strcmp(status, "ok") != 0)
 			failed++;

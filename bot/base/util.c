@@ -259,6 +259,32 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Sleep until the wall clock's second changes, and return the new
+ * time(NULL): for names with a one-second resolution, without waiting a
+ * whole second when most of it has passed.
+ */
+time_t
+sleep_next_second(void)
+{
+	struct timespec ts, rest;
+	time_t was;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	was = ts.tv_sec;
+	rest.tv_sec = 0;
+	rest.tv_nsec = 1000000000L - ts.tv_nsec + 1000000L;	/* +1 ms */
+	if (rest.tv_nsec >= 1000000000L) {
+		rest.tv_sec = 1;
+		rest.tv_nsec -= 1000000000L;
+	}
+	while (nanosleep(&rest, &rest) == -1 && errno == EINTR)
+		;
+	while (time(NULL) <= was)
+		usleep(1000);
+	return time(NULL);
+}
+
 static char *
 read_fd(int fd, size_t max, size_t *len)
 {

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -60,6 +61,7 @@ void  secret_free(char *s);
 /* Wall-clock milliseconds and monotonic milliseconds. */
 int64_t now_ms(void);
 int64_t mono_ms(void);
+time_t sleep_next_second(void);
 
 /*
  * Read a whole file (at most max bytes).  Returns a NUL-terminated buffer

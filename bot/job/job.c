@@ -273,8 +273,7 @@ job_sync(const struct config *cfg, const struct target *t,
 		if (!taken)
 			break;
 		free(id);
-		sleep(1);
-		started = time(NULL);
+		started = sleep_next_second();
 	}
 	run->ctx.id = id;
 	cJSON_AddStringToObject(result, "id", id);
@@ -342,6 +341,23 @@ job_sync(const struct config *cfg, const struct target *t,
 	return result;
 }
 
+
+/*
+ * Where a backup's time went, for `backupbot backup --timings` and the
+ * benchmarks: milliseconds per step, into result.timings.
+ */
+static void
+timing_mark(cJSON *result, const char *step, int64_t *mark)
+{
+	cJSON *t = cJSON_GetObjectItemCaseSensitive(result, "timings");
+	int64_t now = mono_ms();
+
+	if (t == NULL)
+		t = cJSON_AddObjectToObject(result, "timings");
+	cJSON_AddNumberToObject(t, step, (double)(now - *mark));
+	*mark = now;
+}
+
 /* A backup of one target, type for pgbackrest (NULL: its default). */
 static cJSON *
 backup_body(const struct config *cfg, const char *target, const char *type,
@@ -360,7 +376,7 @@ backup_body(const struct config *cfg, const char *target, const char *type,
 	struct run run;
 	int fd = -1, have_key, remote_failures;
 	time_t started = time(NULL);
-	int64_t t0 = mono_ms();
+	int64_t t0 = mono_ms(), mark = t0;
 
 	if (t == NULL)
 		return result_fail(result_new(target, NULL),
@@ -406,8 +422,7 @@ backup_body(const struct config *cfg, const char *target, const char *type,
 		if (!taken)
 			break;
 		free(id);
-		sleep(1);
-		started = time(NULL);
+		started = sleep_next_second();
 	}
 	run.ctx.id = id;
 	cJSON_AddStringToObject(result, "id", id);
@@ -423,8 +438,10 @@ backup_body(const struct config *cfg, const char *target, const char *type,
 	cJSON_AddStringToObject(manifest, "backupbot", BB_VERSION);
 	cJSON_AddNumberToObject(manifest, "started", (double)started);
 	say(o, "info", "backup %s of %s started", id, t->name);
+	timing_mark(result, "setup", &mark);
 	if (be->prepare(&run.ctx, manifest, &cause) == -1)
 		goto fail;
+	timing_mark(result, "prepare", &mark);
 
 	memset(&opts, 0, sizeof(opts));
 	opts.compression = !strcmp(t->compression, "zstd") ? PIPE_ZSTD :
@@ -459,6 +476,7 @@ backup_body(const struct config *cfg, const char *target, const char *type,
 		cause = xstrdup("the backup is empty");
 		goto fail;
 	}
+	timing_mark(result, "dump", &mark);
 	if (close(fd) == -1) {
 		fd = -1;
 		cause = xasprintf("closing %s: %s", partial, strerror(errno));
@@ -501,6 +519,7 @@ backup_body(const struct config *cfg, const char *target, const char *type,
 	}
 	say(o, "info", "backup %s written: %llu bytes", id,
 	    (unsigned long long)out_bytes);
+	timing_mark(result, "commit", &mark);
 
 	result_script_facts(result, manifest);
 	cJSON_AddStringToObject(result, "file", name);
@@ -533,8 +552,10 @@ backup_body(const struct config *cfg, const char *target, const char *type,
 	}
 	cJSON_ReplaceItemInObjectCaseSensitive(result, "status",
 	    cJSON_CreateString(remote_failures ? "partial" : "ok"));
+	timing_mark(result, "remotes", &mark);
 	if (!job_cancelled)
 		job_retention(cfg, t->name, result, o);
+	timing_mark(result, "retention", &mark);
 	cJSON_AddNumberToObject(result, "duration",
 	    (double)(mono_ms() - t0) / 1000.0);
 	seal_keys_wipe(&keys);

@@ -187,7 +187,7 @@ pg_dump_argv(const struct target *t, const char *snapshot, const char *outdir)
 	char **argv = xcalloc(16, sizeof(*argv));
 	size_t n = 0;
 
-	argv[n++] = xstrdup(t->pg_dump);
+	argv[n++] = xstrdup(pg_program(t->pg_dump));
 	if (outdir != NULL) {
 		argv[n++] = xstrdup("--format=directory");
 		argv[n++] = xasprintf("--jobs=%d", t->jobs > 0 ? t->jobs : 1);
@@ -1101,24 +1101,26 @@ pg_prepare(struct job_ctx *ctx, cJSON *manifest, char **cause)
 	*cause = NULL;
 	memset(&f, 0, sizeof(f));
 	/*
-	 * Both `--version`s run while we ask the server: where they are
-	 * Debian's wrapper script, each takes a quarter of a second.
+	 * Both `--version`s run while we ask the server (pg_program: not
+	 * through Debian's wrapper script, which takes a quarter of a
+	 * second).
 	 */
-	if (pg_tool_start(t, "pg_dump", t->pg_dump, &dump_p, &vcause) == 0)
+	if (pg_tool_start(t, "pg_dump", pg_program(t->pg_dump), &dump_p,
+	    &vcause) == 0)
 		dump_v = 0;
-	if (pg_tool_start(t, "pg_restore", t->pg_restore, &restore_p,
-	    &why) == 0)
+	if (pg_tool_start(t, "pg_restore", pg_program(t->pg_restore),
+	    &restore_p, &why) == 0)
 		restore_v = 0;
 	if ((conn = pg_open(t, cause)) != NULL) {
 		facts = pg_facts_read(conn, &f, cause);
 		PQfinish(conn);
 	}
 	if (dump_v == 0)
-		dump_v = pg_tool_finish(t->pg_dump, &dump_p, &dump_num,
-		    &dump_text, &vcause);
+		dump_v = pg_tool_finish(pg_program(t->pg_dump), &dump_p,
+		    &dump_num, &dump_text, &vcause);
 	if (restore_v == 0)
-		restore_v = pg_tool_finish(t->pg_restore, &restore_p,
-		    &restore_num, &restore_text, &why);
+		restore_v = pg_tool_finish(pg_program(t->pg_restore),
+		    &restore_p, &restore_num, &restore_text, &why);
 	if (facts == -1)		/* *cause says why */
 		goto done;
 	if (dump_v == -1) {
@@ -1360,7 +1362,7 @@ static int
 pg_check_reader(struct job_ctx *ctx, const cJSON *manifest, struct proc *p,
     char **cause)
 {
-	const char *restore_argv[] = { ctx->target->pg_restore,
+	const char *restore_argv[] = { pg_program(ctx->target->pg_restore),
 	    "--file=/dev/null", NULL };
 	const char *tar_argv[] = { "tar", "-tf", "-", NULL };
 	const cJSON *container;

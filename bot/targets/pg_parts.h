@@ -52,6 +52,8 @@ PGconn *pg_connect_db(const struct target *t, const char *password,
 PGconn *pg_connect(const struct target *t, const char *password, char **cause);
 int pg_exec(PGconn *conn, const char *sql, char **cause);
 int pg_ll(const char *s, long long *v);
+/* pg_program.c: the program to run for a configured pg_dump/pg_restore. */
+const char *pg_program(const char *configured);
 int pg_tool_version(const struct target *t, const char *key, const char *tool,
     int *num, char **text, char **cause);
 void pg_rmtree(const char *path);

@@ -166,7 +166,7 @@ pg_restore_argv(const struct target *t, const char *conninfo,
 	char **argv = xcalloc(10, sizeof(*argv));
 	size_t n = 0;
 
-	argv[n++] = xstrdup(t->pg_restore);
+	argv[n++] = xstrdup(pg_program(t->pg_restore));
 	argv[n++] = xstrdup("--exit-on-error");
 	argv[n++] = xasprintf("--jobs=%d", t->restore_jobs > 0 ?
 	    t->restore_jobs : 1);
@@ -444,15 +444,15 @@ static int
 pg_rs_readable(struct pg_restoring *r, char **cause)
 {
 	const struct target *t = r->t;
-	const char *argv[] = { t->pg_restore, "--list", "--", r->archive,
-	    NULL };
+	const char *argv[] = { pg_program(t->pg_restore), "--list", "--",
+	    r->archive, NULL };
 	struct pg_run list = { .name = "pg_restore --list" };
 	char *restore_text = NULL, dump_major[16];
 	const char *dump_version, *err;
 	int restore_num, dump_num, rc = -1;
 
-	if (pg_tool_version(t, "pg_restore", t->pg_restore, &restore_num,
-	    &restore_text, cause) == -1)
+	if (pg_tool_version(t, "pg_restore", pg_program(t->pg_restore),
+	    &restore_num, &restore_text, cause) == -1)
 		return -1;
 	if (pg_stream(r->ctx, argv, NULL, NULL, &list, cause) == -1)
 		goto done;

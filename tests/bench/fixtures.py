@@ -65,10 +65,23 @@ def run_pipeline(argvs, env=None):
     return secs
 
 
-def dump_floor(conn, env):
+def real_pg_dump():
+    """The newest /usr/lib/postgresql/N/bin/pg_dump (what Debian's
+    pg_wrapper script ends up running), or plain pg_dump elsewhere."""
+    base = '/usr/lib/postgresql'
+    try:
+        vers = sorted((d for d in os.listdir(base) if d.replace('.', '').isdigit()
+                       and os.access(os.path.join(base, d, 'bin', 'pg_dump'), os.X_OK)),
+                      key=lambda d: [int(x) for x in d.split('.')])
+    except OSError:
+        vers = []
+    return os.path.join(base, vers[-1], 'bin', 'pg_dump') if vers else 'pg_dump'
+
+
+def dump_floor(conn, env, pg_dump='pg_dump'):
     """`pg_dump -Fc -Z0 | zstd -3 | b2sum`: what backupbot does, in shell
     tools.  Wall seconds."""
-    return run_pipeline([['pg_dump', '-Fc', '-Z0'] + conn, ['zstd', '-3', '-q', '-c'],
+    return run_pipeline([[pg_dump, '-Fc', '-Z0'] + conn, ['zstd', '-3', '-q', '-c'],
                          ['b2sum']], env=env)
 
 
