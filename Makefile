@@ -2,7 +2,10 @@
 
 PREFIX	?= /usr/local
 CC	?= cc
-PKGS	 = libcurl libcjson libsodium libzstd libpq hiredis olm
+PKGS	 = libcurl libcjson libsodium libzstd libpq hiredis
+# libolm is opened at run time by the E2EE code (bot/matrix/olm_dl.h): its
+# headers are needed to build, the library only in encrypted rooms.
+OLM	 = olm
 CFLAGS	?= -O2 -g
 WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
@@ -13,8 +16,8 @@ WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 SRC_ALL	 = $(sort $(wildcard bot/*.c bot/*/*.c bot/*/*/*.c handlers/*.c))
 INC_DIRS = $(patsubst %/,%,$(sort $(dir $(wildcard bot/*.h bot/*/*.h bot/*/*/*.h handlers/*.h))))
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE $(INC_DIRS:%=-I%) \
-	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium -lzstd -lpq -lhiredis -lolm)
+	   $(shell pkg-config --cflags $(PKGS) $(OLM) 2>/dev/null) $(EXTRA_CFLAGS)
+LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcjson -lsodium -lzstd -lpq -lhiredis) -ldl
 
 ifeq ($(V),1)
 Q =

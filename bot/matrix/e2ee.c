@@ -13,7 +13,6 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
-#include <olm/olm.h>
 #include <sodium.h>
 
 #include "e2ee.h"
@@ -283,6 +282,10 @@ e2ee_open(const char *dir, const unsigned char *key, const char *user_id,
 	const char *p;
 
 	*cause = NULL;
+	if (olm_dl_load(cause) == -1) {
+		free(e);
+		return NULL;
+	}
 	e->path = store_path(dir);
 	memcpy(e->key, key, sizeof(e->key));
 	e->user_id = xstrdup(user_id);
@@ -559,7 +562,8 @@ e2ee_verify_json(const cJSON *j, const char *user, const char *key_id,
 	char *text, *sigcopy;
 	size_t r;
 
-	if (sig == NULL || ed == NULL || (text = e2ee_canonical(j)) == NULL)
+	if (sig == NULL || ed == NULL || olm_dl_load(NULL) == -1 ||
+	    (text = e2ee_canonical(j)) == NULL)
 		return 0;
 	ut = olm_utility(xmalloc(olm_utility_size()));
 	sigcopy = xstrdup(sig);

@@ -6,7 +6,7 @@
 #define BB_E2EE_PARTS_H
 
 #include <cjson/cJSON.h>
-#include <olm/olm.h>
+#include "olm_dl.h"
 
 #include "e2ee.h"
 

@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
-#include <olm/olm.h>
 #include <sodium.h>
 
 #include "e2ee.h"

@@ -499,3 +499,29 @@ def verified_trust_shares_only_with_cross_signed_devices(t):
         alice.sync(200)
     check(not any('fingerprint' in e.body for e in alice.bot_messages()),
           'room keys went to a device signed by a new cross-signing identity')
+
+
+@test
+def without_libolm_an_encrypted_room_says_what_to_install(t):
+    # libolm is opened only when E2EE is used (bot/matrix/olm_dl.h): a
+    # library of that name without its functions must give the install
+    # hint and a clean exit, not a crash in the first olm_* call.
+    fake = os.path.join(t.tmp, 'fakelib')
+    os.mkdir(fake)
+    src = os.path.join(fake, 'empty.c')
+    with open(src, 'w') as f:
+        f.write('int not_olm(void) { return 0; }\n')
+    subprocess.run(['cc', '-shared', '-fPIC', '-o', os.path.join(fake, 'libolm.so.3'), src],
+                   check=True)
+    room = encrypted_room(t)
+    bot = encrypted_bot(t, room)
+    bot.env = dict(os.environ, LD_LIBRARY_PATH=fake)
+    bot.start(wait_ready=False)
+    code = bot.proc.wait(timeout=20)
+    log = bot.log_text()
+    check(code != 0 and code > 0, 'exit status %r (a signal is a crash)' % code)
+    check('libolm' in log and 'olm_' in log and 'libolm 3' in log,
+          'no clear message about libolm:\n%s' % log[-1500:])
+    # and with the real library the same configuration works
+    bot.env = None
+    bot.start()

@@ -99,6 +99,10 @@ if [ "$out" = "backupbot $VERSION" ]; then
 else
 	not_ok "installed binary: --version" "got '$out', want 'backupbot $VERSION'"
 fi
+# libolm (C++) is opened by the E2EE code when a room is encrypted: linked
+# at start-up it would map libstdc++ into every backup process.
+check "installed binary: neither libolm nor libstdc++ is loaded at start" \
+    "$(ldd "$BIN" | grep -E 'libolm|libstdc\+\+')"
 
 # ---- man pages ----------------------------------------------------------------
 echo "== man pages"
