@@ -97,6 +97,7 @@ usage(FILE *f)
 "  --insecure-unauthenticated  (not backup) read a backup whose manifest\n"
 "             does not authenticate while a key is configured; never\n"
 "             available from chat\n"
+"  --timings  (only backup) where the time went, per step, in ms\n"
 "\n"
 "options:\n"
 "  -c FILE    configuration file (default " CONFIG_DEFAULT_PATH ")\n"

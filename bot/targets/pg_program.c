@@ -113,37 +113,33 @@ pg_newest_installed(const char *name)
 const char *
 pg_program(const char *configured)
 {
-	static struct {
-		char	*name;
-		char	*run;
-	} memo[4];
+	/* Every answer given, kept for the process: callers hold them. */
+	static char *given[8];
 	const char *base;
 	char *found, *run = NULL;
 	size_t i;
 
 	if (strchr(configured, '/') != NULL)
 		return configured;
-	for (i = 0; i < sizeof(memo) / sizeof(memo[0]); i++) {
-		if (memo[i].name == NULL)
-			break;
-		if (strcmp(memo[i].name, configured) == 0 &&
-		    (strchr(memo[i].run, '/') == NULL ||
-		    access(memo[i].run, X_OK) == 0))
-			return memo[i].run;
-		if (strcmp(memo[i].name, configured) == 0)
-			break;		/* uninstalled since: look again */
-	}
-	if (i == sizeof(memo) / sizeof(memo[0]))
-		return configured;	/* never: there are two programs */
+	/* Looked up each time (a few access() calls): PATH may change. */
 	if ((found = pg_path_lookup(configured)) != NULL) {
 		base = strrchr(found, '/');
 		if (base != NULL && strcmp(base + 1, PG_WRAPPER) == 0)
 			run = pg_newest_installed(configured);
 		free(found);
 	}
-	if (memo[i].name == NULL)
-		memo[i].name = xstrdup(configured);
-	free(memo[i].run);
-	memo[i].run = run != NULL ? run : xstrdup(configured);
-	return memo[i].run;
+	if (run == NULL)
+		return configured;
+	for (i = 0; i < nitems(given) && given[i] != NULL; i++)
+		if (strcmp(given[i], run) == 0)
+			break;
+	if (i == nitems(given)) {
+		free(run);
+		return configured;	/* never: two programs, one version */
+	}
+	if (given[i] == NULL)
+		given[i] = run;
+	else
+		free(run);
+	return given[i];
 }

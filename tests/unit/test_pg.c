@@ -11,8 +11,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include "backend.h"
 #include "config.h"
 #include "pg.h"
+#include "pg_parts.h"
 #include "proc.h"
 #include "util.h"
 #include "testutil.h"
@@ -163,9 +166,15 @@ check_argv(const struct target *t, const char *snapshot, const char *dir,
     const char *want)
 {
 	char **argv = pg_dump_argv(t, snapshot, dir);
-	char *s = joined(argv);
+	char *s = joined(argv), *w;
 
-	assert_string_equal(s, want);
+	/* The default name is run as pg_program finds it (no wrapper). */
+	if (strncmp(want, "pg_dump|", 8) == 0)
+		w = xasprintf("%s%s", pg_program("pg_dump"), want + 7);
+	else
+		w = xstrdup(want);
+	assert_string_equal(s, w);
+	free(w);
 	free(s);
 	pg_argv_free(argv);
 }
@@ -380,6 +389,66 @@ test_prepare_password_file(void **state)
 	tu_rmtree(tmp);
 }
 
+/*
+ * pg_program: a path is run as set; a name PATH leads to Debian's
+ * pg_wrapper becomes the newest /usr/lib/postgresql/N/bin/NAME; any
+ * other name stays as it is.  The newest installed pg_dump is whatever
+ * this machine has; the test reads it itself to compare.
+ */
+static void
+test_program(void **state)
+{
+	char *tmp = tu_mkdtemp(), *bin = tu_path(tmp, "bin");
+	char *wrapper = tu_path(tmp, "pg_wrapper");
+	char *link = tu_path(bin, "pg_dump"), *plain = tu_path(bin, "pg_restore");
+	char *old_path = xstrdup(getenv("PATH")), *want = NULL;
+	const char *got;
+	long best = -1;
+	DIR *d;
+	struct dirent *de;
+
+	(void)state;
+	assert_string_equal(pg_program("/opt/pg/bin/pg_dump"),
+	    "/opt/pg/bin/pg_dump");
+	assert_int_equal(mkdir(bin, 0700), 0);
+	tu_write_str(wrapper, "#!/bin/sh\n", 0755);
+	assert_int_equal(symlink(wrapper, link), 0);
+	tu_write_str(plain, "#!/bin/sh\n", 0755);
+	setenv("PATH", bin, 1);
+
+	/* What the wrapper would run: the newest installed pg_dump. */
+	if ((d = opendir("/usr/lib/postgresql")) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			char *cand = xasprintf("/usr/lib/postgresql/%s/bin/"
+			    "pg_dump", de->d_name);
+			long v = atol(de->d_name);
+
+			if (v > best && access(cand, X_OK) == 0) {
+				free(want);
+				want = cand;
+				best = v;
+			} else
+				free(cand);
+		}
+		closedir(d);
+	}
+	got = pg_program("pg_dump");
+	assert_string_equal(got, want != NULL ? want : "pg_dump");
+	/* Not the wrapper: the name as it is, for exec to find in PATH. */
+	assert_string_equal(pg_program("pg_restore"), "pg_restore");
+	/* Asked again: the same answer. */
+	assert_string_equal(pg_program("pg_dump"), got);
+
+	setenv("PATH", old_path, 1);
+	free(old_path);
+	free(want);
+	free(link);
+	free(plain);
+	free(wrapper);
+	free(bin);
+	tu_rmtree(tmp);
+}
+
 int
 main(void)
 {
@@ -393,6 +462,7 @@ main(void)
 		cmocka_unit_test(test_check_reader),
 		cmocka_unit_test(test_probe_unreachable),
 		cmocka_unit_test(test_prepare_password_file),
+		cmocka_unit_test(test_program),
 	};
 
 	return TU_RUN(tests);
