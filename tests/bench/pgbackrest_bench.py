@@ -1,16 +1,17 @@
 #!/usr/bin/python3
 """pgbackrest_bench.py - backupbot driving pgBackRest, against its peers,
-in the same run on the same Mastodon-like database:
+in the same run on the same cluster, which holds both fixtures
+(fixtures.py: `words` and `posts`, which compresses like real posts):
 
   backup   `pgbackrest backup --type=full|incr` by hand, against
            `backupbot backup bench full|incr` (the same pgbackrest run, plus
            backupbot's progress parsing and its `pgbackrest info` after);
-           and backupbot's pg_dump backup of the same database
+           and backupbot's pg_dump backup of each database
   restore  `backupbot restore bench latest --time T` (pgbackrest restore
            into a new data directory, a scratch cluster started, recovery
            to T, promoted, every table counted), against `pg_restore -j 2`
            of a pg_dump -Fc file into a new database, and backupbot's own
-           pg_dump restore
+           pg_dump restore, for each database
 
 ROUNDS rounds, the order of hand and bot alternating; between a full and
 its incr the same 1% of statuses is updated.  The machine is shared:
@@ -73,9 +74,8 @@ def main():
 
     t = fixtures.scratch()
     try:
-        print('loading a ~%d MB Mastodon-like database ...' % size_mb, flush=True)
-        pg = harness.Postgres(t, size_mb=size_mb)
-        dbsize = int(pg.psql("SELECT pg_database_size('mastodon')"))
+        pg = fixtures.load(t, harness, size_mb)
+        dbsize = sum(fixtures.db_size(pg, db) for _, db in fixtures.FIXTURES)
         u = owner(pg)
         br = os.path.join(t.tmp, 'pgbr')
         for d in ('', 'repo1', 'log', 'lock', 'restores'):
@@ -109,12 +109,15 @@ def main():
                     '[pgbackrest bench]\nstanza = bench\nconfig = %s\nrepo = 1\n'
                     'pg_data = %s/data\nrestore_dir = %s/restores\n\n%s'
                     % (tok, t.tmp, t.tmp, conf, pg.dir, br,
-                       pg.section('dump', 'restore_conninfo = host=%s port=%d '
-                                  'dbname=mastodon user=postgres\n' % (pg.dir, pg.port))))
+                       ''.join(fixtures.section(pg, 'dump_' + label, db,
+                                                'restore_conninfo = host=%s port=%d '
+                                                'dbname=%s user=postgres\n'
+                                                % (pg.dir, pg.port, db))
+                               for label, db in fixtures.FIXTURES)))
         hand = as_server(pg, ['pgbackrest', '--config=' + conf, '--stanza=bench',
                               '--pg1-path=%s/data' % pg.dir, '--repo=1'])
-        times = {k: [] for k in ('full hand', 'full bot', 'incr hand', 'incr bot',
-                                 'pg_dump bot')}
+        times = {k: [] for k in ('full hand', 'full bot', 'incr hand', 'incr bot')
+                 + tuple('pg_dump bot ' + label for label, _ in fixtures.FIXTURES)}
         # wall time minus pgBackRest's own: the cost of whoever started it
         extra = {k: [] for k in ('full hand', 'full bot', 'incr hand', 'incr bot')}
 
@@ -139,14 +142,19 @@ def main():
                     extra['%s %s' % (kind, who)].append(wall - tool)
                     print('  round %d %-4s %s: %.1fs (pgBackRest itself %.1fs)'
                           % (r + 1, kind, who, wall, tool), flush=True)
-            wall, _ = timed([BACKUPBOT, '-c', bot, 'backup', 'dump'])
-            times['pg_dump bot'].append(wall)
-            print('  round %d pg_dump via backupbot: %.1fs' % (r + 1, wall), flush=True)
+            for label, _ in fixtures.FIXTURES:
+                wall, _ = timed([BACKUPBOT, '-c', bot, 'backup', 'dump_' + label])
+                times['pg_dump bot ' + label].append(wall)
+                print('  round %d pg_dump of %s via backupbot: %.1fs' % (r + 1, label, wall),
+                      flush=True)
 
         # restores: PITR into a scratch cluster against pg_restore of a dump
-        dump = os.path.join(t.tmp, 'plain.dump')
+        # (the cluster holds both fixtures: one PITR against both dumps)
         su = ['-h', pg.dir, '-p', str(pg.port), '-U', 'postgres']
-        subprocess.run(['pg_dump', '-Fc', '-f', dump] + su + ['mastodon'], check=True)
+        dumps = {}
+        for label, db in fixtures.FIXTURES:
+            dumps[label] = os.path.join(t.tmp, '%s.dump' % label)
+            subprocess.run(['pg_dump', '-Fc', '-f', dumps[label]] + su + [db], check=True)
         target = pg.psql("SELECT to_char(now() AT TIME ZONE 'UTC', "
                          "'YYYY-MM-DD HH24:MI:SS') || '+00'")
         time.sleep(1.1)
@@ -163,21 +171,27 @@ def main():
                                           'immediate', 'stop']),
                            capture_output=True)
             shutil.rmtree(scratch, ignore_errors=True)
-            db = 'plain%d' % r
-            pg.psql('CREATE DATABASE %s' % db, db='postgres')
-            wall, _ = timed(['pg_restore', '-j', '2', '-d', db] + su + [dump])
-            rtimes['pg_restore hand'].append(wall)
-            pg.psql('DROP DATABASE %s' % db, db='postgres')
-            wall, _ = timed([BACKUPBOT, '-c', bot, 'restore', 'dump', 'latest', '--into',
-                             'bot%d' % r, '--yes'])
-            rtimes['pg_dump restore bot'].append(wall)
-            pg.psql('DROP DATABASE bot%d' % r, db='postgres')
+            hand_s = bot_s = 0.0
+            for label, _ in fixtures.FIXTURES:
+                db = 'plain%d_%s' % (r, label)
+                t0 = time.time()
+                pg.psql('CREATE DATABASE %s' % db, db='postgres')
+                wall, _ = timed(['pg_restore', '-j', '2', '-d', db] + su + [dumps[label]])
+                hand_s += time.time() - t0
+                pg.psql('DROP DATABASE %s' % db, db='postgres')
+                wall, _ = timed([BACKUPBOT, '-c', bot, 'restore', 'dump_' + label, 'latest',
+                                 '--into', 'bot%d_%s' % (r, label), '--yes'])
+                bot_s += wall
+                pg.psql('DROP DATABASE bot%d_%s' % (r, label), db='postgres')
+            rtimes['pg_restore hand'].append(hand_s)
+            rtimes['pg_dump restore bot'].append(bot_s)
             print('  restore round %d: PITR %.1fs, pg_restore %.1fs, backupbot pg_dump '
                   'restore %.1fs' % (r + 1, rtimes['PITR bot'][-1],
                                      rtimes['pg_restore hand'][-1],
                                      rtimes['pg_dump restore bot'][-1]), flush=True)
 
-        print('\ndatabase %.0f MB, %d rounds, best (median):' % (dbsize / 1e6, rounds))
+        print('\ndatabases %.0f MB in all, %d rounds, best (median); restores of a dump '
+              'are of both databases, one after the other:' % (dbsize / 1e6, rounds))
         for k, v in list(times.items()) + list(rtimes.items()):
             print('  %-22s %6.1fs (%6.1fs)' % (k, min(v), statistics.median(v)))
         for k, v in extra.items():
@@ -188,9 +202,10 @@ def main():
                   % (kind, min(times[kind + ' bot']) / min(times[kind + ' hand']),
                      statistics.median(times[kind + ' bot']) /
                      statistics.median(times[kind + ' hand'])))
-        print('  pgBackRest full / pg_dump via backupbot = %.2f; incr / pg_dump = %.2f'
-              % (min(times['full bot']) / min(times['pg_dump bot']),
-                 min(times['incr bot']) / min(times['pg_dump bot'])))
+        dumped = sum(min(times['pg_dump bot ' + label]) for label, _ in fixtures.FIXTURES)
+        print('  pgBackRest full / pg_dump via backupbot (both databases) = %.2f; '
+              'incr / pg_dump = %.2f'
+              % (min(times['full bot']) / dumped, min(times['incr bot']) / dumped))
         print('  PITR restore / pg_restore of a dump = %.2f'
               % (min(rtimes['PITR bot']) / min(rtimes['pg_restore hand'])))
     finally:

@@ -56,10 +56,10 @@ def tmpdir(t):
     return d
 
 
-def bb(t, conf, *args, timeout=180, binary=False, stdout=subprocess.PIPE):
+def bb(t, conf, *args, timeout=180, binary=False, stdout=subprocess.PIPE, env_extra=None):
     """Run backupbot [-c conf] args...; never through a shell."""
     argv = [BACKUPBOT] + (['-c', conf] if conf else []) + list(args)
-    env = dict(os.environ, TMPDIR=tmpdir(t))
+    env = dict(os.environ, TMPDIR=tmpdir(t), **(env_extra or {}))
     env.pop('PGPASSWORD', None)
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=stdout,
                        stderr=subprocess.PIPE, timeout=timeout, env=env)
@@ -228,6 +228,52 @@ def wait_no_process(pattern, timeout=3.0):
 
 def server_major(pg):
     return int(pg.psql('SHOW server_version_num')) // 10000
+
+
+# ---- 0. the tools themselves, and where the time goes ----------------
+
+@test
+def debian_pg_wrapper_is_not_run_and_timings_add_up(t):
+    # PATH leads pg_dump and pg_restore to a script named pg_wrapper (as
+    # on Debian, where it is Perl and costs 0.1-0.25 s a run): backupbot
+    # runs the newest /usr/lib/postgresql/N/bin/ program instead, so the
+    # script never runs; the backup is as good.
+    if not [d for d in os.listdir('/usr/lib/postgresql')
+            if os.access('/usr/lib/postgresql/%s/bin/pg_dump' % d, os.X_OK)]:
+        raise TestFailure('no /usr/lib/postgresql/N/bin/pg_dump on this machine')
+    pg = start_pg(t)
+    marker = os.path.join(t.tmp, 'wrapper-ran')
+    share = wrapper(t, 'share/pg_wrapper', 'echo "$0 $*" >> %s\n'
+                    'exec /usr/lib/postgresql/*/bin/"$(basename "$0")" "$@"\n' % marker)
+    bindir = os.path.join(t.tmp, 'bin')
+    os.makedirs(bindir)
+    for prog in ('pg_dump', 'pg_restore'):
+        os.symlink(share, os.path.join(bindir, prog))
+    path = {'PATH': bindir + ':' + os.environ['PATH']}
+    bdir = os.path.join(t.tmp, 'backups')
+    conf = write_conf(t, 'bot.conf', bdir, body=pg_section(pg, 'main'))
+    t0 = time.time()
+    r = bb(t, conf, 'backup', 'main', '--timings', env_extra=path)
+    wall_ms = (time.time() - t0) * 1000
+    check(r.rc == 0 and re.search(r'^ok main: ', r.out, re.M), 'backup:\n%s' % r)
+    check(not os.path.exists(marker), 'the wrapper ran: %s' % (
+        read(marker) if os.path.exists(marker) else ''))
+    m = re.search(r'^  timings \(ms\): (.*)$', r.out, re.M)
+    check(m, 'no timings line:\n%s' % r)
+    steps = [x.split() for x in m.group(1).split(', ')]
+    check([s[0] for s in steps] == ['setup', 'prepare', 'dump', 'commit', 'remotes',
+                                    'retention'], 'steps: %r' % steps)
+    total = sum(int(s[1]) for s in steps)
+    check(all(int(s[1]) >= 0 for s in steps) and 0 < total <= wall_ms,
+          'timings %r do not add up within the %.0f ms the run took' % (steps, wall_ms))
+    # and the restore side too: verify runs pg_restore, not the wrapper
+    r = bb(t, conf, 'verify', 'main', 'latest', env_extra=path)
+    check(r.rc == 0, 'verify:\n%s' % r)
+    check(not os.path.exists(marker), 'the wrapper ran for verify: %s' % (
+        read(marker) if os.path.exists(marker) else ''))
+    # Without the option, no timings line.
+    r = bb(t, conf, 'backup', 'main')
+    check(r.rc == 0 and 'timings' not in r.out, 'timings unasked:\n%s' % r)
 
 
 # ---- 1. backup and restore, for each compression ---------------------
