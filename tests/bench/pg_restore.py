@@ -15,9 +15,15 @@ in the same run, on both fixtures (fixtures.py: `words` and `posts`):
 ROUNDS rounds, the order alternating, each restore into a new database.
 Reports the median and best wall time of each, the ratios to pg_restore,
 backupbot's own peak RSS, and where backupbot's time goes (from its own
-progress lines): checking and unpacking the backup, pg_restore, counting
-rows; and, as the floor of the first phase, `zstd -d | b2sum` of the
-backup file (what checking and unpacking cost at the least).  Wall times on a shared VM vary by 20% from run to run; the median
+progress lines): checking and unpacking the backup, CREATE DATABASE,
+the data streamed into pg_restore while the backup is checked (format =
+custom), pg_restore -j (the whole archive, or its post-data part),
+counting rows; and, as the floor of the check, `zstd -d | b2sum` of the
+backup file (what checking and unpacking cost at the least).
+
+BACKUPBOT_BASE=/path/to/backupbot adds that binary's two restores as
+rows of their own (the same backups, restored by another build: a
+before/after in one run).  Wall times on a shared VM vary by 20% from run to run; the median
 of the ratios is the figure to read.
 
     pg_restore.py [SIZE_MB] [ROUNDS]     (default 100 MB each; 3 rounds)
@@ -34,9 +40,16 @@ sys.path.insert(0, HERE)
 from pg_backup import BACKUPBOT, harness, hwm, timed  # noqa: E402
 import fixtures  # noqa: E402
 
-# backupbot's progress lines that start each phase
-PHASES = (('check', 'checking '), ('pg_restore', 'pg_restore --jobs'),
-          ('count', 'comparing the row counts'))
+# backupbot's progress lines that start each phase, in order; a phase a
+# binary does not have (the base's "data", the streaming one's "check")
+# counts 0.  Streamed (format = custom): "check" is only setting up, the
+# decode runs beside "data" (pg_restore --section=pre-data
+# --section=data from the stream) and its verdict ends that phase;
+# "restore" is then post-data with -j from the checked file.
+PHASES = (('check', ('checking ', 'streaming ')), ('create', ('creating database',)),
+          ('data', ('pg_restore --section=pre-data',)),
+          ('restore', ('pg_restore --jobs',)), ('count', ('comparing the row counts',)))
+BASE = os.environ.get('BACKUPBOT_BASE')
 
 
 def timed_phases(argv):
@@ -48,8 +61,8 @@ def timed_phases(argv):
     def read():
         for line in p.stdout:
             lines.append(line)
-            for name, prefix in PHASES:
-                if line.startswith(prefix) and name not in starts:
+            for name, prefixes in PHASES:
+                if line.startswith(prefixes) and name not in starts:
                     starts[name] = time.time() - t0
     th = threading.Thread(target=read)
     th.start()
@@ -61,8 +74,12 @@ def timed_phases(argv):
     wall = time.time() - t0
     if p.returncode != 0:
         raise SystemExit('%s failed: %s' % (argv[0], ''.join(lines)[-2000:]))
-    marks = [starts.get(name, wall) for name, _ in PHASES] + [wall]
-    return wall, peak, {name: marks[i + 1] - marks[i] for i, (name, _) in enumerate(PHASES)}
+    # a phase lasts until the next one that happened
+    found = sorted((starts[n], n) for n, _ in PHASES if n in starts) + [(wall, None)]
+    ph = {n: 0.0 for n, _ in PHASES}
+    for (at, n), (nxt, _) in zip(found, found[1:]):
+        ph[n] = nxt - at
+    return wall, peak, ph
 
 
 def bench(t, pg, label, db, rounds):
@@ -93,9 +110,13 @@ def bench(t, pg, label, db, rounds):
            if x.endswith('.zst')][0]
     runs = {'peer': [], 'main': [], 'maindir': [], 'floor': [], 'createdb': []}
     peaks, phases = [], {'main': [], 'maindir': []}
+    order = ['peer', 'main', 'maindir', 'floor']
+    if BASE:
+        runs.update({'base': [], 'basedir': []})
+        phases.update({'base': [], 'basedir': []})
+        order[2:2] = ['base', 'basedir']
     n = 0
     for i in range(rounds):
-        order = ['peer', 'main', 'maindir', 'floor']
         for what in (order if i % 2 == 0 else order[::-1]):
             n += 1
             db_new = 'r%d' % n
@@ -111,7 +132,10 @@ def bench(t, pg, label, db, rounds):
                 runs['createdb'].append(made)
                 secs += made
             else:
-                secs, peak, ph = timed_phases([BACKUPBOT, '-c', conf, 'restore', what,
+                binary, target = BACKUPBOT, what
+                if what in ('base', 'basedir'):
+                    binary, target = BASE, 'main' + what[4:]
+                secs, peak, ph = timed_phases([binary, '-c', conf, 'restore', target,
                                                'latest', '--into', db_new, '--yes'])
                 peaks.append(peak)
                 phases[what].append(ph)
@@ -124,23 +148,31 @@ def bench(t, pg, label, db, rounds):
     print('\n%s (%.0f MB, -Fc %.0f MB)' % (label, fixtures.db_size(pg, db) / 1e6,
                                          os.path.getsize(dump) / 1e6))
     print('%-44s %8s %8s %8s %8s' % ('tool', 'median', 'best', 'ratio', 'RSS'))
-    for what, name in (('peer', 'createdb NEW + pg_restore -j 2 -d NEW FILE'),
-                       ('main', 'backupbot restore (format = custom)'),
-                       ('maindir', 'backupbot restore (format = directory)')):
+    rows = [('peer', 'createdb NEW + pg_restore -j 2 -d NEW FILE'),
+            ('main', 'backupbot restore (format = custom)'),
+            ('maindir', 'backupbot restore (format = directory)')]
+    if BASE:
+        rows[1:1] = [('base', 'base backupbot (format = custom)'),
+                     ('basedir', 'base backupbot (format = directory)')]
+    for what, name in rows:
         med = statistics.median(runs[what])
         print('%-44s %7.2fs %7.2fs %8.2f %8s' % (
             name, med, min(runs[what]), med / peer_med,
             '-' if what == 'peer' else '%.1f MB' % (max(peaks) / 1024)))
-    for what in ('main', 'maindir'):
+    for what in phases:
         ph = {k: statistics.median(p[k] for p in phases[what]) for k, _ in PHASES}
-        print('backupbot %-8s phases (median): check+unpack %.2fs, pg_restore %.2fs, '
-              'row counts %.2fs' % (what, ph['check'], ph['pg_restore'], ph['count']))
+        print('%-8s phases (median): check %.2fs, create %.2fs, data (streamed, checked '
+              'meanwhile) %.2fs, pg_restore -j %.2fs, row counts %.2fs'
+              % (what, ph['check'], ph['create'], ph['data'], ph['restore'], ph['count']))
     print('floor of check+unpack: zstd -d | b2sum of the backup: median %.2fs; the '
           "peer's createdb: median %.2fs" % (statistics.median(runs['floor']),
                                              statistics.median(runs['createdb'])))
-    print('%s, %d rounds; median ratio: custom %.2f, directory %.2f' % (
+    print('%s, %d rounds; median ratio: custom %.2f, directory %.2f%s' % (
         label, rounds, statistics.median(runs['main']) / peer_med,
-        statistics.median(runs['maindir']) / peer_med), flush=True)
+        statistics.median(runs['maindir']) / peer_med,
+        '; base: custom %.2f, directory %.2f' % (
+            statistics.median(runs['base']) / peer_med,
+            statistics.median(runs['basedir']) / peer_med) if BASE else ''), flush=True)
 
 
 def main():
