@@ -15,11 +15,10 @@ in the same run, on both fixtures (fixtures.py: `words` and `posts`):
 ROUNDS rounds, the order alternating, each restore into a new database.
 Reports the median and best wall time of each, the ratios to pg_restore,
 backupbot's own peak RSS, and where backupbot's time goes (from its own
-progress lines): checking and unpacking the backup, CREATE DATABASE,
-the data streamed into pg_restore while the backup is checked (format =
-custom), pg_restore -j (the whole archive, or its post-data part),
-counting rows; and, as the floor of the check, `zstd -d | b2sum` of the
-backup file (what checking and unpacking cost at the least).
+progress lines): checking and unpacking the backup (with pg_restore
+--version and --list), CREATE DATABASE, pg_restore -j, counting rows;
+and, as the floor of the check, `zstd -d | b2sum` of the backup file
+(what checking and unpacking cost at the least).
 
 BACKUPBOT_BASE=/path/to/backupbot adds that binary's two restores as
 rows of their own (the same backups, restored by another build: a
@@ -41,13 +40,8 @@ from pg_backup import BACKUPBOT, harness, hwm, timed  # noqa: E402
 import fixtures  # noqa: E402
 
 # backupbot's progress lines that start each phase, in order; a phase a
-# binary does not have (the base's "data", the streaming one's "check")
-# counts 0.  Streamed (format = custom): "check" is only setting up, the
-# decode runs beside "data" (pg_restore --section=pre-data
-# --section=data from the stream) and its verdict ends that phase;
-# "restore" is then post-data with -j from the checked file.
-PHASES = (('check', ('checking ', 'streaming ')), ('create', ('creating database',)),
-          ('data', ('pg_restore --section=pre-data',)),
+# binary does not print counts 0.
+PHASES = (('check', ('checking ',)), ('create', ('creating database',)),
           ('restore', ('pg_restore --jobs',)), ('count', ('comparing the row counts',)))
 BASE = os.environ.get('BACKUPBOT_BASE')
 
@@ -161,9 +155,8 @@ def bench(t, pg, label, db, rounds):
             '-' if what == 'peer' else '%.1f MB' % (max(peaks) / 1024)))
     for what in phases:
         ph = {k: statistics.median(p[k] for p in phases[what]) for k, _ in PHASES}
-        print('%-8s phases (median): check %.2fs, create %.2fs, data (streamed, checked '
-              'meanwhile) %.2fs, pg_restore -j %.2fs, row counts %.2fs'
-              % (what, ph['check'], ph['create'], ph['data'], ph['restore'], ph['count']))
+        print('%-8s phases (median): check %.2fs, create %.2fs, pg_restore -j %.2fs, '
+              'row counts %.2fs' % (what, ph['check'], ph['create'], ph['restore'], ph['count']))
     print('floor of check+unpack: zstd -d | b2sum of the backup: median %.2fs; the '
           "peer's createdb: median %.2fs" % (statistics.median(runs['floor']),
                                              statistics.median(runs['createdb'])))
