@@ -2,11 +2,16 @@
  * bot.c - the daemon's event loop: /sync long-poll, gap filling, command
  * dispatch, the outbox sender, signals.
  *
- * Order of durability for a sync batch: every reply a command produces is
- * in the outbox (fsynced, tagged with the command's event id) before the
- * seen journal records the command, and both before next_batch moves on.
- * A crash at any point therefore neither loses a command nor runs it
- * twice: on start-up, commands with replies still queued count as seen.
+ * Order of durability for a sync batch: a command's replies are queued in
+ * memory with txnIds derived from the command (outbox.h) and the first
+ * goes out at once; then every reply the homeserver has not yet accepted
+ * is stored in the outbox (fsynced, tagged with the command's event id),
+ * then the seen journal records the command, then next_batch moves on.
+ * The fsyncs overlap the reply's round trip instead of preceding it.  A
+ * crash before the seen journal leaves the command unseen: it is handled
+ * again and its replies, named as before, are deduplicated by the
+ * homeserver, so none is lost or given twice.  On start-up, commands with
+ * replies still queued count as seen.
  */
 #include <sys/signalfd.h>
 
@@ -329,6 +334,8 @@ handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
 		if (ev[i].event_id[0] == '\0' ||
 		    state_seen(bot->state, ev[i].event_id))
 			continue;
+		/* its replies are named by it (outbox.h) */
+		outbox_command(bot->outbox, ev[i].event_id);
 		if (redacted_later(ev, n, i))
 			;	/* redacted in this batch: not run */
 		else if (room->encrypted && bot->e2ee != NULL &&
@@ -343,6 +350,7 @@ handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
 				bot_handle_event(bot, room, &ev[i], backlog);
 		} else
 			bot_handle_event(bot, room, &ev[i], backlog);
+		outbox_command(bot->outbox, NULL);
 		state_mark_seen(bot->state, ev[i].event_id);
 	}
 }
@@ -360,6 +368,9 @@ gaps_release(struct loop *l)
 	l->ngaps = 0;
 }
 
+static void send_next(struct loop *l);
+static void sync_start(struct loop *l, const char *since);
+
 /* Every command of the batch is recorded: commit the position. */
 static void
 batch_finish(struct loop *l)
@@ -367,7 +378,7 @@ batch_finish(struct loop *l)
 	struct bot *bot = l->bot;
 	struct sync_batch *b = &l->batch;
 	int backlog = bot->first_sync && state_next_batch(bot->state) != NULL;
-	int first_ever = state_next_batch(bot->state) == NULL;
+	int first_ever = state_next_batch(bot->state) == NULL, first_sync;
 
 	/* Room keys first: the messages of this batch may need them. */
 	if (bot->e2ee != NULL && b->e2ee != NULL)
@@ -407,24 +418,40 @@ batch_finish(struct loop *l)
 			rooms_follow_upgrade(bot, &bot->rooms[i]);
 		}
 	offline_flush(bot);	/* too old commands, from any batch */
-	/* Room keys and seen Megolm indexes before the position moves on. */
+	first_sync = bot->first_sync;
+	bot->first_sync = 0;
+	/*
+	 * The replies go out now: the fsyncs below overlap their round
+	 * trip.  Then, in order: the replies not yet accepted, room keys and
+	 * seen Megolm indexes (before the server hears of the new position:
+	 * it then drops the to-device messages that brought them), the next
+	 * long-poll, the seen journal, the position.
+	 */
+	if (l->send_call == NULL)
+		send_next(l);
+	mx_kick(bot->mx);
+	outbox_commit(bot->outbox);
 	if (bot->e2ee != NULL && e2ee_flush(bot->e2ee) == -1) {
 		log_warnx("e2ee: the store cannot be written; this sync is "
 		    "read again");
+		bot->first_sync = first_sync;
 		gaps_release(l);
 		sync_batch_release(b);
 		l->have_batch = 0;
 		return;
+	}
+	if (l->sync_call == NULL && !l->stopping && !l->auth_lost) {
+		sync_start(l, b->next_batch);
+		mx_kick(bot->mx);
 	}
 	if (state_flush_seen(bot->state) == 0)
 		state_set_next_batch(bot->state, b->next_batch);
 	bot->last_sync = now_ms();
 	if (first_ever)
 		log_info("first start: history before now is not executed");
-	if (bot->first_sync)
+	if (first_sync)
 		log_info("ready: listening for commands in %zu room(s)",
 		    bot->nrooms);
-	bot->first_sync = 0;
 	gaps_release(l);
 	sync_batch_release(b);
 	l->have_batch = 0;
@@ -685,11 +712,11 @@ sync_done_cb(struct mx_resp *r, void *arg)
 		batch_finish(l);
 }
 
+/* The next /sync from since (NULL: the first ever). */
 static void
-sync_start(struct loop *l)
+sync_start(struct loop *l, const char *since)
 {
 	struct bot *bot = l->bot;
-	const char *since = state_next_batch(bot->state);
 	char *fesc = mx_escape(bot->filter_id), *sesc = NULL, *path;
 	long timeout = bot->first_sync ? 0 : bot->cfg->sync_timeout * 1000;
 
@@ -1041,7 +1068,7 @@ loop_run(struct loop *l)
 			batch_finish(l);
 		if (l->sync_call == NULL && !l->have_batch &&
 		    now >= l->sync_not_before)
-			sync_start(l);
+			sync_start(l, state_next_batch(bot->state));
 		if (l->send_call == NULL)
 			send_next(l);
 	}

@@ -282,6 +282,15 @@ mx_start(struct mx *c, const char *method, const char *path,
 	return call;
 }
 
+void
+mx_kick(struct mx *c)
+{
+	int running;
+
+	if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+		log_debug("curl_multi_perform failed; mx_poll retries");
+}
+
 static void
 unlink_call(struct mx *c, struct mx_call *call)
 {
