@@ -371,6 +371,25 @@ gaps_release(struct loop *l)
 static void send_next(struct loop *l);
 static void sync_start(struct loop *l, const char *since);
 
+/*
+ * Test-only (tests/fault): with BACKUPBOT_TEST_FAULT=die-after-reply, wait
+ * until the homeserver has accepted the reply just sent, then die by
+ * SIGKILL before anything of the batch is stored: the crash that the
+ * reply's txnId, derived from its command, makes harmless.
+ */
+static void
+fault_die_after_reply(struct loop *l)
+{
+	const char *f = getenv("BACKUPBOT_TEST_FAULT");
+
+	if (f == NULL || strcmp(f, "die-after-reply") != 0 ||
+	    l->sending == NULL || l->sending->stored)
+		return;
+	while (l->send_call != NULL)
+		mx_poll(l->bot->mx, NULL, 0, 1000);
+	raise(SIGKILL);
+}
+
 /* Every command of the batch is recorded: commit the position. */
 static void
 batch_finish(struct loop *l)
@@ -430,6 +449,7 @@ batch_finish(struct loop *l)
 	if (l->send_call == NULL)
 		send_next(l);
 	mx_kick(bot->mx);
+	fault_die_after_reply(l);
 	outbox_commit(bot->outbox);
 	if (bot->e2ee != NULL && e2ee_flush(bot->e2ee) == -1) {
 		log_warnx("e2ee: the store cannot be written; this sync is "
