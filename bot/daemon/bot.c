@@ -53,6 +53,7 @@
 #define SEND_TIMEOUT_MS		30000L
 #define STOP_GRACE_MS		10000
 #define SYNC_BACKOFF_MAX_MS	10000
+#define COMMIT_WAIT_MS		250
 
 /* A room's gap being filled from /messages. */
 struct gap {
@@ -78,6 +79,11 @@ struct loop {
 	/* sync */
 	struct mx_call		*sync_call;
 	int64_t			 sync_not_before;
+	/* a dispatched batch waiting for its replies' answers (batch_commit) */
+	char			*commit_batch;	/* its next_batch, or NULL */
+	int64_t			 commit_by;
+	int			 commit_first_sync;
+	int			 commit_first_ever;
 	int			 sync_failures;
 	struct sync_batch	 batch;		/* being gap-filled */
 	int			 have_batch;
@@ -368,6 +374,7 @@ gaps_release(struct loop *l)
 }
 
 static void send_next(struct loop *l);
+static void batch_commit(struct loop *l);
 static void sync_start(struct loop *l, const char *since);
 
 /*
@@ -396,7 +403,7 @@ batch_finish(struct loop *l)
 	struct bot *bot = l->bot;
 	struct sync_batch *b = &l->batch;
 	int backlog = bot->first_sync && state_next_batch(bot->state) != NULL;
-	int first_ever = state_next_batch(bot->state) == NULL, first_sync;
+	int first_ever = state_next_batch(bot->state) == NULL;
 
 	/* Room keys first: the messages of this batch may need them. */
 	if (bot->e2ee != NULL && b->e2ee != NULL)
@@ -436,44 +443,64 @@ batch_finish(struct loop *l)
 			rooms_follow_upgrade(bot, &bot->rooms[i]);
 		}
 	offline_flush(bot);	/* too old commands, from any batch */
-	first_sync = bot->first_sync;
+	l->commit_first_sync = bot->first_sync;
+	l->commit_first_ever = first_ever;
 	bot->first_sync = 0;
 	/*
-	 * The replies go out now: the fsyncs below overlap their round
-	 * trip.  Then, in order: the replies not yet accepted, room keys and
-	 * seen Megolm indexes (before the server hears of the new position:
-	 * it then drops the to-device messages that brought them), the next
-	 * long-poll, the seen journal, the position.
+	 * The replies go out now; the batch is made durable when they are
+	 * answered (batch_commit): the fsyncs overlap their round trip, and
+	 * a reply answered by then need not be stored at all.
 	 */
 	if (l->send_call == NULL)
 		send_next(l);
 	mx_kick(bot->mx);
 	fault_die_after_reply(l);
+	l->commit_batch = xstrdup(b->next_batch);
+	l->commit_by = mono_ms() + COMMIT_WAIT_MS;
+	gaps_release(l);
+	sync_batch_release(b);
+	l->have_batch = 0;
+	if (outbox_uncommitted(bot->outbox) == 0)
+		batch_commit(l);
+}
+
+/*
+ * Make the dispatched batch durable, once its replies are answered (or
+ * COMMIT_WAIT_MS passed, or we stop), in this order: the replies not yet
+ * answered are stored; room keys and seen Megolm indexes (before the
+ * server hears of the new position: it then drops the to-device messages
+ * that brought them); the next long-poll starts; the seen journal; the
+ * position.  The long-poll waits until here, as a plain client's would:
+ * a /sync is work for the server, and beside a reply only delays it.
+ */
+static void
+batch_commit(struct loop *l)
+{
+	struct bot *bot = l->bot;
+	char *next_batch = l->commit_batch;
+
+	l->commit_batch = NULL;
 	outbox_commit(bot->outbox);
 	if (bot->e2ee != NULL && e2ee_flush(bot->e2ee) == -1) {
 		log_warnx("e2ee: the store cannot be written; this sync is "
 		    "read again");
-		bot->first_sync = first_sync;
-		gaps_release(l);
-		sync_batch_release(b);
-		l->have_batch = 0;
+		bot->first_sync = l->commit_first_sync;
+		free(next_batch);
 		return;
 	}
 	if (l->sync_call == NULL && !l->stopping && !l->auth_lost) {
-		sync_start(l, b->next_batch);
+		sync_start(l, next_batch);
 		mx_kick(bot->mx);
 	}
 	if (state_flush_seen(bot->state) == 0)
-		state_set_next_batch(bot->state, b->next_batch);
+		state_set_next_batch(bot->state, next_batch);
 	bot->last_sync = now_ms();
-	if (first_ever)
+	if (l->commit_first_ever)
 		log_info("first start: history before now is not executed");
-	if (first_sync)
+	if (l->commit_first_sync)
 		log_info("ready: listening for commands in %zu room(s)",
 		    bot->nrooms);
-	gaps_release(l);
-	sync_batch_release(b);
-	l->have_batch = 0;
+	free(next_batch);
 }
 
 static void gap_fetch(struct gap *g);
@@ -983,6 +1010,8 @@ loop_timeout(struct loop *l)
 		t = w;
 	if (l->sync_call == NULL && !l->have_batch && !l->stopping) {
 		w = l->sync_not_before - now;
+		if (l->commit_batch != NULL)
+			w = l->commit_by - now;
 		if (w < t)
 			t = w < 0 ? 0 : w;
 	}
@@ -1051,6 +1080,10 @@ loop_run(struct loop *l)
 			l->reload = 0;
 			reload(l);
 		}
+		/* the batch's replies are answered, or waited for enough */
+		if (l->commit_batch != NULL && (l->stopping || mono_ms() >=
+		    l->commit_by || outbox_uncommitted(bot->outbox) == 0))
+			batch_commit(l);
 		if (l->stopping) {
 			/* The sync may go; a send in flight is waited for. */
 			if (l->sync_call != NULL) {
@@ -1086,7 +1119,7 @@ loop_run(struct loop *l)
 		if (l->have_batch && !gaps_pending(l))
 			batch_finish(l);
 		if (l->sync_call == NULL && !l->have_batch &&
-		    now >= l->sync_not_before)
+		    l->commit_batch == NULL && now >= l->sync_not_before)
 			sync_start(l, state_next_batch(bot->state));
 		if (l->send_call == NULL)
 			send_next(l);
@@ -1300,6 +1333,9 @@ bot_run(const char *config_path)
 	sched_startup(bot.sched, time(NULL));
 	bot.first_sync = 1;
 	r = loop_run(&l);
+	l.stopping = 1;
+	if (l.commit_batch != NULL)
+		batch_commit(&l);
 	if (l.sync_call != NULL)
 		mx_cancel(bot.mx, l.sync_call);
 	gaps_release(&l);

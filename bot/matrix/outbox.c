@@ -524,6 +524,16 @@ outbox_wait(struct outbox *ob, int64_t now)
 }
 
 size_t
+outbox_uncommitted(const struct outbox *ob)
+{
+	size_t n = 0;
+
+	for (const struct outbox_item *it = ob->head; it != NULL; it = it->next)
+		n += !it->stored;
+	return n;
+}
+
+size_t
 outbox_depth(const struct outbox *ob)
 {
 	return ob->depth;

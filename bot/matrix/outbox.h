@@ -76,6 +76,8 @@ void outbox_command(struct outbox *ob, const char *event_id);
  * (logged; it stays queued in memory and is still sent in this run).
  */
 int outbox_commit(struct outbox *ob);
+/* Queued items only in memory: replies neither answered nor committed. */
+size_t outbox_uncommitted(const struct outbox *ob);
 /* "bbr" + hex of BLAKE2b-128(event_id, NUL, ordinal): caller frees. */
 char *outbox_reply_txn(const char *event_id, unsigned ordinal);
 

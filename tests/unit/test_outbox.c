@@ -825,6 +825,7 @@ test_reply_committed(void **state)
 	    NULL);
 	outbox_command(f->ob, NULL);
 	assert_int_equal(outbox_depth(f->ob), 4);
+	assert_int_equal(outbox_uncommitted(f->ob), 2);
 	assert_string_equal(find(f, r0)->txn_id, t0);
 	assert_string_equal(find(f, r1)->txn_id, t1);
 	assert_string_not_equal(find(f, other)->txn_id, t0);
@@ -839,7 +840,9 @@ test_reply_committed(void **state)
 	it->inflight = 1;
 	assert_int_equal(outbox_result(f->ob, it, 200, "$ev0:x", -1, 0),
 	    OUTBOX_SENT);
+	assert_int_equal(outbox_uncommitted(f->ob), 1);
 	assert_int_equal(outbox_commit(f->ob), 0);
+	assert_int_equal(outbox_uncommitted(f->ob), 0);
 	assert_false(item_file_exists(f, r0));
 	assert_true(item_file_exists(f, r1));
 	assert_int_equal(tu_count_files(f->dir, ".json"), 3);
