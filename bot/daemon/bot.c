@@ -4,10 +4,11 @@
  *
  * Order of durability for a sync batch: a command's replies are queued in
  * memory with txnIds derived from the command (outbox.h) and the first
- * goes out at once; then every reply the homeserver has not yet accepted
- * is stored in the outbox (fsynced, tagged with the command's event id),
- * then the seen journal records the command, then next_batch moves on.
- * The fsyncs overlap the reply's round trip instead of preceding it.  A
+ * goes out at once.  When they are answered (COMMIT_WAIT_MS at most),
+ * batch_commit stores in the outbox each reply the homeserver has not
+ * accepted (fsynced, tagged with the command's event id), then the seen
+ * journal records the command, then next_batch moves on.  The fsyncs no
+ * longer precede the reply, and an answered reply is never written.  A
  * crash before the seen journal leaves the command unseen: it is handled
  * again and its replies, named as before, are deduplicated by the
  * homeserver, so none is lost or given twice.  On start-up, commands with
