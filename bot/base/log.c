@@ -29,42 +29,55 @@ log_init(enum log_level level, const char *progname)
  * its own or rewrite the terminal.
  */
 static void
-log_escaped(const char *s)
+log_escaped(FILE *f, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p != '\0';
 	    p++) {
 		if (*p == '\n')
-			fputs("\\n", stderr);
+			fputs("\\n", f);
 		else if (*p == '\r')
-			fputs("\\r", stderr);
+			fputs("\\r", f);
 		else if (*p == '\t')
-			fputs("\\t", stderr);
+			fputs("\\t", f);
 		else if (*p == '\\')
-			fputs("\\\\", stderr);
+			fputs("\\\\", f);
 		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(stderr, "\\x%02x", *p);
+			fprintf(f, "\\x%02x", *p);
 		else
-			fputc(*p, stderr);
+			fputc(*p, f);
 	}
 }
 
+/*
+ * The line is made in memory and written at once: stderr is unbuffered,
+ * so writing it piece by piece cost a system call per character (a
+ * millisecond per command on the reply path), and one write(2) keeps
+ * lines whole when job children log to the same file.
+ */
 static void
 log_vemit(const char *tag, const char *fmt, va_list ap, const char *err)
 {
-	char stamp[32], *text = NULL;
+	char stamp[32], *text = NULL, *line = NULL;
+	size_t len = 0;
 	struct tm tm;
 	time_t t = time(NULL);
+	FILE *f;
 
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s %s %s: ", stamp, log_name, tag);
+	if ((f = open_memstream(&line, &len)) == NULL)
+		f = stderr;	/* no memory: piece by piece, as it can */
+	fprintf(f, "%s %s %s: ", stamp, log_name, tag);
 	if (vasprintf(&text, fmt, ap) == -1)
 		text = NULL;
-	log_escaped(text != NULL ? text : "(out of memory)");
+	log_escaped(f, text != NULL ? text : "(out of memory)");
 	free(text);
 	if (err != NULL)
-		fprintf(stderr, ": %s", err);
-	fputc('\n', stderr);
+		fprintf(f, ": %s", err);
+	fputc('\n', f);
+	if (f != stderr && fclose(f) == 0)
+		fwrite(line, 1, len, stderr);
+	free(line);
 	fflush(stderr);
 }
 

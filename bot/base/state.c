@@ -183,15 +183,28 @@ write_file(const struct state *st, const char *name, const char *text)
 	return r;
 }
 
+/*
+ * The one write of every sync batch, so the directory is not fsynced: a
+ * power cut may lose the rename, and the older position then read again
+ * is harmless (its events are in the seen journal, fsynced before).  Not
+ * the first one: without any position the next start would take the
+ * room's history, commands since included, as history.
+ */
 int
 state_set_next_batch(struct state *st, const char *token)
 {
-	int r = write_file(st, "next_batch", token);
+	char *path = path_of(st, "next_batch");
+	int r = st->next_batch == NULL ?
+	    file_write_atomic(path, token, strlen(token), 0600) :
+	    file_replace(path, token, strlen(token), 0600);
 
-	if (r == 0) {
+	if (r == -1)
+		log_warn("state: cannot write %s", path);
+	else {
 		free(st->next_batch);
 		st->next_batch = xstrdup(token);
 	}
+	free(path);
 	return r;
 }
 

@@ -351,8 +351,23 @@ dir_sync_of(const char *path)
 	return r;
 }
 
+static int write_atomic(const char *, const void *, size_t, int, int);
+
 int
 file_write_atomic(const char *path, const void *data, size_t len, int mode)
+{
+	return write_atomic(path, data, len, mode, 1);
+}
+
+int
+file_replace(const char *path, const void *data, size_t len, int mode)
+{
+	return write_atomic(path, data, len, mode, 0);
+}
+
+static int
+write_atomic(const char *path, const void *data, size_t len, int mode,
+    int sync_dir)
 {
 	char *tmp = xasprintf("%s.tmp", path);
 	const char *p = data;
@@ -383,7 +398,7 @@ file_write_atomic(const char *path, const void *data, size_t len, int mode)
 	if (rename(tmp, path) == -1)
 		goto fail_unlink;
 	free(tmp);
-	return dir_sync_of(path);
+	return sync_dir ? dir_sync_of(path) : 0;
 
 fail_close:
 	saved = errno;

@@ -74,6 +74,12 @@ char *file_read(const char *path, size_t max, size_t *len);
  * mode is the file's permission bits.  Returns 0 or -1 with errno set.
  */
 int file_write_atomic(const char *path, const void *data, size_t len, int mode);
+/*
+ * The same without the directory's fsync: after a power cut the file holds
+ * the new content or, the rename lost, the old one, never a mix.  For a
+ * file whose older version is still correct, only less recent (next_batch).
+ */
+int file_replace(const char *path, const void *data, size_t len, int mode);
 /* fsync the directory that holds path. */
 int dir_sync_of(const char *path);
 /* mkdir -p with mode for every created component. */

@@ -2,11 +2,17 @@
  * bot.c - the daemon's event loop: /sync long-poll, gap filling, command
  * dispatch, the outbox sender, signals.
  *
- * Order of durability for a sync batch: every reply a command produces is
- * in the outbox (fsynced, tagged with the command's event id) before the
- * seen journal records the command, and both before next_batch moves on.
- * A crash at any point therefore neither loses a command nor runs it
- * twice: on start-up, commands with replies still queued count as seen.
+ * Order of durability for a sync batch: a command's replies are queued in
+ * memory with txnIds derived from the command (outbox.h) and the first
+ * goes out at once.  When they are answered (COMMIT_WAIT_MS at most),
+ * batch_commit stores in the outbox each reply the homeserver has not
+ * accepted (fsynced, tagged with the command's event id), then the seen
+ * journal records the command, then next_batch moves on.  The fsyncs no
+ * longer precede the reply, and an answered reply is never written.  A
+ * crash before the seen journal leaves the command unseen: it is handled
+ * again and its replies, named as before, are deduplicated by the
+ * homeserver, so none is lost or given twice.  On start-up, commands with
+ * replies still queued count as seen.
  */
 #include <sys/signalfd.h>
 
@@ -32,6 +38,7 @@
 #include "log.h"
 #include "matrix.h"
 #include "msg.h"
+#include "offline.h"
 #include "outbox.h"
 #include "crypto.h"
 #include "rooms.h"
@@ -39,7 +46,6 @@
 #include "session.h"
 #include "state.h"
 #include "sync.h"
-#include "seal.h"
 #include "util.h"
 
 #define REFUSAL_INTERVAL_MS	(3600 * 1000)
@@ -48,6 +54,7 @@
 #define SEND_TIMEOUT_MS		30000L
 #define STOP_GRACE_MS		10000
 #define SYNC_BACKOFF_MAX_MS	10000
+#define COMMIT_WAIT_MS		250
 
 /* A room's gap being filled from /messages. */
 struct gap {
@@ -73,6 +80,11 @@ struct loop {
 	/* sync */
 	struct mx_call		*sync_call;
 	int64_t			 sync_not_before;
+	/* a dispatched batch waiting for its replies' answers (batch_commit) */
+	char			*commit_batch;	/* its next_batch, or NULL */
+	int64_t			 commit_by;
+	int			 commit_first_sync;
+	int			 commit_first_ever;
 	int			 sync_failures;
 	struct sync_batch	 batch;		/* being gap-filled */
 	int			 have_batch;
@@ -173,83 +185,6 @@ refused_recently(struct bot *bot, const char *user, int64_t now)
 	oldest->user = xstrdup(user);
 	oldest->at = now;
 	return 0;
-}
-
-static void
-offline_add(struct bot *bot, const char *room_id, const struct mx_event *ev,
-    const char *cmdline, const char *why)
-{
-	cJSON *list, *item;
-
-	if (bot->offline == NULL)
-		bot->offline = cJSON_CreateObject();
-	list = cJSON_GetObjectItemCaseSensitive(bot->offline, room_id);
-	if (list == NULL)
-		list = cJSON_AddArrayToObject(bot->offline, room_id);
-	if (cJSON_GetArraySize(list) >= 50)
-		return;
-	item = cJSON_CreateObject();
-	cJSON_AddStringToObject(item, "sender", ev->sender);
-	cJSON_AddStringToObject(item, "command", cmdline);
-	cJSON_AddNumberToObject(item, "ts", (double)ev->when);
-	cJSON_AddStringToObject(item, "why", why);
-	cJSON_AddItemToArray(list, item);
-}
-
-static void
-format_age(char *out, size_t n, int64_t ms)
-{
-	int64_t s = ms / 1000;
-
-	if (s < 120)
-		snprintf(out, n, "%llds", (long long)s);
-	else if (s < 7200)
-		snprintf(out, n, "%lldm", (long long)(s / 60));
-	else if (s < 172800)
-		snprintf(out, n, "%lldh", (long long)(s / 3600));
-	else
-		snprintf(out, n, "%lldd", (long long)(s / 86400));
-}
-
-/* Post "while I was offline" once per room after the first sync. */
-static void
-offline_flush(struct bot *bot)
-{
-	const cJSON *room;
-	int64_t now = now_ms();
-
-	if (bot->offline == NULL)
-		return;
-	cJSON_ArrayForEach(room, bot->offline) {
-		const cJSON *item;
-		struct msg m;
-
-		msg_init(&m);
-		msg_bold(&m, "While I was offline");
-		msg_text(&m, ", these commands arrived and were not run "
-		    "(ask again if they are still wanted):");
-		cJSON_ArrayForEach(item, room) {
-			const char *sender = cJSON_GetObjectItem(item,
-			    "sender")->valuestring;
-			const char *cmd = cJSON_GetObjectItem(item,
-			    "command")->valuestring;
-			const char *why = cJSON_GetObjectItem(item,
-			    "why")->valuestring;
-			int64_t ts = (int64_t)cJSON_GetObjectItem(item,
-			    "ts")->valuedouble;
-			char age[32];
-
-			format_age(age, sizeof(age), now - ts);
-			msg_nl(&m);
-			msg_textf(&m, "• %s ago, %s: ", age, sender);
-			msg_code(&m, cmd);
-			msg_textf(&m, " (%s)", why);
-		}
-		bot_notice(bot, room->string, &m);
-		msg_release(&m);
-	}
-	cJSON_Delete(bot->offline);
-	bot->offline = NULL;
 }
 
 /* Older than backlog_max_age, judged by the event's age on our clock. */
@@ -405,6 +340,8 @@ handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
 		if (ev[i].event_id[0] == '\0' ||
 		    state_seen(bot->state, ev[i].event_id))
 			continue;
+		/* its replies are named by it (outbox.h) */
+		outbox_command(bot->outbox, ev[i].event_id);
 		if (redacted_later(ev, n, i))
 			;	/* redacted in this batch: not run */
 		else if (room->encrypted && bot->e2ee != NULL &&
@@ -419,6 +356,7 @@ handle_events(struct bot *bot, struct room *room, struct mx_event *ev,
 				bot_handle_event(bot, room, &ev[i], backlog);
 		} else
 			bot_handle_event(bot, room, &ev[i], backlog);
+		outbox_command(bot->outbox, NULL);
 		state_mark_seen(bot->state, ev[i].event_id);
 	}
 }
@@ -434,6 +372,29 @@ gaps_release(struct loop *l)
 	free(l->gaps);
 	l->gaps = NULL;
 	l->ngaps = 0;
+}
+
+static void send_next(struct loop *l);
+static void batch_commit(struct loop *l);
+static void sync_start(struct loop *l, const char *since);
+
+/*
+ * Test-only (tests/fault): with BACKUPBOT_TEST_FAULT=die-after-reply, wait
+ * until the homeserver has accepted the reply just sent, then die by
+ * SIGKILL before anything of the batch is stored: the crash that the
+ * reply's txnId, derived from its command, makes harmless.
+ */
+static void
+fault_die_after_reply(struct loop *l)
+{
+	const char *f = getenv("BACKUPBOT_TEST_FAULT");
+
+	if (f == NULL || strcmp(f, "die-after-reply") != 0 ||
+	    l->sending == NULL || l->sending->stored)
+		return;
+	while (l->send_call != NULL)
+		mx_poll(l->bot->mx, NULL, 0, 1000);
+	raise(SIGKILL);
 }
 
 /* Every command of the batch is recorded: commit the position. */
@@ -483,27 +444,64 @@ batch_finish(struct loop *l)
 			rooms_follow_upgrade(bot, &bot->rooms[i]);
 		}
 	offline_flush(bot);	/* too old commands, from any batch */
-	/* Room keys and seen Megolm indexes before the position moves on. */
-	if (bot->e2ee != NULL && e2ee_flush(bot->e2ee) == -1) {
-		log_warnx("e2ee: the store cannot be written; this sync is "
-		    "read again");
-		gaps_release(l);
-		sync_batch_release(b);
-		l->have_batch = 0;
-		return;
-	}
-	if (state_flush_seen(bot->state) == 0)
-		state_set_next_batch(bot->state, b->next_batch);
-	bot->last_sync = now_ms();
-	if (first_ever)
-		log_info("first start: history before now is not executed");
-	if (bot->first_sync)
-		log_info("ready: listening for commands in %zu room(s)",
-		    bot->nrooms);
+	l->commit_first_sync = bot->first_sync;
+	l->commit_first_ever = first_ever;
 	bot->first_sync = 0;
+	/*
+	 * The replies go out now; the batch is made durable when they are
+	 * answered (batch_commit): the fsyncs overlap their round trip, and
+	 * a reply answered by then need not be stored at all.
+	 */
+	if (l->send_call == NULL)
+		send_next(l);
+	mx_kick(bot->mx);
+	fault_die_after_reply(l);
+	l->commit_batch = xstrdup(b->next_batch);
+	l->commit_by = mono_ms() + COMMIT_WAIT_MS;
 	gaps_release(l);
 	sync_batch_release(b);
 	l->have_batch = 0;
+	if (outbox_uncommitted(bot->outbox) == 0)
+		batch_commit(l);
+}
+
+/*
+ * Make the dispatched batch durable, once its replies are answered (or
+ * COMMIT_WAIT_MS passed, or we stop), in this order: the replies not yet
+ * answered are stored; room keys and seen Megolm indexes (before the
+ * server hears of the new position: it then drops the to-device messages
+ * that brought them); the next long-poll starts; the seen journal; the
+ * position.  The long-poll waits until here, as a plain client's would:
+ * a /sync is work for the server, and beside a reply only delays it.
+ */
+static void
+batch_commit(struct loop *l)
+{
+	struct bot *bot = l->bot;
+	char *next_batch = l->commit_batch;
+
+	l->commit_batch = NULL;
+	outbox_commit(bot->outbox);
+	if (bot->e2ee != NULL && e2ee_flush(bot->e2ee) == -1) {
+		log_warnx("e2ee: the store cannot be written; this sync is "
+		    "read again");
+		bot->first_sync = l->commit_first_sync;
+		free(next_batch);
+		return;
+	}
+	if (l->sync_call == NULL && !l->stopping && !l->auth_lost) {
+		sync_start(l, next_batch);
+		mx_kick(bot->mx);
+	}
+	if (state_flush_seen(bot->state) == 0)
+		state_set_next_batch(bot->state, next_batch);
+	bot->last_sync = now_ms();
+	if (l->commit_first_ever)
+		log_info("first start: history before now is not executed");
+	if (l->commit_first_sync)
+		log_info("ready: listening for commands in %zu room(s)",
+		    bot->nrooms);
+	free(next_batch);
 }
 
 static void gap_fetch(struct gap *g);
@@ -761,11 +759,11 @@ sync_done_cb(struct mx_resp *r, void *arg)
 		batch_finish(l);
 }
 
+/* The next /sync from since (NULL: the first ever). */
 static void
-sync_start(struct loop *l)
+sync_start(struct loop *l, const char *since)
 {
 	struct bot *bot = l->bot;
-	const char *since = state_next_batch(bot->state);
 	char *fesc = mx_escape(bot->filter_id), *sesc = NULL, *path;
 	long timeout = bot->first_sync ? 0 : bot->cfg->sync_timeout * 1000;
 
@@ -1013,6 +1011,8 @@ loop_timeout(struct loop *l)
 		t = w;
 	if (l->sync_call == NULL && !l->have_batch && !l->stopping) {
 		w = l->sync_not_before - now;
+		if (l->commit_batch != NULL)
+			w = l->commit_by - now;
 		if (w < t)
 			t = w < 0 ? 0 : w;
 	}
@@ -1081,6 +1081,10 @@ loop_run(struct loop *l)
 			l->reload = 0;
 			reload(l);
 		}
+		/* the batch's replies are answered, or waited for enough */
+		if (l->commit_batch != NULL && (l->stopping || mono_ms() >=
+		    l->commit_by || outbox_uncommitted(bot->outbox) == 0))
+			batch_commit(l);
 		if (l->stopping) {
 			/* The sync may go; a send in flight is waited for. */
 			if (l->sync_call != NULL) {
@@ -1116,8 +1120,8 @@ loop_run(struct loop *l)
 		if (l->have_batch && !gaps_pending(l))
 			batch_finish(l);
 		if (l->sync_call == NULL && !l->have_batch &&
-		    now >= l->sync_not_before)
-			sync_start(l);
+		    l->commit_batch == NULL && now >= l->sync_not_before)
+			sync_start(l, state_next_batch(bot->state));
 		if (l->send_call == NULL)
 			send_next(l);
 	}
@@ -1146,7 +1150,7 @@ signals_setup(void)
 	return fd;
 }
 
-static void
+void
 bot_free(struct bot *bot)
 {
 	for (size_t i = 0; i < bot->nrooms; i++) {
@@ -1180,8 +1184,8 @@ bot_free(struct bot *bot)
 	free(bot->filter_id);
 }
 
-/* Load config, state and outbox; NULL on error (reported). */
-static int
+/* Load config, state and outbox; -1 on error (reported). */
+int
 bot_open(struct bot *bot, const char *config_path, int quiet)
 {
 	struct config_errors errs;
@@ -1330,6 +1334,9 @@ bot_run(const char *config_path)
 	sched_startup(bot.sched, time(NULL));
 	bot.first_sync = 1;
 	r = loop_run(&l);
+	l.stopping = 1;
+	if (l.commit_batch != NULL)
+		batch_commit(&l);
 	if (l.sync_call != NULL)
 		mx_cancel(bot.mx, l.sync_call);
 	gaps_release(&l);
@@ -1340,158 +1347,4 @@ bot_run(const char *config_path)
 	bot_free(&bot);
 	close(l.sigfd);
 	return r;
-}
-
-/* ---- check ------------------------------------------------------------ */
-
-int
-bot_check(const char *config_path)
-{
-	struct bot bot;
-	char *cause = NULL, *e2ee_cause = NULL;
-	int errors = 0;
-	enum step s;
-
-	if (bot_open(&bot, config_path, 1) == -1) {
-		bot_free(&bot);
-		fflush(stdout);
-		return 1;
-	}
-	printf("ok: %s is valid\n", config_path);
-	printf("ok: state_dir %s is writable\n", bot.cfg->state_dir);
-	if (dir_make(bot.cfg->backup_dir, 0700) == -1 ||
-	    access(bot.cfg->backup_dir, W_OK) == -1) {
-		printf("error: backup_dir %s: %s\n", bot.cfg->backup_dir,
-		    strerror(errno));
-		errors++;
-	} else
-		printf("ok: backup_dir %s is writable\n", bot.cfg->backup_dir);
-	if (bot.cfg->encryption_key_file == NULL)
-		printf("warning: %s\n", seal_no_key_warning);
-	else {
-		struct seal_keys keys;
-
-		if (seal_keys_load(bot.cfg, &keys, &cause) == -1) {
-			printf("error: encryption_key_file: %s\n", cause);
-			free(cause);
-			cause = NULL;
-			errors++;
-		} else
-			printf("ok: encryption_key_file %s: backups are "
-			    "encrypted and authenticated\n",
-			    bot.cfg->encryption_key_file);
-		seal_keys_wipe(&keys);
-	}
-	if ((s = rooms_login(&bot, &cause)) != STEP_OK) {
-		printf("error: login: %s\n", cause ? cause : "failed");
-		free(cause);
-		bot_free(&bot);
-		return 1;
-	}
-	printf("ok: logged in to %s as %s (device %s)\n", bot.cfg->homeserver,
-	    bot.login.user, bot.login.device ? bot.login.device : "?");
-	if (crypto_start(&bot, 0, &e2ee_cause) != STEP_OK) {
-		printf("error: end-to-end encryption: %s\n", e2ee_cause);
-		errors++;
-	} else if (bot.e2ee != NULL) {
-		char *fp = e2ee_fingerprint(e2ee_ed25519(bot.e2ee));
-
-		printf("ok: E2EE device %s, ed25519 fingerprint %s\n",
-		    e2ee_device_id(bot.e2ee), fp);
-		free(fp);
-	} else if (bot.cfg->pickle_key_file != NULL ||
-	    bot.cfg->encryption_key_file != NULL)
-		printf("ok: E2EE device: made at the first start\n");
-	if ((s = rooms_build(&bot, &cause)) != STEP_OK) {
-		printf("error: rooms: %s\n", cause ? cause : "failed");
-		free(cause);
-		errors++;
-	}
-	for (size_t i = 0; i < bot.cfg->rooms.n; i++) {
-		const char *name = bot.cfg->rooms.v[i];
-		struct room *room = NULL;
-		long mine, need = 0;
-		const cJSON *ev, *m, *d;
-
-		for (size_t k = 0; k < bot.nrooms; k++)
-			if (!strcmp(bot.rooms[k].configured, name))
-				room = &bot.rooms[k];
-		if (room == NULL) {
-			printf("error: room %s: does not exist or cannot be "
-			    "resolved\n", name);
-			errors++;
-			continue;
-		}
-		if (!room->joined) {
-			printf("error: room %s (%s): not joined; invite %s "
-			    "from an admin account\n", name, room->id,
-			    bot.login.user);
-			errors++;
-			continue;
-		}
-		printf("ok: room %s (%s): joined\n", name, room->id);
-		if (room->encrypted && e2ee_cause != NULL) {
-			printf("error: room %s: end-to-end encrypted, and the "
-			    "E2EE device cannot be opened: %s\n", name,
-			    e2ee_cause);
-			errors++;
-		} else if (room->encrypted && bot.cfg->pickle_key_file ==
-		    NULL && bot.cfg->encryption_key_file == NULL) {
-			printf("error: room %s: end-to-end encrypted; set "
-			    "[matrix] pickle_key_file so that backupbot keeps "
-			    "an encrypted device\n", name);
-			errors++;
-		} else if (room->encrypted)
-			printf("ok: room %s: end-to-end encrypted; my device "
-			    "is %s\n", name, bot.login.device);
-		else
-			printf("ok: room %s: not encrypted\n", name);
-		mine = bot_room_power(room->create, room->power_levels,
-		    bot.login.user);
-		ev = cJSON_GetObjectItemCaseSensitive(room->power_levels,
-		    "events");
-		m = cJSON_IsObject(ev) ? cJSON_GetObjectItemCaseSensitive(ev,
-		    "m.room.message") : NULL;
-		d = cJSON_GetObjectItemCaseSensitive(room->power_levels,
-		    "events_default");
-		if (cJSON_IsNumber(m))
-			need = (long)m->valuedouble;
-		else if (cJSON_IsNumber(d))
-			need = (long)d->valuedouble;
-		if (mine < need) {
-			printf("error: room %s: the bot's power level %ld is "
-			    "below the %ld needed to send messages\n", name,
-			    mine, need);
-			errors++;
-		} else if (mine == BOT_POWER_INFINITE)
-			printf("ok: room %s: the bot is a creator of the room "
-			    "(infinite power)\n", name);
-		else
-			printf("ok: room %s: the bot's power level is %ld "
-			    "(%ld needed to send)\n", name, mine, need);
-		if (bot.cfg->min_power_level >= 0) {
-			for (size_t a = 0; a < bot.cfg->admins.n; a++) {
-				long pl = bot_room_power(room->create,
-				    room->power_levels,
-				    bot.cfg->admins.v[a]);
-
-				if (pl < bot.cfg->min_power_level)
-					printf("warning: room %s: admin %s has "
-					    "power level %ld, below "
-					    "min_power_level %d\n", name,
-					    bot.cfg->admins.v[a], pl,
-					    bot.cfg->min_power_level);
-			}
-		}
-	}
-	if (rooms_filter(&bot, &cause) != STEP_OK) {
-		printf("error: sync filter: %s\n", cause ? cause : "failed");
-		free(cause);
-		errors++;
-	} else
-		printf("ok: sync filter stored\n");
-	printf("%s: %d problem(s)\n", errors ? "error" : "ok", errors);
-	free(e2ee_cause);
-	bot_free(&bot);
-	return errors ? 1 : 0;
 }

@@ -79,6 +79,13 @@ struct bot {
  */
 int bot_run(const char *config_path);
 int bot_check(const char *config_path);
+/*
+ * The daemon's pieces without the loop (bot_run and bot_check share
+ * them): config, state, outbox, approvals and the HTTP client.  0, or -1
+ * reported (on stdout with "error: " when quiet); bot_free in both cases.
+ */
+int bot_open(struct bot *bot, const char *config_path, int quiet);
+void bot_free(struct bot *bot);
 
 /*
  * Reply to a command in its thread.  Builds the content from m (released

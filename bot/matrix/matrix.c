@@ -35,6 +35,7 @@ struct mx {
 	CURLM		*multi;
 	struct mx_call	*calls;
 	int		 pending;
+	int		 kicked;	/* mx_kick ran: finished calls may wait */
 	/*
 	 * Healthcheck pings go out one at a time, in the order asked: a
 	 * job's /start and its /fail sent side by side can arrive the wrong
@@ -282,6 +283,18 @@ mx_start(struct mx *c, const char *method, const char *path,
 	return call;
 }
 
+void
+mx_kick(struct mx *c)
+{
+	int running;
+
+	/* A request it finishes waits in curl's queue: the next mx_poll
+	 * must not sleep before reading it. */
+	c->kicked = 1;
+	if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+		log_debug("curl_multi_perform failed; mx_poll retries");
+}
+
 static void
 unlink_call(struct mx *c, struct mx_call *call)
 {
@@ -510,7 +523,8 @@ mx_poll(struct mx *c, const int *fds, int nfds, int timeout_ms)
 		wfd[i].events = CURL_WAIT_POLLIN;
 	}
 	mc = curl_multi_poll(c->multi, nfds > 0 ? wfd : NULL, (unsigned)nfds,
-	    timeout_ms, NULL);
+	    c->kicked ? 0 : timeout_ms, NULL);
+	c->kicked = 0;
 	if (mc != CURLM_OK) {
 		log_warnx("curl_multi_poll: %s", curl_multi_strerror(mc));
 		return -1;

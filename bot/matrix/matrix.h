@@ -52,6 +52,12 @@ void mx_set_token(struct mx *c, const char *token);
  */
 struct mx_call *mx_start(struct mx *c, const char *method, const char *path,
     const char *body, long timeout_ms, mx_cb cb, void *arg);
+/*
+ * Drive the transfers once, without waiting: a request just started is
+ * written to its connection now (when one is open to reuse) rather than
+ * at the next mx_poll().  Finished requests are left for mx_poll().
+ */
+void mx_kick(struct mx *c);
 /* Abandon a request without calling its callback. */
 void mx_cancel(struct mx *c, struct mx_call *call);
 /* Requests in flight. */

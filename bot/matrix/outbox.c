@@ -36,6 +36,8 @@ struct outbox {
 	size_t			 sent_next;
 	outbox_seal_fn		 seal;
 	void			*seal_arg;
+	char			*command;	/* being handled, or NULL */
+	unsigned		 ordinal;	/* its replies so far */
 };
 
 static char *
@@ -90,6 +92,16 @@ item_store(struct outbox *ob, const struct outbox_item *it)
 	free(path);
 	free(text);
 	return r;
+}
+
+/*
+ * Rewrite an item that is on disk; one still only in memory (a reply not
+ * yet committed) is stored as it then is by outbox_commit().
+ */
+static int
+item_update(struct outbox *ob, struct outbox_item *it)
+{
+	return it->stored ? item_store(ob, it) : 0;
 }
 
 /* A whole JSON number in [min, 2^53] into *out: 0, or -1. */
@@ -147,6 +159,7 @@ item_load(const char *path, uint64_t want)
 		it->source_event = xstrdup(json_str(j, "source_event"));
 	if (json_str(j, "session_id") != NULL)
 		it->session_id = xstrdup(json_str(j, "session_id"));
+	it->stored = 1;
 	cJSON_Delete(j);
 	return it;
 }
@@ -234,6 +247,7 @@ outbox_free(struct outbox *ob)
 	}
 	for (size_t i = 0; i < SENT_KEEP; i++)
 		free(ob->sent[i].event_id);
+	free(ob->command);
 	free(ob->dir);
 	free(ob);
 }
@@ -247,6 +261,51 @@ new_txn_id(uint64_t seq)
 	randombytes_buf(r, sizeof(r));
 	sodium_bin2hex(hex, sizeof(hex), r, sizeof(r));
 	return xasprintf("bb%llx.%s", (unsigned long long)seq, hex);
+}
+
+char *
+outbox_reply_txn(const char *event_id, unsigned ordinal)
+{
+	unsigned char h[16], ord[4];
+	char hex[33];
+	crypto_generichash_state st;
+
+	/* the id, a NUL (ids hold none), then the ordinal: unambiguous */
+	ord[0] = (unsigned char)(ordinal >> 24);
+	ord[1] = (unsigned char)(ordinal >> 16);
+	ord[2] = (unsigned char)(ordinal >> 8);
+	ord[3] = (unsigned char)ordinal;
+	crypto_generichash_init(&st, NULL, 0, sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)event_id,
+	    strlen(event_id) + 1);
+	crypto_generichash_update(&st, ord, sizeof(ord));
+	crypto_generichash_final(&st, h, sizeof(h));
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	return xasprintf("bbr%s", hex);
+}
+
+void
+outbox_command(struct outbox *ob, const char *event_id)
+{
+	free(ob->command);
+	ob->command = event_id != NULL ? xstrdup(event_id) : NULL;
+	ob->ordinal = 0;
+}
+
+int
+outbox_commit(struct outbox *ob)
+{
+	int r = 0;
+
+	for (struct outbox_item *it = ob->head; it != NULL; it = it->next) {
+		if (it->stored)
+			continue;
+		if (item_store(ob, it) == 0)
+			it->stored = 1;
+		else
+			r = -1;		/* logged; it stays queued in memory */
+	}
+	return r;
 }
 
 void
@@ -278,6 +337,7 @@ push(struct outbox *ob, const char *room_id, const char *type,
     cJSON *content, uint64_t edit_of, const char *source_event, int sealable)
 {
 	struct outbox_item *it;
+	int reply;
 
 	if (edit_of != 0) {
 		/* A newer edit replaces one still waiting to be sent. */
@@ -291,14 +351,19 @@ push(struct outbox *ob, const char *room_id, const char *type,
 			    it->attempts == 0 && it->session_id == NULL) {
 				cJSON_Delete(it->content);
 				it->content = content;
-				item_store(ob, it);
+				item_update(ob, it);
 				return it->seq;
 			}
 		}
 	}
 	it = xcalloc(1, sizeof(*it));
 	it->seq = ob->next_seq++;
-	it->txn_id = new_txn_id(it->seq);
+	/* a reply to the command being handled: kept in memory, named by
+	 * the command so that handling it again names it the same */
+	reply = edit_of == 0 && source_event != NULL && ob->command != NULL &&
+	    !strcmp(source_event, ob->command);
+	it->txn_id = reply ? outbox_reply_txn(ob->command, ob->ordinal++) :
+	    new_txn_id(it->seq);
 	it->room_id = xstrdup(room_id);
 	it->type = xstrdup(type);
 	it->content = content;
@@ -309,11 +374,12 @@ push(struct outbox *ob, const char *room_id, const char *type,
 		it->source_event = xstrdup(source_event);
 	if (sealable && edit_of == 0)
 		seal_new(ob, it);
-	if (item_store(ob, it) == -1) {
+	if (!reply && item_store(ob, it) == -1) {
 		/* Cannot make it durable: do not pretend it is queued. */
 		item_free(it);
 		return 0;
 	}
+	it->stored = !reply;
 	insert_sorted(ob, it);
 	return it->seq;
 }
@@ -331,7 +397,9 @@ unlink_item(struct outbox *ob, struct outbox_item *it)
 	struct outbox_item **pp;
 	char *path = item_path(ob, it->seq);
 
-	if (unlink(path) == -1 && errno != ENOENT)
+	if (!it->stored)
+		;	/* only ever in memory: nothing to remove */
+	else if (unlink(path) == -1 && errno != ENOENT)
 		log_warn("outbox: cannot remove %s", path);
 	else
 		dir_sync_of(path);
@@ -378,7 +446,7 @@ outbox_push_thread(struct outbox *ob, const char *room_id, cJSON *content,
 		;
 	if (it != NULL && thread_of != 0) {
 		it->thread_of = thread_of;
-		item_store(ob, it);
+		item_update(ob, it);
 	}
 	return seq;
 }
@@ -413,7 +481,7 @@ outbox_head(struct outbox *ob, int64_t now)
 				    "never sent; it goes out on its own",
 				    (unsigned long long)it->seq);
 			it->thread_of = 0;
-			item_store(ob, it);
+			item_update(ob, it);
 		}
 		break;
 	}
@@ -432,7 +500,7 @@ outbox_seal(struct outbox *ob, struct outbox_item *it, const char *type,
 	it->type = xstrdup(type);
 	it->content = content;
 	it->session_id = xstrdup(session_id);
-	if (item_store(ob, it) == -1) {
+	if (item_update(ob, it) == -1) {
 		free(it->type);
 		cJSON_Delete(it->content);
 		free(it->session_id);
@@ -453,6 +521,16 @@ outbox_wait(struct outbox *ob, int64_t now)
 	if (ob->head == NULL)
 		return -1;
 	return ob->head->not_before > now ? ob->head->not_before - now : 0;
+}
+
+size_t
+outbox_uncommitted(const struct outbox *ob)
+{
+	size_t n = 0;
+
+	for (const struct outbox_item *it = ob->head; it != NULL; it = it->next)
+		n += !it->stored;
+	return n;
 }
 
 size_t
@@ -522,7 +600,7 @@ outbox_result(struct outbox *ob, struct outbox_item *it, long status,
 		for (struct outbox_item *e = ob->head; e != NULL; e = e->next) {
 			if (e->edit_of == seq && e->edit_event == NULL) {
 				e->edit_event = xstrdup(event_id);
-				item_store(ob, e);
+				item_update(ob, e);
 			}
 		}
 		unlink_item(ob, it);
@@ -530,7 +608,7 @@ outbox_result(struct outbox *ob, struct outbox_item *it, long status,
 	}
 	if (status == 413) {
 		if (msg_shrink(it->content) == 0) {
-			item_store(ob, it);
+			item_update(ob, it);
 			log_warnx("outbox: message %llu too large, shrunk",
 			    (unsigned long long)it->seq);
 			return OUTBOX_SHRUNK;
@@ -557,7 +635,7 @@ outbox_result(struct outbox *ob, struct outbox_item *it, long status,
 		/* The command had a relation itself and cannot root a thread
 		 * (Synapse: "Cannot start threads from an event with a
 		 * relation"): answered as a plain reply, never dropped. */
-		item_store(ob, it);
+		item_update(ob, it);
 		log_warnx("outbox: message %llu cannot go in a thread; sent as "
 		    "a reply", (unsigned long long)it->seq);
 		it->not_before = now;

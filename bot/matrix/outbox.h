@@ -1,11 +1,25 @@
 /*
  * outbox.h - the durable queue of messages to send.
  *
- * Every message is written to state_dir/outbox/SEQ.json (atomically) with
- * its transaction id *before* any attempt to send it, and removed only
- * when the homeserver has accepted it.  A retry reuses the txnId, so the
- * homeserver deduplicates; messages go out one at a time in sequence
- * order, which keeps the order within every thread.
+ * A message is written to state_dir/outbox/SEQ.json (atomically) with its
+ * transaction id, and removed only when the homeserver has accepted it.
+ * A retry reuses the txnId, so the homeserver deduplicates; messages go
+ * out one at a time in sequence order, which keeps the order within
+ * every thread.
+ *
+ * When it is written depends on what can name it again after a crash:
+ *
+ *  - A reply to the command being handled (outbox_command) has a txnId
+ *    derived from the command's event id and the reply's ordinal for it
+ *    (outbox_reply_txn).  It is queued in memory and may be sent at once;
+ *    outbox_commit() stores it unless the homeserver accepted it first.
+ *    The caller commits before it records the command as seen, so a
+ *    crash before that commit leaves the command unseen: it is handled
+ *    again, its replies get the same txnIds, and the homeserver answers
+ *    a retransmission with the event it already has (txnIds are kept per
+ *    device for a while: minutes on Synapse, 24 h on the test server).
+ *  - Everything else (reports, job progress, alerts, edits) has a random
+ *    txnId and is written *before* any attempt to send it.
  *
  * An edit names its target by sequence number; the target's event id is
  * filled in when the target is sent.  A newer edit of the same target
@@ -32,6 +46,7 @@ struct outbox_item {
 	int		 inflight;	/* being sent: never coalesced */
 	int64_t		 not_before;	/* monotonic ms; retry time */
 	char		*session_id;	/* Megolm session once sealed, or NULL */
+	int		 stored;	/* on disk; 0: a reply not yet committed */
 	struct outbox_item *next;
 };
 
@@ -48,6 +63,23 @@ void outbox_free(struct outbox *ob);
  */
 uint64_t outbox_push(struct outbox *ob, const char *room_id, const char *type,
     struct cJSON *content, uint64_t edit_of, const char *source_event);
+
+/*
+ * Replies pushed from now on with source_event == event_id are that
+ * command's: deterministic txnIds, in memory until outbox_commit().
+ * NULL ends it.
+ */
+void outbox_command(struct outbox *ob, const char *event_id);
+/*
+ * Store every queued item that is only in memory (replies not yet
+ * accepted by the homeserver).  0, or -1 when one could not be written
+ * (logged; it stays queued in memory and is still sent in this run).
+ */
+int outbox_commit(struct outbox *ob);
+/* Queued items only in memory: replies neither answered nor committed. */
+size_t outbox_uncommitted(const struct outbox *ob);
+/* "bbr" + hex of BLAKE2b-128(event_id, NUL, ordinal): caller frees. */
+char *outbox_reply_txn(const char *event_id, unsigned ordinal);
 
 /*
  * Queue a message (an m.room.message content) in the thread of an
@@ -77,7 +109,8 @@ typedef int (*outbox_seal_fn)(void *arg, const char *room_id,
 void outbox_set_sealer(struct outbox *ob, outbox_seal_fn fn, void *arg);
 /*
  * Replace an item's content by its encrypted form (type m.room.encrypted,
- * Megolm session_id), durably, before it is first sent: a retry then
+ * Megolm session_id), durably (a reply not yet committed: in memory, and
+ * stored so by outbox_commit), before it is first sent: a retry then
  * sends the very same ciphertext under the same txnId, and a sealed item
  * is never coalesced with a newer edit.  Takes content.  0, or -1 (the
  * item is unchanged, content freed).

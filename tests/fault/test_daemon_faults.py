@@ -115,3 +115,43 @@ def daemon_killed_after_the_homeserver_stored_a_message_sends_it_once(t):
     check(len(acks) == 0, '👀 on a command answered at once: %d' % len(acks))
     txns = [e['txn_id'] for e in evs]
     check(len(txns) == len(set(txns)) == 2, 'events from the bot: %r' % txns)
+
+
+@test
+def daemon_killed_after_a_reply_was_accepted_before_anything_was_stored_answers_once(t):
+    # The reply goes out before it, the seen journal or next_batch is
+    # written.  The daemon dies right after the homeserver accepted it:
+    # nothing on disk says the command was handled, so it is handled
+    # again, and its reply, named by the command, is the same transaction.
+    b = t.bot()
+    b.env = dict(os.environ, BACKUPBOT_TEST_FAULT='die-after-reply')
+    b.start()
+    cmd = t.hs.send(t.room_id, ALICE, '!help')
+
+    def answers():
+        return [e for e in t.hs.call('GET', '/_test/events?room_id=%s&sender=%s'
+                                     % (t.room_id, BOT))['events']
+                if e['event']['type'] == 'm.room.message'
+                and rel(e['event']).get('m.in_reply_to', {}).get('event_id') == cmd]
+    wait_for('the daemon to die', lambda: b.proc.poll() is not None, timeout=30)
+    check(b.proc.returncode == -9, 'exited %r, not by SIGKILL' % b.proc.returncode)
+    first = answers()
+    check(len(first) == 1, 'answers before the restart: %d' % len(first))
+    outbox = os.path.join(b.state_dir, 'outbox')
+    check(not [n for n in os.listdir(outbox) if n.endswith('.json')], 'the reply was stored')
+
+    b.env = None
+    b.start()
+    # handled again after the restart (nothing recorded it) ...
+    b.wait_log('command from %s' % ALICE, count=2, timeout=30)
+    probe = t.hs.send(t.room_id, BOB, '!help')
+    wait_for('the answer to a new command', lambda: [
+        e for e in t.hs.events(t.room_id, sender=BOT)
+        if rel(e).get('m.in_reply_to', {}).get('event_id') == probe], timeout=30)
+    wait_for('the outbox to empty', lambda: not [n for n in os.listdir(outbox)
+                                                 if n.endswith('.json')], timeout=20)
+    # ... and answered once: the second reply was the same transaction
+    got = answers()
+    check(len(got) == 1 and got[0]['txn_id'] == first[0]['txn_id'],
+          'answers to the command across the crash (want one, txnId %s): %r'
+          % (first[0]['txn_id'], [(e['txn_id'], e['event']['content']['body'][:30]) for e in got]))

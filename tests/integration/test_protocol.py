@@ -118,6 +118,23 @@ def storm_of_429_delivers_everything_once_in_order(t):
 
 
 @test
+def commands_one_after_another_are_each_answered_at_once(t):
+    """Was a bug (fixed; bot/matrix/matrix.c, mx_kick): a request that a
+    kick of the transfers finished (the next /sync, answered at once with
+    the bot's own reply) waited in curl's queue while the loop slept, up
+    to a minute, so the next command went unanswered that long.  It took
+    a handful of commands in a row to meet it."""
+    t.hs.config(rate_limit=False)
+    t.bot().start()
+    for i in range(40):
+        cmd = t.hs.send(t.room_id, ALICE, '!status')
+        t0 = time.time()
+        t.hs.wait(t.room_id, i + 1, timeout=10)
+        check(answered(t.hs, t.room_id)[-1] == cmd, 'command %d: not answered last' % i)
+        check(time.time() - t0 < 5, 'command %d answered after %.1f s' % (i, time.time() - t0))
+
+
+@test
 def retried_send_reuses_txn_id(t):
     t.bot().start()
     # the server stores the event, then the connection drops: the retry

@@ -777,6 +777,123 @@ test_unthread(void **state)
 	cJSON_Delete(plain);
 }
 
+
+/* A reply's txnId is a function of its command and its ordinal alone. */
+static void
+test_reply_txn_deterministic(void **state)
+{
+	char *a = outbox_reply_txn("$cmd1:x", 0), *b = outbox_reply_txn(
+	    "$cmd1:x", 0), *c = outbox_reply_txn("$cmd1:x", 1),
+	    *d = outbox_reply_txn("$cmd2:x", 0),
+	    *e = outbox_reply_txn("$cmd1:x1", 0);
+
+	(void)state;
+	assert_string_equal(a, b);
+	assert_true(str_startswith(a, "bb"));
+	assert_int_equal(strlen(a), 3 + 32);
+	assert_string_not_equal(a, c);
+	assert_string_not_equal(a, d);
+	assert_string_not_equal(a, e);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	free(e);
+}
+
+/*
+ * Replies pushed while their command is handled are named by it (the
+ * same names when it is handled again after a crash), and wait in memory
+ * for outbox_commit(); anything else is on disk at once.
+ */
+static void
+test_reply_committed(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_item *it;
+	char *t0 = outbox_reply_txn("$c1", 0), *t1 = outbox_reply_txn("$c1",
+	    1);
+	uint64_t r0, r1, other, notice;
+
+	outbox_command(f->ob, "$c1");
+	r0 = outbox_push(f->ob, "!r:x", "m.reaction", text("eyes"), 0, "$c1");
+	r1 = outbox_push(f->ob, "!r:x", "m.room.message", text("a"), 0, "$c1");
+	/* a reply to some other event (a job's) and a notice: as before */
+	other = outbox_push(f->ob, "!r:x", "m.room.message", text("b"), 0,
+	    "$job");
+	notice = outbox_push(f->ob, "!r:x", "m.room.message", text("c"), 0,
+	    NULL);
+	outbox_command(f->ob, NULL);
+	assert_int_equal(outbox_depth(f->ob), 4);
+	assert_int_equal(outbox_uncommitted(f->ob), 2);
+	assert_string_equal(find(f, r0)->txn_id, t0);
+	assert_string_equal(find(f, r1)->txn_id, t1);
+	assert_string_not_equal(find(f, other)->txn_id, t0);
+	assert_false(item_file_exists(f, r0));
+	assert_false(item_file_exists(f, r1));
+	assert_true(item_file_exists(f, other));
+	assert_true(item_file_exists(f, notice));
+
+	/* the first is accepted before the commit: never written */
+	it = outbox_head(f->ob, 0);
+	assert_int_equal(it->seq, r0);
+	it->inflight = 1;
+	assert_int_equal(outbox_result(f->ob, it, 200, "$ev0:x", -1, 0),
+	    OUTBOX_SENT);
+	assert_int_equal(outbox_uncommitted(f->ob), 1);
+	assert_int_equal(outbox_commit(f->ob), 0);
+	assert_int_equal(outbox_uncommitted(f->ob), 0);
+	assert_false(item_file_exists(f, r0));
+	assert_true(item_file_exists(f, r1));
+	assert_int_equal(tu_count_files(f->dir, ".json"), 3);
+
+	/* what was committed survives, under its name */
+	reopen(f);
+	assert_int_equal(outbox_depth(f->ob), 3);
+	it = outbox_head(f->ob, 0);
+	assert_int_equal(it->seq, r1);
+	assert_string_equal(it->txn_id, t1);
+	assert_string_equal(it->source_event, "$c1");
+	assert_string_equal(body_of(it), "a");
+	/* a later command starts its own count */
+	outbox_command(f->ob, "$c2");
+	it = find(f, outbox_push(f->ob, "!r:x", "m.room.message", text("d"),
+	    0, "$c2"));
+	outbox_command(f->ob, NULL);
+	free(t0);
+	t0 = outbox_reply_txn("$c2", 0);
+	assert_string_equal(it->txn_id, t0);
+	assert_false(item_file_exists(f, it->seq));
+	free(t0);
+	free(t1);
+}
+
+/* A reply not yet committed that fails or is shrunk stays in memory,
+ * and is stored as it then is. */
+static void
+test_reply_retry_before_commit(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_item *it;
+	char *txn;
+	uint64_t r;
+
+	outbox_command(f->ob, "$c1");
+	r = outbox_push(f->ob, "!r:x", "m.room.message", text("a"), 0, "$c1");
+	outbox_command(f->ob, NULL);
+	it = outbox_head(f->ob, 0);
+	txn = xstrdup(it->txn_id);
+	assert_int_equal(outbox_result(f->ob, it, 429, NULL, 5000, 0),
+	    OUTBOX_RETRY);
+	assert_false(item_file_exists(f, r));
+	assert_int_equal(outbox_commit(f->ob), 0);
+	assert_true(item_file_exists(f, r));
+	reopen(f);
+	it = outbox_head(f->ob, 0);
+	assert_string_equal(it->txn_id, txn);	/* a 429 keeps it */
+	free(txn);
+}
+
 int
 main(void)
 {
@@ -815,6 +932,11 @@ main(void)
 		cmocka_unit_test(test_backoff_growth),
 		cmocka_unit_test(test_backoff_jitter_bounds),
 		cmocka_unit_test(test_backoff_wide_window),
+		cmocka_unit_test(test_reply_txn_deterministic),
+		cmocka_unit_test_setup_teardown(test_reply_committed,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_retry_before_commit,
+		    setup, teardown),
 	};
 
 	return TU_RUN(tests);
