@@ -64,4 +64,5 @@ const struct cmd_entry cmd_help_entry = {
 	.min_args = 0,
 	.max_args = 1,
 	.exec = help_exec,
+	.flags = CMD_READONLY,
 };

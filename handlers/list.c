@@ -230,4 +230,5 @@ const struct cmd_entry cmd_list_entry = {
 	.min_args = 0,
 	.max_args = 2,
 	.exec = list_exec,
+	.flags = CMD_READONLY,
 };

@@ -695,4 +695,5 @@ const struct cmd_entry cmd_status_entry = {
 	.min_args = 0,
 	.max_args = 1,
 	.exec = status_exec,
+	.flags = CMD_READONLY,
 };

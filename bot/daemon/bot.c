@@ -11,7 +11,10 @@
  * longer precede the reply, and an answered reply is never written.  A
  * crash before the seen journal leaves the command unseen: it is handled
  * again and its replies, named as before, are deduplicated by the
- * homeserver, so none is lost or given twice.  On start-up, commands with
+ * homeserver, so none is lost or given twice.  That wait is only for
+ * batches of commands that read (CMD_READONLY): a batch with a command
+ * that acts is made durable right after its replies are sent, so a crash
+ * does not run it twice.  On start-up, commands with
  * replies still queued count as seen.
  */
 #include <sys/signalfd.h>
@@ -219,14 +222,17 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	if (ev->redacted)
 		return;		/* withdrawn before we saw it */
 	if (!strcmp(ev->type, "m.room.redaction") && ev->redacts[0] == '$') {
+		bot->batch_acts = 1;	/* may withdraw a vote */
 		approvals_redaction(bot, room->id, ev->redacts);
 		return;
 	}
 	if (!strcmp(ev->type, "m.reaction") &&
 	    strcmp(ev->sender, bot->login.user) != 0 && ev->event_id[0] == '$') {
 		/* ✅/❌ on a restore plan; from admins only */
-		if (bot_authorised(bot, room, ev->sender))
+		if (bot_authorised(bot, room, ev->sender)) {
+			bot->batch_acts = 1;	/* a vote may start a restore */
 			approvals_reaction(bot, ev, backlog);
+		}
 		return;
 	}
 	if (strcmp(ev->type, "m.room.message") != 0 ||
@@ -311,6 +317,8 @@ bot_handle_event(struct bot *bot, struct room *room, const struct mx_event *ev,
 	} else {
 		if (ce->flags & CMD_SLOW)
 			react(bot, room->id, ev->event_id, "👀");
+		if (!(ce->flags & CMD_READONLY))
+			bot->batch_acts = 1;
 		ce->exec(&ctx);
 	}
 	argv_free(argc, argv);
@@ -379,22 +387,20 @@ static void batch_commit(struct loop *l);
 static void sync_start(struct loop *l, const char *since);
 
 /*
- * Test-only (tests/fault): with BACKUPBOT_TEST_FAULT=die-after-reply, wait
- * until the homeserver has accepted the reply just sent, then die by
- * SIGKILL before anything of the batch is stored: the crash that the
- * reply's txnId, derived from its command, makes harmless.
+ * Test-only (tests/fault): with BACKUPBOT_TEST_FAULT=die-after-reply, die
+ * by SIGKILL as the homeserver's answer to a reply to a command arrives:
+ * a batch of commands that read is not yet stored then (the crash that
+ * the reply's txnId, derived from its command, makes harmless); one with
+ * a command that acts already is (the command is not run again).
  */
 static void
-fault_die_after_reply(struct loop *l)
+fault_die_after_reply(const struct outbox_item *it)
 {
 	const char *f = getenv("BACKUPBOT_TEST_FAULT");
 
-	if (f == NULL || strcmp(f, "die-after-reply") != 0 ||
-	    l->sending == NULL || l->sending->stored)
-		return;
-	while (l->send_call != NULL)
-		mx_poll(l->bot->mx, NULL, 0, 1000);
-	raise(SIGKILL);
+	if (f != NULL && strcmp(f, "die-after-reply") == 0 && it != NULL &&
+	    it->source_event != NULL)
+		raise(SIGKILL);
 }
 
 /* Every command of the batch is recorded: commit the position. */
@@ -455,13 +461,17 @@ batch_finish(struct loop *l)
 	if (l->send_call == NULL)
 		send_next(l);
 	mx_kick(bot->mx);
-	fault_die_after_reply(l);
 	l->commit_batch = xstrdup(b->next_batch);
 	l->commit_by = mono_ms() + COMMIT_WAIT_MS;
 	gaps_release(l);
 	sync_batch_release(b);
 	l->have_batch = 0;
-	if (outbox_uncommitted(bot->outbox) == 0)
+	/*
+	 * A command that acted (a job started, a vote counted) must not be
+	 * run again by a crash: its batch is made durable now, its replies
+	 * already on their way.
+	 */
+	if (outbox_uncommitted(bot->outbox) == 0 || bot->batch_acts)
 		batch_commit(l);
 }
 
@@ -481,6 +491,7 @@ batch_commit(struct loop *l)
 	char *next_batch = l->commit_batch;
 
 	l->commit_batch = NULL;
+	bot->batch_acts = 0;
 	outbox_commit(bot->outbox);
 	if (bot->e2ee != NULL && e2ee_flush(bot->e2ee) == -1) {
 		log_warnx("e2ee: the store cannot be written; this sync is "
@@ -791,8 +802,10 @@ send_done_cb(struct mx_resp *r, void *arg)
 
 	l->send_call = NULL;
 	l->sending = NULL;
-	if (r->status == 200)
+	if (r->status == 200) {
 		ev = cJSON_GetObjectItemCaseSensitive(r->json, "event_id");
+		fault_die_after_reply(it);
+	}
 	a = outbox_result(l->bot->outbox, it, r->status,
 	    cJSON_IsString(ev) ? ev->valuestring : NULL, r->retry_after_ms,
 	    mono_ms());

@@ -60,6 +60,7 @@ struct bot {
 	time_t		 started;
 	int64_t		 first_start;	/* state_dir's first start, ms, our clock */
 	int		 first_sync;	/* the first sync after start-up */
+	int		 batch_acts;	/* this batch had a command that acts */
 	int64_t		 last_sync;	/* ms, our clock: last batch recorded */
 	struct refusal	 refusals[64];
 	/* commands with a relation of their own: no thread roots (ring) */

@@ -24,6 +24,13 @@ struct msg;
  * acknowledgement, so it is not held up behind a reaction's round trip.
  */
 #define CMD_SLOW	0x2
+/*
+ * It only reads (help, list, status): its batch may be recorded as seen
+ * after its replies are answered (bot.c, batch_commit).  A command that
+ * acts (starts a job, votes, cancels, pauses) has its batch made durable
+ * at once, so that a crash cannot run it a second time.
+ */
+#define CMD_READONLY	0x4
 
 /* What a handler gets. */
 struct cmd_ctx {

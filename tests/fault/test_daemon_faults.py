@@ -155,3 +155,32 @@ def daemon_killed_after_a_reply_was_accepted_before_anything_was_stored_answers_
     check(len(got) == 1 and got[0]['txn_id'] == first[0]['txn_id'],
           'answers to the command across the crash (want one, txnId %s): %r'
           % (first[0]['txn_id'], [(e['txn_id'], e['event']['content']['body'][:30]) for e in got]))
+
+
+@test
+def daemon_killed_after_the_reply_to_a_command_that_acts_does_not_run_it_again(t):
+    # !pause acts (it changes what the schedules do; !backup, !restore and
+    # the votes are the same kind): its batch is made durable right after
+    # its reply goes out, not when the reply is answered.  The daemon dies
+    # as the answer arrives: after the restart the command is not handled
+    # a second time.  (The reply to a command that only reads is, above.)
+    b = t.bot()
+    b.env = dict(os.environ, BACKUPBOT_TEST_FAULT='die-after-reply')
+    b.start()
+    cmd = t.hs.send(t.room_id, ALICE, '!pause all 2h')
+    wait_for('the daemon to die', lambda: b.proc.poll() is not None, timeout=30)
+    check(b.proc.returncode == -9, 'exited %r, not by SIGKILL' % b.proc.returncode)
+    handled = b.log_text().count('command from %s' % ALICE)
+    check(handled == 1, 'handled %d times before the crash' % handled)
+
+    b.env = None
+    b.start()
+    probe = t.hs.send(t.room_id, BOB, '!help')
+    wait_for('the answer to a new command', lambda: [
+        e for e in t.hs.events(t.room_id, sender=BOT)
+        if rel(e).get('m.in_reply_to', {}).get('event_id') == probe], timeout=30)
+    again = b.log_text().count('command from %s' % ALICE)
+    check(again == 1, 'the !pause was handled again after the restart (%d times)' % again)
+    answers = [e for e in t.hs.events(t.room_id, sender=BOT)
+               if rel(e).get('m.in_reply_to', {}).get('event_id') == cmd]
+    check(len(answers) == 1, 'answers to !pause: %d' % len(answers))
