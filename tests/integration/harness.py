@@ -370,10 +370,16 @@ class Postgres:
 
     def __init__(self, t, size_mb=5, db='mastodon'):
         self.dir = os.path.join(t.tmp, 'pg')
-        self.port = free_port()
         self.db = db
-        r = subprocess.run(['bash', CLUSTER, 'start', self.dir, str(self.port)],
-                           capture_output=True, text=True, timeout=120)
+        # free_port() closes its socket before the server binds: another
+        # test running beside this one may take the port meanwhile.  The
+        # cluster is kept between tries; only the port changes.
+        for attempt in range(3):
+            self.port = free_port()
+            r = subprocess.run(['bash', CLUSTER, 'start', self.dir, str(self.port)],
+                               capture_output=True, text=True, timeout=120)
+            if r.returncode == 0 or 'in use' not in r.stdout + r.stderr:
+                break
         if r.returncode != 0:
             raise RuntimeError('cluster.sh start failed: %s%s' % (r.stdout, r.stderr))
         t.cleanups.append(self.stop)
