@@ -1,8 +1,8 @@
 #!/bin/bash
 # tests/run.sh - every test: cmocka unit tests, the layout check
-# (tests/layout/), integration tests against the test homeserver, the
-# security suite (tests/security/), the fault-injection suite
-# (tests/fault/), and a short fuzz run.  Ends with "N passed, N failed".
+# (tests/layout/), the test homeserver's self-test, integration tests
+# against the test homeserver, the security suite (tests/security/),
+# the fault-injection suite (tests/fault/), and a short fuzz run.  Ends with "N passed, N failed".
 #
 #   BUILD=build-asan BACKUPBOT=./backupbot-asan tests/run.sh   (sanitizers)
 #   FUZZ_SECONDS=0 skips fuzzing.
@@ -57,6 +57,9 @@ echo "== layout (the include walls between bot/'s folders, file sizes)"
 count "$log"
 echo "== docs (every relative link and anchor of the Markdown files)"
 /usr/bin/python3 tests/layout/test_docs.py | tee "$log"
+count "$log"
+echo "== test homeserver (its own answers against the spec; Synapse's habits)"
+/usr/bin/python3 tests/homeserver/selftest.py 2>&1 | grep -E '(ERROR|FAIL)|passed, [0-9]+ failed' | tee "$log"
 count "$log"
 
 # Integration and fault tests wait on servers more than they compute:

@@ -83,6 +83,10 @@ struct loop {
 	/* sync */
 	struct mx_call		*sync_call;
 	int64_t			 sync_not_before;
+	char			*sync_since;	/* the position it asked from */
+	int64_t			 sync_sent;	/* when (mono ms) */
+	long			 sync_wait;	/* its timeout, ms */
+	int			 sync_stalls;	/* answers at once, no progress */
 	/* a dispatched batch waiting for its replies' answers (batch_commit) */
 	char			*commit_batch;	/* its next_batch, or NULL */
 	int64_t			 commit_by;
@@ -500,7 +504,8 @@ batch_commit(struct loop *l)
 		free(next_batch);
 		return;
 	}
-	if (l->sync_call == NULL && !l->stopping && !l->auth_lost) {
+	if (l->sync_call == NULL && !l->stopping && !l->auth_lost &&
+	    mono_ms() >= l->sync_not_before) {
 		sync_start(l, next_batch);
 		mx_kick(bot->mx);
 	}
@@ -700,6 +705,35 @@ auth_recover(struct loop *l)
 	    1000, 60000, randombytes_random());
 }
 
+/*
+ * A long-poll answered well before its timeout with the position it was
+ * asked from moved nowhere: a broken server (or a cache in front of it)
+ * that would have us ask again at once, forever.  The first two are
+ * taken as they come; after that the next /sync waits, doubling up to
+ * SYNC_BACKOFF_MAX_MS, until the position moves.
+ */
+static void
+sync_progress(struct loop *l)
+{
+	int stuck = l->sync_since != NULL && l->sync_wait > 0 &&
+	    strcmp(l->batch.next_batch, l->sync_since) == 0 &&
+	    mono_ms() - l->sync_sent < l->sync_wait / 2;
+
+	if (!stuck) {
+		if (l->sync_stalls > 2)
+			log_info("sync: the homeserver moves on again");
+		l->sync_stalls = 0;
+		return;
+	}
+	if (++l->sync_stalls <= 2)
+		return;
+	if (l->sync_stalls == 3)
+		log_warnx("sync: the homeserver answers at once without "
+		    "moving on; asking less often until it does");
+	l->sync_not_before = mono_ms() + backoff_delay(l->sync_stalls - 3,
+	    500, SYNC_BACKOFF_MAX_MS, randombytes_random());
+}
+
 static void
 sync_done_cb(struct mx_resp *r, void *arg)
 {
@@ -743,6 +777,7 @@ sync_done_cb(struct mx_resp *r, void *arg)
 	if (l->sync_failures > 0)
 		log_info("sync: connection to the homeserver is back");
 	l->sync_failures = 0;
+	sync_progress(l);
 	l->have_batch = 1;
 	/* A limited timeline skipped events: fetch them before going on. */
 	if (state_next_batch(bot->state) != NULL) {
@@ -778,6 +813,10 @@ sync_start(struct loop *l, const char *since)
 	char *fesc = mx_escape(bot->filter_id), *sesc = NULL, *path;
 	long timeout = bot->first_sync ? 0 : bot->cfg->sync_timeout * 1000;
 
+	free(l->sync_since);
+	l->sync_since = since != NULL ? xstrdup(since) : NULL;
+	l->sync_sent = mono_ms();
+	l->sync_wait = timeout;
 	if (since != NULL)
 		sesc = mx_escape(since);
 	path = xasprintf(MX_V3 "/sync?filter=%s&timeout=%ld%s%s", fesc,
@@ -1353,6 +1392,7 @@ bot_run(const char *config_path)
 	if (l.sync_call != NULL)
 		mx_cancel(bot.mx, l.sync_call);
 	gaps_release(&l);
+	free(l.sync_since);
 	if (l.have_batch)
 		sync_batch_release(&l.batch);
 	mx_resp_release(&l.auth_resp);

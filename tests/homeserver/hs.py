@@ -52,7 +52,7 @@ Control API (no auth, JSON in/out; user ids may be given as bare localparts):
   POST /_test/reset_faults                 clear faults and one-shot hooks
   GET  /_test/violations  -> {violations:[...], warnings:[...]}
   POST /_test/reset_violations             clear violations and warnings
-  GET  /_test/requests    -> {requests:[{method, path, status, fault}]}
+  GET  /_test/requests    -> {requests:[{method, path, time, status, fault}]}
   POST /_test/config {sync_cache?, rate_limit?, txn_ttl_ms?, token_lifetime_ms?,
                       login?: password|sso, self_check?}   what a real server does, all on
         by default: identical /sync requests answered from a 2-minute cache
@@ -64,6 +64,8 @@ Control API (no auth, JSON in/out; user ids may be given as bare localparts):
         their id, as in Synapse.
   POST /_test/faults {kind: "empty_pages", count}  the next /messages pages
         answer an empty chunk with an `end` (events the user may not see)
+  POST /_test/faults {kind: "stale_sync", count}  the next /syncs with a since
+        answer at once {next_batch: since} (no progress; fault "stale_sync")
   POST /_test/expire_tokens {user_id}      the user's tokens expire now
   POST /_test/rooms/{roomId}/redact {sender, event_id, reason?}
   POST /_test/kick {room_id, sender, user_id, membership?=leave|ban, reason?}
@@ -893,6 +895,11 @@ class Homeserver:
         if self.raw_sync is not None:
             raw, self.raw_sync = self.raw_sync, None
             return Reply(raw['status'], raw=raw['body'].encode('utf-8'))
+        if since is not None and self.take_hook('stale_sync'):
+            # a server that answers at once and never moves on (a broken
+            # worker, a proxy's cache): valid, and no progress
+            req.hook = 'stale_sync'
+            return {'next_batch': q['since']}
         cached = self.sync_cache_get(cache_key)
         if cached is not None:
             return cached
@@ -900,6 +907,10 @@ class Homeserver:
             older = [r.pos for r in self.stream if r.pos <= since][-self.replay['count']:]
             since = older[0] - 1 if older else since
             self.replay = None
+            # the answer is the one for an older position: caching it under
+            # the token asked for would give it again to the next request
+            # with that token, whose next_batch it is, forever
+            cache_key = None
         full_state = q.get('full_state') == 'true'
         deadline = time.monotonic() + int(q.get('timeout', '0')) / 1000.0
         while True:
@@ -911,7 +922,7 @@ class Homeserver:
             self.cond.wait(remaining)
         for kind, room_id in used:
             self.forced_limits.pop(room_id, None)
-        if has_updates or since is None:      # Synapse caches no empty answer
+        if cache_key is not None and (has_updates or since is None):   # Synapse caches no empty answer
             self.sync_cache_put(cache_key, body)
         return body
 
@@ -1805,8 +1816,8 @@ class Homeserver:
             self.outage_until = time.monotonic() + int(body.get('duration_ms', 1000)) / 1000.0
         elif kind == 'forget_txns':
             self.txns.clear()
-        elif kind == 'empty_pages':
-            self.hooks['empty_pages'] = self.hooks.get('empty_pages', 0) + int(body.get('count', 1))
+        elif kind in ('empty_pages', 'stale_sync'):
+            self.hooks[kind] = self.hooks.get(kind, 0) + int(body.get('count', 1))
         elif kind in ('429', '500', '502', '503', 'drop', 'slow', 'unknown_token'):
             re.compile(body.get('path_regex') or '')
             self.faults.append(dict(body, kind=kind, left=int(body.get('count', 1))))
@@ -1888,7 +1899,7 @@ class Request:
         self.query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
         self.q = {k: v[-1] for k, v in self.query.items()}     # last value of each
         self.body_raw, self.body = body_raw, None
-        self.op = self.params = None
+        self.op = self.params = self.hook = None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -1930,8 +1941,8 @@ class Handler(BaseHTTPRequestHandler):
         req = Request(self, body)
         reply, fault = hs.client_request(req)
         with hs.lock:
-            hs.requests.append({'method': req.method, 'path': req.path,
-                                'status': reply.status if reply else None, 'fault': fault})
+            hs.requests.append({'method': req.method, 'path': req.path, 'time': time.monotonic(),
+                                'status': reply.status if reply else None, 'fault': fault or req.hook})
         if reply is None:              # drop: close without a single byte of answer
             self.close_connection = True
             return

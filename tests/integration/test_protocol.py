@@ -103,6 +103,35 @@ def replayed_events_are_not_handled_twice(t):
 
 
 @test
+def homeserver_answering_sync_at_once_without_moving_on_is_not_hammered(t):
+    """A server (or a cache in front of it) that answers every /sync at
+    once with the position it was asked from would have the bot ask again
+    thousands of times a second.  It asks less often until the position
+    moves, then answers commands as before.  Was a bug: a replayed answer
+    cached under its request's token made the bot spin at 400 syncs/s."""
+    b = t.bot().start()
+    c1 = t.hs.send(t.room_id, ALICE, '!status')
+    t.hs.wait(t.room_id, 1)
+    t.hs.call('POST', '/_test/faults', {'kind': 'stale_sync', 'count': 6})
+    deadline = time.time() + 60
+    while True:
+        stale = [r for r in t.hs.call('GET', '/_test/requests')['requests']
+                 if r['fault'] == 'stale_sync']
+        if len(stale) == 6 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    check(len(stale) == 6, 'the stale answers were not all asked for: %d' % len(stale))
+    # two are taken as they come, then 0.25-0.5, 0.5-1 and 1-2 s between
+    span = stale[-1]['time'] - stale[0]['time']
+    check(span >= 1.5, 'six answers that did not move on were asked again within %.2f s' % span)
+    check('without moving on' in b.log_text(), 'the stall was not logged')
+    c2 = t.hs.send(t.room_id, ALICE, '!help')
+    t.hs.wait(t.room_id, 2, timeout=30)
+    check(answered(t.hs, t.room_id) == [c1, c2], 'wrong replies: %r' % answered(t.hs, t.room_id))
+    b.wait_log('moves on again')
+
+
+@test
 def storm_of_429_delivers_everything_once_in_order(t):
     t.hs.config(rate_limit=False)     # 140 replies: rc_message would take 10 min
     t.bot().start()
