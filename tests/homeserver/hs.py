@@ -922,7 +922,10 @@ class Homeserver:
             self.cond.wait(remaining)
         for kind, room_id in used:
             self.forced_limits.pop(room_id, None)
-        if cache_key is not None and (has_updates or since is None):   # Synapse caches no empty answer
+        # Synapse caches no empty answer; nor one that leaves the position
+        # where it was (a forced limit, a device list change): asked again
+        # with that position, it would be given again for two minutes
+        if cache_key is not None and (has_updates or since is None) and body['next_batch'] != q.get('since'):
             self.sync_cache_put(cache_key, body)
         return body
 
