@@ -59,7 +59,8 @@ echo "== docs (every relative link and anchor of the Markdown files)"
 /usr/bin/python3 tests/layout/test_docs.py | tee "$log"
 count "$log"
 echo "== test homeserver (its own answers against the spec; Synapse's habits)"
-/usr/bin/python3 tests/homeserver/selftest.py 2>&1 | grep -E '(ERROR|FAIL)|passed, [0-9]+ failed' | tee "$log"
+/usr/bin/python3 tests/homeserver/selftest.py 2>&1 | grep -E '(ERROR|FAIL)|passed, [0-9]+ failed' |
+	sed -E 's/^([0-9]+ passed)/homeserver: \1/' | tee "$log"
 count "$log"
 
 # Integration and fault tests wait on servers more than they compute:
